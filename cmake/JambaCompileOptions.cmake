@@ -1,0 +1,21 @@
+# Warnings, sanitizers and hardening flags shared by every first-party target.
+# Targets opt in with jamba_target_defaults(<target>) so third-party code is never affected.
+
+set(JAMBA_WARNING_FLAGS -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor
+    -Wno-missing-field-initializers)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  # gcc 12 reports false positives in libstdc++/absl headers at -O2 (PR 105651, 105705).
+  list(APPEND JAMBA_WARNING_FLAGS -Wno-restrict -Wno-stringop-overflow -Wno-array-bounds
+       -Wno-maybe-uninitialized)
+endif()
+
+if(JAMBA_SANITIZE)
+  add_compile_options(-fsanitize=${JAMBA_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${JAMBA_SANITIZE})
+endif()
+
+function(jamba_target_defaults target)
+  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:${JAMBA_WARNING_FLAGS}>)
+  target_include_directories(${target} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}>)
+endfunction()

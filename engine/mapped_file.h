@@ -1,0 +1,37 @@
+// A read-only memory map of a whole file (RAII). Weights are used in place from the map, so a
+// 100 GB checkpoint costs page cache, not private memory.
+#ifndef JAMBA_ENGINE_MAPPED_FILE_H_
+#define JAMBA_ENGINE_MAPPED_FILE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace jamba::engine {
+
+class MappedFile {
+ public:
+  static absl::StatusOr<std::unique_ptr<MappedFile>> Open(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  MappedFile(std::string path, const uint8_t* data, size_t size)
+      : path_(std::move(path)), data_(data), size_(size) {}
+
+  std::string path_;
+  const uint8_t* data_;
+  size_t size_;
+};
+
+}  // namespace jamba::engine
+
+#endif  // JAMBA_ENGINE_MAPPED_FILE_H_

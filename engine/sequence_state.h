@@ -1,0 +1,95 @@
+// SequenceState: everything that describes one sequence at token position p, the unit that the
+// sessions layer persists. Per Mamba layer conv_state [I, K-1] and ssm_state [I, N] (fp32); per
+// attention layer K and V for positions 0..p, each [p, NKV*Dh] (fp32, no positional encoding);
+// the token ids; and the logits at position p-1. Tensors live in the model's backend memory.
+#ifndef JAMBA_ENGINE_SEQUENCE_STATE_H_
+#define JAMBA_ENGINE_SEQUENCE_STATE_H_
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/model_config.h"
+#include "kernels/backend.h"
+
+namespace jamba::engine {
+
+class SequenceState {
+ public:
+  // An empty sequence (position 0, zero Mamba state) for `config` on `backend`.
+  static absl::StatusOr<SequenceState> Create(const ModelConfig& config, kernels::Backend& backend);
+
+  SequenceState(SequenceState&&) noexcept = default;
+  SequenceState& operator=(SequenceState&&) noexcept = default;
+  SequenceState(const SequenceState&) = delete;
+  SequenceState& operator=(const SequenceState&) = delete;
+
+  // A deep copy (fork). KV capacity is trimmed to the position.
+  absl::StatusOr<SequenceState> Clone() const;
+
+  int64_t position() const { return static_cast<int64_t>(tokens_.size()); }
+  const std::vector<int32_t>& tokens() const { return tokens_; }
+  // Logits after the last token (empty at position 0).
+  const std::vector<float>& last_logits() const { return last_logits_; }
+  int num_layers() const { return static_cast<int>(layers_.size()); }
+  MixerKind layer_kind(int layer) const { return layers_[layer].kind; }
+
+  // Sizes of one layer's tensors, in floats.
+  int64_t conv_state_floats() const { return conv_floats_; }
+  int64_t ssm_state_floats() const { return ssm_floats_; }
+  int64_t kv_row_floats() const { return kv_row_floats_; }
+  // Backend bytes held (states + KV capacity).
+  int64_t MemoryBytes() const;
+
+  // ---- host copies, for persistence and tests ----
+  // Mamba layer: conv [I*(K-1)], ssm [I*N].
+  void ReadMambaState(int layer, float* conv, float* ssm) const;
+  void WriteMambaState(int layer, const float* conv, const float* ssm);
+  // Attention layer: rows [begin, end) of K and V, each (end-begin) * kv_row_floats().
+  void ReadKv(int layer, int64_t begin, int64_t end, float* keys, float* values) const;
+
+  // Rebuilds a state from host data: `tokens`, per-attention-layer K/V for all those tokens
+  // (written with AppendKvRows), Mamba states (WriteMambaState) and logits (SetLastLogits).
+  // Used by the sessions layer; the caller restores every part before using the state.
+  absl::Status AppendKvRows(int layer, int64_t count, const float* keys, const float* values);
+  void SetTokensForRestore(std::vector<int32_t> tokens) { tokens_ = std::move(tokens); }
+  void SetLastLogits(std::vector<float> logits) { last_logits_ = std::move(logits); }
+  // Drops KV rows at and after `position` (the caller restores a matching Mamba state).
+  void TruncateKv(int64_t position);
+
+  // ---- used by the model's forward pass ----
+  float* conv_state(int layer) const { return layers_[layer].conv.f32(); }
+  float* ssm_state(int layer) const { return layers_[layer].ssm.f32(); }
+  float* keys(int layer) const { return layers_[layer].keys.f32(); }
+  float* values(int layer) const { return layers_[layer].values.f32(); }
+  int64_t kv_rows(int layer) const { return layers_[layer].kv_rows; }
+  // Makes room for `extra` more KV rows in every attention layer. Changes nothing on failure.
+  absl::Status ReserveKv(int64_t extra);
+  // Records rows appended by the forward pass.
+  void CommitForward(std::span<const int32_t> tokens, int64_t kv_rows_added, std::vector<float> logits);
+
+ private:
+  struct Layer {
+    MixerKind kind = MixerKind::kMamba;
+    kernels::DeviceBuffer conv;
+    kernels::DeviceBuffer ssm;
+    kernels::DeviceBuffer keys;
+    kernels::DeviceBuffer values;
+    int64_t kv_rows = 0;
+    int64_t kv_capacity = 0;
+  };
+  SequenceState() = default;
+
+  kernels::Backend* backend_ = nullptr;
+  int64_t conv_floats_ = 0;
+  int64_t ssm_floats_ = 0;
+  int64_t kv_row_floats_ = 0;
+  std::vector<Layer> layers_;
+  std::vector<int32_t> tokens_;
+  std::vector<float> last_logits_;
+};
+
+}  // namespace jamba::engine
+
+#endif  // JAMBA_ENGINE_SEQUENCE_STATE_H_

@@ -1,0 +1,192 @@
+// The Backend interface: the only way the engine touches tensors. One implementation per device
+// (kernels/cpu, kernels/cuda). Pointers passed to the ops point into the backend's own memory
+// (host memory for the CPU backend, device memory for CUDA); the engine allocates them here.
+// Every op computes in fp32; weights keep their stored dtype.
+#ifndef JAMBA_KERNELS_BACKEND_H_
+#define JAMBA_KERNELS_BACKEND_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "kernels/dtype.h"
+
+namespace jamba::kernels {
+
+class Backend;
+
+// A row-major matrix held by a backend. nn.Linear weights are [out_features, in_features].
+struct Matrix {
+  const void* data = nullptr;
+  DType dtype = DType::kF32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  const float* row_scales = nullptr;  // kI8 only: value = int8 * row_scales[row]
+
+  size_t bytes() const { return static_cast<size_t>(rows * cols) * DTypeSize(dtype); }
+};
+
+// A SwiGLU MLP: down( SiLU(gate x) * (up x) ). gate/up are [F, H], down is [H, F].
+struct MlpWeights {
+  Matrix gate;
+  Matrix up;
+  Matrix down;
+};
+
+// How a host weight should be held by the backend.
+enum class WeightFormat : uint8_t {
+  kAsStored,  // keep F32/BF16/F16 as in the checkpoint
+  kInt8,      // weight-only int8, one scale per output row
+};
+
+// Backend memory, freed by the backend that allocated it. Move-only.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(Backend* owner, void* data, size_t bytes) : owner_(owner), data_(data), bytes_(bytes) {}
+  DeviceBuffer(DeviceBuffer&& other) noexcept { *this = std::move(other); }
+  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer() { Reset(); }
+
+  void Reset();
+  void* data() const { return data_; }
+  float* f32() const { return static_cast<float*>(data_); }
+  size_t bytes() const { return bytes_; }
+  bool empty() const { return data_ == nullptr; }
+
+ private:
+  Backend* owner_ = nullptr;
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// Arguments of the Mamba selective scan over n consecutive tokens of one sequence.
+// h[c,:] = exp(A[c,:] * dt[t,c]) * h[c,:] + dt[t,c] * B[t,:] * x[t,c]
+// y[t,c] = (sum_n h[c,n] C[t,n] + D[c] x[t,c]) * SiLU(z[t,c]),  dt = softplus(dt_raw)
+struct SelectiveScanArgs {
+  int64_t tokens = 0;
+  int64_t channels = 0;    // I
+  int64_t state_size = 0;  // N
+  const float* x = nullptr;       // [tokens, I] conv output
+  const float* dt_raw = nullptr;  // [tokens, I] dt_proj output including its bias, pre-softplus
+  const float* a = nullptr;       // [I, N] = -exp(A_log)
+  const float* b = nullptr;       // [tokens, b_stride], first N used
+  int64_t b_stride = 0;
+  const float* c = nullptr;  // [tokens, c_stride], first N used
+  int64_t c_stride = 0;
+  const float* d = nullptr;  // [I]
+  const float* z = nullptr;  // [tokens, z_stride] gate, first I used
+  int64_t z_stride = 0;
+  float* state = nullptr;  // [I, N] in/out
+  float* y = nullptr;      // [tokens, I]
+};
+
+// Arguments of the causal depthwise conv1d + SiLU over n consecutive tokens of one sequence.
+struct CausalConvArgs {
+  int64_t tokens = 0;
+  int64_t channels = 0;
+  int kernel_size = 0;          // K
+  const float* u = nullptr;     // [tokens, u_stride], first `channels` used
+  int64_t u_stride = 0;
+  const float* weight = nullptr;  // [channels, K]; column K-1 multiplies the current token
+  const float* bias = nullptr;    // [channels] or null
+  float* state = nullptr;  // [channels, K-1]: the K-1 previous inputs, oldest first; updated
+  float* out = nullptr;    // [tokens, channels]
+};
+
+// Causal GQA attention for n new queries of one sequence, no positional encoding.
+// Query row t sits at absolute position past+t and sees key rows 0..past+t.
+struct AttentionArgs {
+  int64_t tokens = 0;
+  int64_t past = 0;
+  int num_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  const float* q = nullptr;       // [tokens, num_heads*head_dim]
+  const float* keys = nullptr;    // [past+tokens, num_kv_heads*head_dim]
+  const float* values = nullptr;  // [past+tokens, num_kv_heads*head_dim]
+  float* out = nullptr;           // [tokens, num_heads*head_dim]
+};
+
+// A sparse MoE feed-forward over n tokens: softmax over all experts' router logits, top-k
+// without renormalisation, sum of the chosen experts' SwiGLU outputs weighted by their probability.
+struct MoeArgs {
+  int64_t tokens = 0;
+  const float* x = nullptr;  // [tokens, H]
+  const Matrix* router = nullptr;  // [E, H]
+  std::span<const MlpWeights> experts;
+  int top_k = 0;
+  float* out = nullptr;  // [tokens, H], overwritten
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string Name() const = 0;
+  // True when the backend's pointers are ordinary host pointers (the CPU backend).
+  virtual bool UsesHostMemory() const = 0;
+
+  // ---- memory ----
+  virtual absl::StatusOr<DeviceBuffer> Allocate(size_t bytes) = 0;
+  virtual void CopyFromHost(void* dst, const void* host_src, size_t bytes) = 0;
+  virtual void CopyToHost(void* host_dst, const void* src, size_t bytes) = 0;
+  virtual void Copy(void* dst, const void* src, size_t bytes) = 0;
+  virtual void Fill(float* dst, float value, size_t count) = 0;
+  // Waits until every op issued so far has finished.
+  virtual void Synchronize() = 0;
+
+  // ---- weights (called at load time) ----
+  // Makes a host weight usable by the ops. The CPU backend keeps a view of the host memory for
+  // kAsStored (it must outlive the backend's use); otherwise the backend owns a converted copy.
+  virtual absl::StatusOr<Matrix> PrepareMatrix(const Matrix& host, WeightFormat format) = 0;
+  // Converts a small parameter (norm weight, bias, ...) to fp32 in backend memory, owned by it.
+  virtual absl::StatusOr<const float*> PrepareVector(const void* host, DType dtype, size_t count) = 0;
+
+  // ---- ops ----
+  // out[t,:] = table[tokens[t],:] as fp32. `tokens` is host memory, already range-checked.
+  virtual void EmbeddingLookup(const Matrix& table, std::span<const int32_t> tokens, float* out) = 0;
+  // y[n, w.rows] = x[n, w.cols] * w^T (+ bias[w.rows]).
+  virtual void MatMul(const Matrix& w, const float* x, int64_t n, float* y,
+                      const float* bias = nullptr) = 0;
+  // y[t,:d] = x[t,:d] / sqrt(mean(x^2) + eps) * weight, rows with strides.
+  virtual void RmsNorm(const float* x, int64_t x_stride, int64_t n, int64_t d, const float* weight,
+                       float eps, float* y, int64_t y_stride) = 0;
+  // y += x, elementwise.
+  virtual void Add(float* y, const float* x, size_t count) = 0;
+  virtual void SwiGluMlp(const MlpWeights& mlp, const float* x, int64_t n, float* out) = 0;
+  virtual void Moe(const MoeArgs& args) = 0;
+  virtual void CausalConv1dSilu(const CausalConvArgs& args) = 0;
+  virtual void SelectiveScan(const SelectiveScanArgs& args) = 0;
+  virtual void Attention(const AttentionArgs& args) = 0;
+
+ protected:
+  friend class DeviceBuffer;
+  virtual void Free(void* data, size_t bytes) = 0;
+};
+
+inline DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
+  if (this != &other) {
+    Reset();
+    owner_ = std::exchange(other.owner_, nullptr);
+    data_ = std::exchange(other.data_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+  }
+  return *this;
+}
+
+inline void DeviceBuffer::Reset() {
+  if (data_ != nullptr && owner_ != nullptr) owner_->Free(data_, bytes_);
+  owner_ = nullptr;
+  data_ = nullptr;
+  bytes_ = 0;
+}
+
+}  // namespace jamba::kernels
+
+#endif  // JAMBA_KERNELS_BACKEND_H_

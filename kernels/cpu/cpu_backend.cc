@@ -1,0 +1,264 @@
+// CpuBackend: runs each op by splitting it into independent ranges over the thread pool and
+// calling the SIMD kernels chosen for this CPU.
+#include "kernels/cpu/cpu_backend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace jamba::kernels::cpu {
+namespace {
+
+constexpr size_t kAlignment = 64;
+
+// Tokens processed together against a block of weight rows: their activations stay in L2 while
+// the block's rows stream through L1.
+constexpr int64_t kTokenBlock = 32;
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const CpuBackendOptions& options) {
+  SimdTarget target = BestSimdTarget();
+  if (options.simd_target.has_value()) {
+    const auto supported = SupportedSimdTargets();
+    if (std::find(supported.begin(), supported.end(), *options.simd_target) == supported.end()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "SIMD target '", std::string(SimdTargetName(*options.simd_target)), "' is not supported by this CPU"));
+    }
+    target = *options.simd_target;
+  }
+  return std::unique_ptr<CpuBackend>(new CpuBackend(options.num_threads, target));
+}
+
+CpuBackend::CpuBackend(int num_threads, SimdTarget target)
+    : pool_(num_threads),
+      target_(target),
+      matmul_(GetMatMulKernels(target)),
+      elementwise_(GetElementwiseKernels(target)),
+      mamba_(GetMambaKernels(target)),
+      attention_(GetAttentionKernels(target)) {}
+
+CpuBackend::~CpuBackend() {
+  absl::MutexLock lock(&owned_mu_);
+  owned_.clear();
+}
+
+std::string CpuBackend::Name() const {
+  return absl::StrCat("cpu/", std::string(SimdTargetName(target_)), " x", pool_.num_threads());
+}
+
+absl::StatusOr<DeviceBuffer> CpuBackend::Allocate(size_t bytes) {
+  const size_t rounded = std::max(kAlignment, (bytes + kAlignment - 1) / kAlignment * kAlignment);
+  void* data = std::aligned_alloc(kAlignment, rounded);
+  if (data == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", bytes, " bytes"));
+  }
+  return DeviceBuffer(this, data, bytes);
+}
+
+void CpuBackend::Free(void* data, size_t /*bytes*/) { std::free(data); }
+
+void CpuBackend::CopyFromHost(void* dst, const void* host_src, size_t bytes) {
+  if (bytes > 0) std::memcpy(dst, host_src, bytes);
+}
+void CpuBackend::CopyToHost(void* host_dst, const void* src, size_t bytes) {
+  if (bytes > 0) std::memcpy(host_dst, src, bytes);
+}
+void CpuBackend::Copy(void* dst, const void* src, size_t bytes) {
+  if (bytes > 0) std::memmove(dst, src, bytes);
+}
+void CpuBackend::Fill(float* dst, float value, size_t count) { std::fill_n(dst, count, value); }
+
+void* CpuBackend::Own(DeviceBuffer buffer) {
+  void* data = buffer.data();
+  absl::MutexLock lock(&owned_mu_);
+  owned_.push_back(std::move(buffer));
+  return data;
+}
+
+absl::StatusOr<Matrix> CpuBackend::PrepareMatrix(const Matrix& host, WeightFormat format) {
+  if (format == WeightFormat::kAsStored || host.dtype == DType::kI8) return host;
+  // Weight-only int8: symmetric, one scale per output row (max |w| maps to 127).
+  auto quantized = Allocate(static_cast<size_t>(host.rows * host.cols));
+  if (!quantized.ok()) return quantized.status();
+  auto scales = Allocate(static_cast<size_t>(host.rows) * sizeof(float));
+  if (!scales.ok()) return scales.status();
+  auto* q = static_cast<int8_t*>(quantized->data());
+  float* s = scales->f32();
+  ParallelRanges(host.rows, 16, [&](int64_t begin, int64_t end) {
+    std::vector<float> row(static_cast<size_t>(host.cols));
+    for (int64_t r = begin; r < end; ++r) {
+      const size_t row_bytes = static_cast<size_t>(host.cols) * DTypeSize(host.dtype);
+      ConvertToF32(static_cast<const char*>(host.data) + r * row_bytes, host.dtype, row.size(),
+                   row.data());
+      float max_abs = 0.0f;
+      for (float v : row) max_abs = std::max(max_abs, std::fabs(v));
+      const float scale = max_abs > 0.0f ? max_abs / 127.0f : 1.0f;
+      s[r] = scale;
+      for (int64_t c = 0; c < host.cols; ++c) {
+        const float v = std::nearbyint(row[c] / scale);
+        q[r * host.cols + c] = static_cast<int8_t>(std::clamp(v, -127.0f, 127.0f));
+      }
+    }
+  });
+  Matrix result = host;
+  result.dtype = DType::kI8;
+  result.data = Own(*std::move(quantized));
+  result.row_scales = static_cast<const float*>(Own(*std::move(scales)));
+  return result;
+}
+
+absl::StatusOr<const float*> CpuBackend::PrepareVector(const void* host, DType dtype, size_t count) {
+  auto buffer = Allocate(count * sizeof(float));
+  if (!buffer.ok()) return buffer.status();
+  ConvertToF32(host, dtype, count, buffer->f32());
+  return static_cast<const float*>(Own(*std::move(buffer)));
+}
+
+void CpuBackend::ParallelRanges(int64_t count, int64_t grain,
+                                const std::function<void(int64_t, int64_t)>& fn) {
+  if (count <= 0) return;
+  const int64_t max_tasks = static_cast<int64_t>(pool_.num_threads()) * 4;
+  const int64_t tasks = std::clamp<int64_t>(count / std::max<int64_t>(grain, 1), 1, max_tasks);
+  const int64_t per_task = (count + tasks - 1) / tasks;
+  pool_.ParallelFor(tasks, [&](int64_t task, int) {
+    const int64_t begin = task * per_task;
+    const int64_t end = std::min(count, begin + per_task);
+    if (begin < end) fn(begin, end);
+  });
+}
+
+void CpuBackend::EmbeddingLookup(const Matrix& table, std::span<const int32_t> tokens, float* out) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  ParallelRanges(n, 8, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) matmul_.convert_row(table, tokens[t], out + t * table.cols);
+  });
+}
+
+void CpuBackend::MatMul(const Matrix& w, const float* x, int64_t n, float* y, const float* bias) {
+  const int64_t token_blocks = (n + kTokenBlock - 1) / kTokenBlock;
+  // Enough row blocks to keep every thread busy, each a multiple of 8 rows.
+  const int64_t want_tasks = static_cast<int64_t>(pool_.num_threads()) * 4;
+  const int64_t row_blocks =
+      std::clamp<int64_t>((want_tasks + token_blocks - 1) / token_blocks, 1, (w.rows + 7) / 8);
+  const int64_t rows_per_block = (w.rows + row_blocks - 1) / row_blocks;
+  pool_.ParallelFor(row_blocks * token_blocks, [&](int64_t task, int) {
+    const int64_t rb = task % row_blocks;
+    const int64_t tb = task / row_blocks;
+    const int64_t r0 = rb * rows_per_block;
+    const int64_t r1 = std::min(w.rows, r0 + rows_per_block);
+    const int64_t t0 = tb * kTokenBlock;
+    const int64_t tn = std::min(kTokenBlock, n - t0);
+    if (r0 >= r1) return;
+    matmul_.rows(w, r0, r1, x + t0 * w.cols, tn, y + t0 * w.rows, w.rows);
+    if (bias != nullptr) {
+      for (int64_t t = t0; t < t0 + tn; ++t) elementwise_.add(y + t * w.rows + r0, bias + r0, r1 - r0);
+    }
+  });
+}
+
+void CpuBackend::RmsNorm(const float* x, int64_t x_stride, int64_t n, int64_t d,
+                         const float* weight, float eps, float* y, int64_t y_stride) {
+  ParallelRanges(n, std::max<int64_t>(1, 16384 / std::max<int64_t>(d, 1)),
+                 [&](int64_t begin, int64_t end) {
+                   for (int64_t t = begin; t < end; ++t) {
+                     elementwise_.rms_norm_row(x + t * x_stride, d, weight, eps, y + t * y_stride);
+                   }
+                 });
+}
+
+void CpuBackend::Add(float* y, const float* x, size_t count) {
+  ParallelRanges(static_cast<int64_t>(count), 1 << 14, [&](int64_t begin, int64_t end) {
+    elementwise_.add(y + begin, x + begin, end - begin);
+  });
+}
+
+void CpuBackend::SwiGluMlp(const MlpWeights& mlp, const float* x, int64_t n, float* out) {
+  const int64_t f = mlp.gate.rows;
+  std::vector<float> gate(static_cast<size_t>(n * f));
+  std::vector<float> up(static_cast<size_t>(n * f));
+  MatMul(mlp.gate, x, n, gate.data(), nullptr);
+  MatMul(mlp.up, x, n, up.data(), nullptr);
+  ParallelRanges(n * f, 1 << 14, [&](int64_t begin, int64_t end) {
+    elementwise_.silu_mul(gate.data() + begin, up.data() + begin, end - begin, gate.data() + begin);
+  });
+  MatMul(mlp.down, gate.data(), n, out, nullptr);
+}
+
+void CpuBackend::Moe(const MoeArgs& args) {
+  const int64_t n = args.tokens;
+  const int64_t num_experts = args.router->rows;
+  const int64_t hidden = args.router->cols;
+  std::vector<float> probs(static_cast<size_t>(n * num_experts));
+  MatMul(*args.router, args.x, n, probs.data(), nullptr);
+  // Group the step's tokens by expert so each expert's weights are read once per call.
+  std::vector<std::vector<int64_t>> expert_tokens(static_cast<size_t>(num_experts));
+  std::vector<std::vector<float>> expert_weights(static_cast<size_t>(num_experts));
+  std::vector<int64_t> order(static_cast<size_t>(num_experts));
+  for (int64_t t = 0; t < n; ++t) {
+    float* p = probs.data() + t * num_experts;
+    elementwise_.softmax(p, num_experts);
+    std::iota(order.begin(), order.end(), 0);
+    // Highest probability first; ties go to the lower expert index, as torch.topk does on CPU.
+    std::partial_sort(order.begin(), order.begin() + args.top_k, order.end(),
+                      [p](int64_t a, int64_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+    for (int j = 0; j < args.top_k; ++j) {
+      expert_tokens[order[j]].push_back(t);
+      expert_weights[order[j]].push_back(p[order[j]]);
+    }
+  }
+  std::fill_n(args.out, n * hidden, 0.0f);
+  std::vector<float> xs;
+  std::vector<float> ys;
+  for (int64_t e = 0; e < num_experts; ++e) {
+    const auto& tokens = expert_tokens[e];
+    if (tokens.empty()) continue;
+    const int64_t m = static_cast<int64_t>(tokens.size());
+    xs.resize(static_cast<size_t>(m * hidden));
+    ys.resize(static_cast<size_t>(m * hidden));
+    for (int64_t j = 0; j < m; ++j) {
+      std::memcpy(xs.data() + j * hidden, args.x + tokens[j] * hidden, hidden * sizeof(float));
+    }
+    SwiGluMlp(args.experts[e], xs.data(), m, ys.data());
+    for (int64_t j = 0; j < m; ++j) {
+      matmul_.axpy(expert_weights[e][j], ys.data() + j * hidden, args.out + tokens[j] * hidden,
+                   hidden);
+    }
+  }
+}
+
+void CpuBackend::CausalConv1dSilu(const CausalConvArgs& args) {
+  const int64_t grain = std::max<int64_t>(16, 4096 / std::max<int64_t>(args.tokens, 1));
+  ParallelRanges(args.channels, grain, [&](int64_t begin, int64_t end) {
+    mamba_.causal_conv1d_silu(args, begin, end);
+  });
+}
+
+void CpuBackend::SelectiveScan(const SelectiveScanArgs& args) {
+  const int64_t grain = std::max<int64_t>(8, 2048 / std::max<int64_t>(args.tokens, 1));
+  ParallelRanges(args.channels, grain, [&](int64_t begin, int64_t end) {
+    mamba_.selective_scan(args, begin, end);
+  });
+}
+
+void CpuBackend::Attention(const AttentionArgs& args) {
+  const int64_t items = args.tokens * args.num_heads;
+  const size_t scores_per_thread = static_cast<size_t>(args.past + args.tokens);
+  std::vector<float> scores(scores_per_thread * static_cast<size_t>(pool_.num_threads()));
+  const int64_t tasks = std::min<int64_t>(items, static_cast<int64_t>(pool_.num_threads()) * 4);
+  const int64_t per_task = (items + tasks - 1) / tasks;
+  pool_.ParallelFor(tasks, [&](int64_t task, int thread) {
+    const int64_t begin = task * per_task;
+    const int64_t end = std::min(items, begin + per_task);
+    if (begin < end) {
+      attention_.attend(args, begin, end, scores.data() + thread * scores_per_thread);
+    }
+  });
+}
+
+}  // namespace jamba::kernels::cpu

@@ -1,0 +1,119 @@
+// Mamba conv1d and selective scan for every SIMD target (Highway foreach_target). The scan keeps
+// one channel's state [N] in registers across all tokens and vectorises over the state dimension.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/cpu/mamba.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include <cmath>
+
+#include "hwy/contrib/math/math-inl.h"
+#include "hwy/highway.h"
+#include "kernels/cpu/mamba.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace jamba::kernels::cpu::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+
+// PyTorch's softplus with beta 1 and threshold 20.
+HWY_INLINE float Softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
+HWY_INLINE float Silu(float x) { return x / (1.0f + std::exp(-x)); }
+
+void CausalConv1dSilu(const CausalConvArgs& a, int64_t channel_begin, int64_t channel_end) {
+  const int k = a.kernel_size;
+  constexpr int kMaxKernel = 16;
+  float window[kMaxKernel];  // window[j]: input at t-(K-1)+j
+  for (int64_t c = channel_begin; c < channel_end; ++c) {
+    const float* w = a.weight + c * k;
+    float* state = a.state + c * (k - 1);
+    for (int j = 0; j < k - 1; ++j) window[j] = state[j];
+    const float bias = a.bias != nullptr ? a.bias[c] : 0.0f;
+    for (int64_t t = 0; t < a.tokens; ++t) {
+      window[k - 1] = a.u[t * a.u_stride + c];
+      float sum = bias;
+      for (int j = 0; j < k; ++j) sum += w[j] * window[j];
+      a.out[t * a.channels + c] = Silu(sum);
+      for (int j = 0; j < k - 1; ++j) window[j] = window[j + 1];
+    }
+    for (int j = 0; j < k - 1; ++j) state[j] = window[j];
+  }
+}
+
+// State sizes up to kMaxVectors * Lanes stay in registers; Mamba uses N = 16.
+constexpr int kMaxVectors = 8;
+
+void SelectiveScan(const SelectiveScanArgs& a, int64_t channel_begin, int64_t channel_end) {
+  const DF df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t n_state = a.state_size;
+  const int64_t vectors = n_state / lanes;
+  if (vectors > kMaxVectors || vectors * lanes != n_state) {
+    // Portable path for state sizes that are not a multiple of the vector width.
+    for (int64_t c = channel_begin; c < channel_end; ++c) {
+      float* h = a.state + c * n_state;
+      const float* a_row = a.a + c * n_state;
+      for (int64_t t = 0; t < a.tokens; ++t) {
+        const float dt = Softplus(a.dt_raw[t * a.channels + c]);
+        const float xv = a.x[t * a.channels + c];
+        const float* b = a.b + t * a.b_stride;
+        const float* cc = a.c + t * a.c_stride;
+        float y = 0.0f;
+        for (int64_t n = 0; n < n_state; ++n) {
+          h[n] = std::exp(a_row[n] * dt) * h[n] + dt * b[n] * xv;
+          y += h[n] * cc[n];
+        }
+        y += a.d[c] * xv;
+        a.y[t * a.channels + c] = y * Silu(a.z[t * a.z_stride + c]);
+      }
+    }
+    return;
+  }
+  VF h[kMaxVectors];
+  VF a_vec[kMaxVectors];
+  for (int64_t c = channel_begin; c < channel_end; ++c) {
+    float* state = a.state + c * n_state;
+    for (int64_t v = 0; v < vectors; ++v) {
+      h[v] = hn::LoadU(df, state + v * lanes);
+      a_vec[v] = hn::LoadU(df, a.a + c * n_state + v * lanes);
+    }
+    const float d = a.d[c];
+    for (int64_t t = 0; t < a.tokens; ++t) {
+      const float dt = Softplus(a.dt_raw[t * a.channels + c]);
+      const float xv = a.x[t * a.channels + c];
+      const float* b = a.b + t * a.b_stride;
+      const float* cc = a.c + t * a.c_stride;
+      const VF vdt = hn::Set(df, dt);
+      const VF vdtx = hn::Set(df, dt * xv);
+      VF acc = hn::Zero(df);
+      for (int64_t v = 0; v < vectors; ++v) {
+        const VF decay = hn::Exp(df, hn::Mul(a_vec[v], vdt));
+        h[v] = hn::MulAdd(decay, h[v], hn::Mul(vdtx, hn::LoadU(df, b + v * lanes)));
+        acc = hn::MulAdd(h[v], hn::LoadU(df, cc + v * lanes), acc);
+      }
+      const float y = hn::GetLane(hn::SumOfLanes(df, acc)) + d * xv;
+      a.y[t * a.channels + c] = y * Silu(a.z[t * a.z_stride + c]);
+    }
+    for (int64_t v = 0; v < vectors; ++v) hn::StoreU(h[v], df, state + v * lanes);
+  }
+}
+
+extern const MambaKernels kMambaKernels;
+const MambaKernels kMambaKernels = {&CausalConv1dSilu, &SelectiveScan};
+
+}  // namespace jamba::kernels::cpu::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include "kernels/cpu/simd_target.h"
+
+namespace jamba::kernels::cpu {
+
+const MambaKernels& GetMambaKernels(SimdTarget target) {
+  static const MambaKernels* const kTables[] = {JAMBA_PER_TARGET(kMambaKernels)};
+  return SelectForTarget(target, kTables);
+}
+
+}  // namespace jamba::kernels::cpu
+#endif  // HWY_ONCE
