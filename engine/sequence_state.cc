@@ -150,10 +150,33 @@ absl::Status SequenceState::AppendKvRows(int layer_index, int64_t count, const f
   return absl::OkStatus();
 }
 
-void SequenceState::TruncateKv(int64_t position) {
-  for (Layer& layer : layers_) {
-    if (layer.kind == MixerKind::kAttention) layer.kv_rows = std::min(layer.kv_rows, position);
+SequenceState::Snapshot SequenceState::TakeSnapshot() const {
+  Snapshot snapshot;
+  snapshot.conv.resize(layers_.size());
+  snapshot.ssm.resize(layers_.size());
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (layers_[i].kind != MixerKind::kMamba) continue;
+    snapshot.conv[i].resize(static_cast<size_t>(conv_floats_));
+    snapshot.ssm[i].resize(static_cast<size_t>(ssm_floats_));
+    ReadMambaState(static_cast<int>(i), snapshot.conv[i].data(), snapshot.ssm[i].data());
   }
+  snapshot.tokens = tokens_;
+  snapshot.last_logits = last_logits_;
+  return snapshot;
+}
+
+void SequenceState::RestoreSnapshot(const Snapshot& snapshot) {
+  const int64_t position = static_cast<int64_t>(snapshot.tokens.size());
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Layer& layer = layers_[i];
+    if (layer.kind == MixerKind::kMamba) {
+      WriteMambaState(static_cast<int>(i), snapshot.conv[i].data(), snapshot.ssm[i].data());
+    } else {
+      layer.kv_rows = std::min(layer.kv_rows, position);
+    }
+  }
+  tokens_ = snapshot.tokens;
+  last_logits_ = snapshot.last_logits;
 }
 
 void SequenceState::CommitForward(std::span<const int32_t> tokens, int64_t kv_rows_added,

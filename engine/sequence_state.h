@@ -55,8 +55,17 @@ class SequenceState {
   absl::Status AppendKvRows(int layer, int64_t count, const float* keys, const float* values);
   void SetTokensForRestore(std::vector<int32_t> tokens) { tokens_ = std::move(tokens); }
   void SetLastLogits(std::vector<float> logits) { last_logits_ = std::move(logits); }
-  // Drops KV rows at and after `position` (the caller restores a matching Mamba state).
-  void TruncateKv(int64_t position);
+  // A copy of everything but the KV rows (Mamba states, tokens, logits): cheap to take, and
+  // enough to undo a tentative generation, since KV rows are only ever appended.
+  struct Snapshot {
+    std::vector<std::vector<float>> conv;  // per layer (empty for attention layers)
+    std::vector<std::vector<float>> ssm;
+    std::vector<int32_t> tokens;
+    std::vector<float> last_logits;
+  };
+  Snapshot TakeSnapshot() const;
+  // Returns to `snapshot`, which must have been taken from this state (or a clone of it).
+  void RestoreSnapshot(const Snapshot& snapshot);
 
   // ---- used by the model's forward pass ----
   float* conv_state(int layer) const { return layers_[layer].conv.f32(); }

@@ -1,0 +1,155 @@
+// Stop-condition handling for streamed generation. Text that could still become part of a stop
+// string is held back, so a stop string is never streamed, not even in part.
+#include "engine/generation.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace jamba::engine {
+
+const char* FinishReasonName(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kNone:
+      return "none";
+    case FinishReason::kEos:
+      return "eos";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kStopString:
+      return "stop_string";
+    case FinishReason::kStopToken:
+      return "stop_token";
+    case FinishReason::kCancelled:
+      return "cancelled";
+  }
+  return "?";
+}
+
+absl::Status ValidateStopConditions(const StopConditions& stop, const StopLimits& limits,
+                                    int64_t vocab_size, bool has_tokenizer) {
+  if (stop.max_tokens < 1 || stop.max_tokens > limits.max_tokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_tokens must be in [1, ", limits.max_tokens, "], got ", stop.max_tokens));
+  }
+  if (stop.stop_strings.size() > limits.max_stop_strings) {
+    return absl::InvalidArgumentError(absl::StrCat("stop_strings: at most ", limits.max_stop_strings,
+                                                   " allowed, got ", stop.stop_strings.size()));
+  }
+  for (size_t i = 0; i < stop.stop_strings.size(); ++i) {
+    const std::string& s = stop.stop_strings[i];
+    if (s.empty()) return absl::InvalidArgumentError(absl::StrCat("stop_strings[", i, "] is empty"));
+    if (s.size() > limits.max_stop_string_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat("stop_strings[", i, "] is longer than ",
+                                                     limits.max_stop_string_bytes, " bytes"));
+    }
+  }
+  if (!stop.stop_strings.empty() && !has_tokenizer) {
+    return absl::InvalidArgumentError("stop_strings need a tokenizer; this model has none");
+  }
+  if (stop.stop_token_ids.size() > limits.max_stop_token_ids) {
+    return absl::InvalidArgumentError(absl::StrCat("stop_token_ids: at most ", limits.max_stop_token_ids,
+                                                   " allowed, got ", stop.stop_token_ids.size()));
+  }
+  for (size_t i = 0; i < stop.stop_token_ids.size(); ++i) {
+    const int32_t id = stop.stop_token_ids[i];
+    if (id < 0 || id >= vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat("stop_token_ids[", i, "] = ", id,
+                                                     " is outside the vocabulary [0, ", vocab_size, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+Generation::Generation(const ModelConfig& config, const Tokenizer* tokenizer,
+                       const SamplingParams& sampling, const StopConditions& stop, int top_logprobs)
+    : config_(config),
+      tokenizer_(tokenizer),
+      sampler_(sampling),
+      stop_(stop),
+      top_logprobs_(top_logprobs) {
+  if (tokenizer_ != nullptr) decoder_.emplace(*tokenizer_);
+}
+
+std::span<const int32_t> Generation::output_tokens() const {
+  std::span<const int32_t> all(sampled_);
+  return last_is_terminator_ ? all.first(all.size() - 1) : all;
+}
+
+std::string Generation::TakeEmittable(bool final) {
+  size_t emit = pending_.size();
+  if (!final) {
+    // Hold back the longest suffix of pending_ that is a proper prefix of some stop string.
+    size_t hold = 0;
+    for (const std::string& s : stop_.stop_strings) {
+      for (size_t k = std::min(s.size() - 1, pending_.size()); k > hold; --k) {
+        if (pending_.compare(pending_.size() - k, k, s, 0, k) == 0) {
+          hold = k;
+          break;
+        }
+      }
+    }
+    emit = pending_.size() - hold;
+  }
+  std::string out = pending_.substr(0, emit);
+  pending_.erase(0, emit);
+  text_ += out;
+  return out;
+}
+
+GenerationStep Generation::Step(std::span<const float> logits, std::span<const int32_t> context) {
+  GenerationStep step;
+  if (finished()) {
+    step.finished = true;
+    return step;
+  }
+  step.sample = sampler_.Sample(logits, context, sampled_, top_logprobs_);
+  step.token = step.sample.token;
+  sampled_.push_back(step.token);
+
+  const bool is_eos = !stop_.ignore_eos &&
+                      (tokenizer_ != nullptr ? tokenizer_->IsEos(step.token) : config_.IsEos(step.token));
+  const bool is_stop_token = std::find(stop_.stop_token_ids.begin(), stop_.stop_token_ids.end(),
+                                       step.token) != stop_.stop_token_ids.end();
+  if (is_eos || is_stop_token) {
+    last_is_terminator_ = true;
+    step.token_is_output = false;
+    Finish(is_eos ? FinishReason::kEos : FinishReason::kStopToken);
+    if (decoder_) pending_ += decoder_->Finish();
+    step.text_delta = TakeEmittable(/*final=*/true);
+    step.finished = true;
+    return step;
+  }
+
+  if (decoder_) {
+    pending_ += decoder_->Push(step.token);
+    // The earliest stop string in the pending text ends the generation before it.
+    size_t first = std::string::npos;
+    for (const std::string& s : stop_.stop_strings) first = std::min(first, pending_.find(s));
+    if (first != std::string::npos) {
+      pending_.resize(first);
+      Finish(FinishReason::kStopString);
+      step.text_delta = TakeEmittable(/*final=*/true);
+      step.finished = true;
+      return step;
+    }
+  }
+  if (static_cast<int64_t>(sampled_.size()) >= stop_.max_tokens) {
+    Finish(FinishReason::kLength);
+    if (decoder_) pending_ += decoder_->Finish();
+    step.text_delta = TakeEmittable(/*final=*/true);
+    step.finished = true;
+    return step;
+  }
+  step.text_delta = TakeEmittable(/*final=*/false);
+  return step;
+}
+
+std::string Generation::Cancel() {
+  if (finished()) return "";
+  Finish(FinishReason::kCancelled);
+  if (decoder_) pending_ += decoder_->Finish();
+  return TakeEmittable(/*final=*/true);
+}
+
+}  // namespace jamba::engine

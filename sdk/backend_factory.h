@@ -1,0 +1,26 @@
+// Creates the compute backend an Engine runs on, from the device name in EngineOptions.
+#ifndef JAMBA_SDK_BACKEND_FACTORY_H_
+#define JAMBA_SDK_BACKEND_FACTORY_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "kernels/backend.h"
+
+namespace jamba::sdk {
+
+struct BackendRequest {
+  std::string device = "cpu";  // "cpu", "cuda" or "auto" (CUDA when a device is present)
+  int threads = 0;
+  std::string simd;            // CPU only: "", "avx512", "avx2", "scalar"
+};
+
+absl::StatusOr<std::unique_ptr<kernels::Backend>> CreateBackend(const BackendRequest& request);
+
+// Whether this build has the CUDA backend and a usable device.
+bool CudaDeviceAvailable();
+
+}  // namespace jamba::sdk
+
+#endif  // JAMBA_SDK_BACKEND_FACTORY_H_

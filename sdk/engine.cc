@@ -1,0 +1,371 @@
+// The Engine facade and its implementation: model loading, input preparation, validation, and
+// blocking generation on top of the continuous-batching scheduler.
+#include "jamba/engine.h"
+
+#include <chrono>
+#include <random>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "engine/chat_template.h"
+#include "engine/forward_workspace.h"
+#include "engine/model_fingerprint.h"
+#include "engine/status_macros.h"
+#include "sdk/backend_factory.h"
+#include "sdk/engine_impl.h"
+#include "sdk/request_runner.h"
+#include "sdk/session_manager.h"
+
+namespace jamba {
+namespace {
+
+constexpr int kMaxTopLogprobs = 20;
+
+double SecondsSince(std::chrono::steady_clock::time_point start,
+                    std::chrono::steady_clock::time_point end) {
+  return std::chrono::duration<double>(end - start).count();
+}
+
+}  // namespace
+
+FinishReason ToPublic(engine::FinishReason reason) {
+  switch (reason) {
+    case engine::FinishReason::kEos:
+      return FinishReason::kEos;
+    case engine::FinishReason::kStopString:
+      return FinishReason::kStopString;
+    case engine::FinishReason::kStopToken:
+      return FinishReason::kStopToken;
+    case engine::FinishReason::kCancelled:
+      return FinishReason::kCancelled;
+    case engine::FinishReason::kNone:
+    case engine::FinishReason::kLength:
+      break;
+  }
+  return FinishReason::kLength;
+}
+
+absl::StatusOr<std::unique_ptr<Engine::Impl>> Engine::Impl::Create(const std::string& model_dir,
+                                                                    const EngineOptions& options) {
+  std::unique_ptr<Impl> impl(new Impl());
+  impl->options_ = options;
+  if (options.weights != "auto" && options.weights != "int8") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("weights must be \"auto\" or \"int8\", got \"", options.weights, "\""));
+  }
+  JAMBA_ASSIGN_OR_RETURN(impl->backend_,
+                         sdk::CreateBackend({options.device, options.threads, options.simd}));
+  engine::ModelOptions model_options;
+  model_options.weights.int8_mlp = options.weights == "int8";
+  JAMBA_ASSIGN_OR_RETURN(impl->model_, engine::JambaModel::Load(model_dir, *impl->backend_, model_options));
+  const engine::ModelConfig& config = impl->model_->config();
+  auto tokenizer = engine::Tokenizer::Load(model_dir, config);
+  if (tokenizer.ok()) {
+    impl->tokenizer_ = *std::move(tokenizer);
+  } else if (!absl::IsNotFound(tokenizer.status())) {
+    return tokenizer.status();
+  }
+  engine::SchedulerOptions scheduler_options;
+  scheduler_options.max_batch_tokens = options.max_batch_tokens;
+  scheduler_options.prefill_chunk = options.prefill_chunk;
+  scheduler_options.max_running = options.max_running_requests;
+  scheduler_options.max_queued = options.max_queued_requests;
+  impl->scheduler_ = std::make_unique<engine::Scheduler>(*impl->model_, scheduler_options);
+
+  ModelInfo& info = impl->info_;
+  info.model_dir = model_dir;
+  info.fingerprint = engine::ComputeModelFingerprint(
+      config, impl->model_->checkpoint(), impl->tokenizer_ ? impl->tokenizer_->ContentHash() : "");
+  info.vocab_size = config.vocab_size;
+  info.hidden_size = config.hidden_size;
+  info.num_layers = config.num_hidden_layers;
+  info.num_attention_layers = config.num_attention_layers();
+  info.num_mamba_layers = config.num_mamba_layers();
+  info.num_experts = config.num_experts;
+  info.experts_per_token = config.num_experts_per_tok;
+  info.total_parameters = config.TotalParameters();
+  info.active_parameters = config.ActiveParameters();
+  info.kv_bytes_per_token = config.KvBytesPerToken();
+  info.mamba_state_bytes = config.MambaStateBytes();
+  info.max_context_tokens = config.max_position_embeddings;
+  info.has_tokenizer = impl->tokenizer_ != nullptr;
+  info.backend = impl->backend_->Name();
+  for (const engine::LayerConfig& layer : config.layers) {
+    info.layers.push_back({layer.mixer == engine::MixerKind::kMamba ? "mamba" : "attention",
+                           layer.ffn == engine::FfnKind::kMoe ? "moe" : "dense"});
+  }
+  if (!options.session_dir.empty()) {
+    JAMBA_ASSIGN_OR_RETURN(impl->sessions_, sdk::SessionManager::Create(*impl, options));
+  }
+  return impl;
+}
+
+Engine::Impl::~Impl() {
+  sessions_.reset();
+  scheduler_.reset();  // stops the engine thread before the model goes away
+}
+
+absl::StatusOr<sdk::SessionManager*> Engine::Impl::RequireSessions() {
+  if (sessions_ == nullptr) {
+    return absl::FailedPreconditionError("sessions need a session directory (EngineOptions::session_dir)");
+  }
+  return sessions_.get();
+}
+
+absl::StatusOr<std::vector<int32_t>> Engine::Impl::InputTokens(const Input& input,
+                                                               int64_t position) const {
+  std::vector<int32_t> tokens;
+  switch (input.kind) {
+    case Input::Kind::kText: {
+      if (input.text.empty()) return absl::InvalidArgumentError("prompt: must not be empty");
+      if (tokenizer_ == nullptr) {
+        return absl::FailedPreconditionError(
+            "prompt: this model has no tokenizer (tokenizer.model); send token ids instead");
+      }
+      JAMBA_ASSIGN_OR_RETURN(tokens, tokenizer_->Encode(input.text, input.add_special && position == 0));
+      break;
+    }
+    case Input::Kind::kTokens: {
+      if (input.tokens.empty()) return absl::InvalidArgumentError("prompt_token_ids: must not be empty");
+      for (size_t i = 0; i < input.tokens.size(); ++i) {
+        if (input.tokens[i] < 0 || input.tokens[i] >= model_->config().vocab_size) {
+          return absl::InvalidArgumentError(absl::StrCat("prompt_token_ids[", i, "] = ", input.tokens[i],
+                                                         " is outside the vocabulary [0, ",
+                                                         model_->config().vocab_size, ")"));
+        }
+      }
+      tokens = input.tokens;
+      break;
+    }
+    case Input::Kind::kChat: {
+      if (input.messages.empty()) return absl::InvalidArgumentError("messages: must not be empty");
+      if (tokenizer_ == nullptr) {
+        return absl::FailedPreconditionError("messages: this model has no tokenizer (tokenizer.model)");
+      }
+      std::vector<engine::ChatMessage> messages;
+      for (const ChatMessage& m : input.messages) messages.push_back({m.role, m.content});
+      JAMBA_ASSIGN_OR_RETURN(tokens, engine::EncodeChat(*tokenizer_, messages, input.add_special,
+                                                        /*add_bos=*/position == 0));
+      break;
+    }
+  }
+  if (tokens.empty()) return absl::InvalidArgumentError("prompt: encodes to no tokens");
+  if (static_cast<int64_t>(tokens.size()) > options_.max_prompt_tokens) {
+    return absl::InvalidArgumentError(absl::StrCat("prompt: ", tokens.size(), " tokens exceed the limit of ",
+                                                   options_.max_prompt_tokens));
+  }
+  return tokens;
+}
+
+absl::StatusOr<engine::Generation> Engine::Impl::MakeGeneration(const GenerateOptions& options,
+                                                                uint64_t* seed_used) const {
+  engine::SamplingParams sampling;
+  sampling.temperature = options.sampling.temperature;
+  sampling.top_p = options.sampling.top_p;
+  sampling.top_k = options.sampling.top_k;
+  sampling.min_p = options.sampling.min_p;
+  sampling.repetition_penalty = options.sampling.repetition_penalty;
+  sampling.presence_penalty = options.sampling.presence_penalty;
+  sampling.frequency_penalty = options.sampling.frequency_penalty;
+  sampling.seed = options.sampling.seed.has_value() ? *options.sampling.seed : std::random_device{}();
+  *seed_used = sampling.seed;
+  JAMBA_RETURN_IF_ERROR(engine::ValidateSamplingParams(sampling));
+  engine::StopConditions stop;
+  stop.max_tokens = options.stop.max_tokens;
+  stop.stop_strings = options.stop.stop_strings;
+  stop.stop_token_ids = options.stop.stop_token_ids;
+  stop.ignore_eos = options.stop.ignore_eos;
+  engine::StopLimits limits;
+  limits.max_tokens = options_.max_new_tokens;
+  JAMBA_RETURN_IF_ERROR(engine::ValidateStopConditions(stop, limits, model_->config().vocab_size,
+                                                       tokenizer_ != nullptr));
+  if (options.top_logprobs < 0 || options.top_logprobs > kMaxTopLogprobs) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("top_logprobs must be in [0, ", kMaxTopLogprobs, "], got ", options.top_logprobs));
+  }
+  return engine::Generation(model_->config(), tokenizer_.get(), sampling, stop, options.top_logprobs);
+}
+
+absl::StatusOr<GenerateResult> Engine::Impl::RunGeneration(std::shared_ptr<engine::Request> request,
+                                                           const GenerateOptions& options, uint64_t seed,
+                                                           const StreamCallback& on_chunk) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  std::optional<Clock::time_point> first_progress, first_token, last_token;
+  sdk::RunObserver observer;
+  observer.on_progress = [&](int64_t, int64_t) {
+    if (!first_progress) first_progress = Clock::now();
+    return true;
+  };
+  observer.on_step = [&](const engine::GenerationStep& step) {
+    const auto now = Clock::now();
+    if (!first_token) first_token = now;
+    last_token = now;
+    if (!on_chunk) return true;
+    GenerateChunk chunk;
+    chunk.text = step.text_delta;
+    if (step.token_is_output) {
+      GeneratedToken token;
+      token.token = step.token;
+      if (options.logprobs || options.top_logprobs > 0) token.logprob = step.sample.logprob;
+      for (const engine::TokenLogprob& alt : step.sample.top_logprobs) token.top.push_back({alt.token, alt.logprob});
+      chunk.tokens.push_back(std::move(token));
+    }
+    if (chunk.text.empty() && chunk.tokens.empty()) return true;
+    return on_chunk(chunk);
+  };
+  const int64_t prompt_tokens = static_cast<int64_t>(request->prompt.size());
+  JAMBA_RETURN_IF_ERROR(sdk::RunRequest(*scheduler_, request, observer));
+
+  const engine::Generation& generation = *request->generation;
+  GenerateResult result;
+  result.text = generation.text();
+  const auto output = generation.output_tokens();
+  result.tokens.assign(output.begin(), output.end());
+  result.finish_reason = ToPublic(generation.finish_reason());
+  result.usage.prompt_tokens = prompt_tokens;
+  result.usage.recomputed_tokens = prompt_tokens;
+  result.usage.completion_tokens = static_cast<int64_t>(result.tokens.size());
+  result.seed = seed;
+  const auto end = last_token.value_or(Clock::now());
+  result.timings.queue_seconds = SecondsSince(start, first_progress.value_or(first_token.value_or(end)));
+  result.timings.prefill_seconds = SecondsSince(first_progress.value_or(start), first_token.value_or(end));
+  result.timings.decode_seconds = first_token ? SecondsSince(*first_token, end) : 0.0;
+  return result;
+}
+
+absl::StatusOr<GenerateResult> Engine::Impl::Generate(const Input& input,
+                                                      const GenerateOptions& options,
+                                                      const StreamCallback& on_chunk) {
+  uint64_t seed = 0;
+  JAMBA_ASSIGN_OR_RETURN(engine::Generation generation, MakeGeneration(options, &seed));
+  JAMBA_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, InputTokens(input, 0));
+  JAMBA_ASSIGN_OR_RETURN(engine::SequenceState state, model_->NewSequence());
+  // With sessions on disk, a prompt that begins with a persisted checkpoint's tokens resumes there.
+  int64_t restored = 0;
+  if (sessions_ != nullptr) restored = sessions_->RestoreLongestPrefix(options.tenant, prompt, state);
+  const int64_t prompt_tokens = static_cast<int64_t>(prompt.size());
+  auto request = std::make_shared<engine::Request>();
+  request->state = &state;
+  request->prompt.assign(prompt.begin() + restored, prompt.end());
+  request->generation.emplace(std::move(generation));
+  request->deadline = options.deadline;
+  JAMBA_ASSIGN_OR_RETURN(GenerateResult result, RunGeneration(request, options, seed, on_chunk));
+  result.usage.prompt_tokens = prompt_tokens;
+  result.usage.restored_tokens = restored;
+  result.usage.recomputed_tokens = prompt_tokens - restored;
+  return result;
+}
+
+absl::StatusOr<std::vector<int32_t>> Engine::Impl::Tokenize(const std::string& text, bool add_bos) const {
+  if (tokenizer_ == nullptr) return absl::FailedPreconditionError("this model has no tokenizer (tokenizer.model)");
+  return tokenizer_->Encode(text, add_bos);
+}
+
+absl::StatusOr<std::string> Engine::Impl::Detokenize(std::span<const int32_t> tokens, bool skip_special) const {
+  if (tokenizer_ == nullptr) return absl::FailedPreconditionError("this model has no tokenizer (tokenizer.model)");
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= model_->config().vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat("token_ids[", i, "] = ", tokens[i], " is outside the vocabulary"));
+    }
+  }
+  return tokenizer_->Decode(tokens, skip_special);
+}
+
+absl::StatusOr<std::vector<float>> Engine::Impl::ComputeLogits(std::span<const int32_t> tokens, int64_t chunk) {
+  if (tokens.empty()) return absl::InvalidArgumentError("input_ids: must not be empty");
+  JAMBA_ASSIGN_OR_RETURN(engine::SequenceState state, model_->NewSequence());
+  engine::ForwardWorkspace workspace(model_->backend());
+  std::vector<float> logits;
+  JAMBA_RETURN_IF_ERROR(model_->Prefill(state, tokens, workspace, chunk, &logits));
+  return logits;
+}
+
+// ---- Engine facade ----
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const std::string& model_dir,
+                                                     const EngineOptions& options) {
+  JAMBA_ASSIGN_OR_RETURN(std::unique_ptr<Impl> impl, Impl::Create(model_dir, options));
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+const ModelInfo& Engine::model_info() const { return impl_->model_info(); }
+
+absl::StatusOr<std::vector<int32_t>> Engine::Tokenize(const std::string& text, bool add_bos) const {
+  return impl_->Tokenize(text, add_bos);
+}
+
+absl::StatusOr<std::string> Engine::Detokenize(std::span<const int32_t> tokens, bool skip_special) const {
+  return impl_->Detokenize(tokens, skip_special);
+}
+
+absl::StatusOr<GenerateResult> Engine::Generate(const Input& input, const GenerateOptions& options,
+                                                const StreamCallback& on_chunk) {
+  return impl_->Generate(input, options, on_chunk);
+}
+
+absl::StatusOr<std::vector<float>> Engine::ComputeLogits(std::span<const int32_t> tokens, int64_t chunk) {
+  return impl_->ComputeLogits(tokens, chunk);
+}
+
+absl::StatusOr<SessionInfo> Engine::CreateSession(const std::string& tenant, const CreateSessionOptions& options) {
+  JAMBA_ASSIGN_OR_RETURN(sdk::SessionManager * sessions, impl_->RequireSessions());
+  return sessions->Create(tenant, options);
+}
+
+absl::StatusOr<SessionInfo> Engine::GetSession(const std::string& tenant, const std::string& id) {
+  JAMBA_ASSIGN_OR_RETURN(sdk::SessionManager * sessions, impl_->RequireSessions());
+  return sessions->Get(tenant, id);
+}
+
+absl::StatusOr<SessionPage> Engine::ListSessions(const std::string& tenant, int page_size,
+                                                 const std::string& page_token) {
+  JAMBA_ASSIGN_OR_RETURN(sdk::SessionManager * sessions, impl_->RequireSessions());
+  return sessions->List(tenant, page_size, page_token);
+}
+
+absl::Status Engine::DeleteSession(const std::string& tenant, const std::string& id) {
+  JAMBA_ASSIGN_OR_RETURN(sdk::SessionManager * sessions, impl_->RequireSessions());
+  return sessions->Delete(tenant, id);
+}
+
+absl::StatusOr<AppendResult> Engine::AppendToSession(const std::string& tenant, const std::string& id,
+                                                     const Input& input, const AppendOptions& options) {
+  JAMBA_ASSIGN_OR_RETURN(sdk::SessionManager * sessions, impl_->RequireSessions());
+  return sessions->Append(tenant, id, input, options);
+}
+
+absl::StatusOr<GenerateResult> Engine::GenerateFromSession(const std::string& tenant, const std::string& id,
+                                                           const std::optional<Input>& input,
+                                                           const GenerateOptions& options, bool commit,
+                                                           const StreamCallback& on_chunk) {
+  JAMBA_ASSIGN_OR_RETURN(sdk::SessionManager * sessions, impl_->RequireSessions());
+  return sessions->Generate(tenant, id, input, options, commit, on_chunk);
+}
+
+absl::StatusOr<SessionInfo> Engine::ForkSession(const std::string& tenant, const std::string& id,
+                                                const std::string& new_id, std::optional<int64_t> position) {
+  JAMBA_ASSIGN_OR_RETURN(sdk::SessionManager * sessions, impl_->RequireSessions());
+  return sessions->Fork(tenant, id, new_id, position);
+}
+
+absl::StatusOr<std::vector<CheckpointInfo>> Engine::ListCheckpoints(const std::string& tenant,
+                                                                    const std::string& id) {
+  JAMBA_ASSIGN_OR_RETURN(sdk::SessionManager * sessions, impl_->RequireSessions());
+  return sessions->ListCheckpoints(tenant, id);
+}
+
+absl::StatusOr<SessionInfo> Engine::RewindSession(const std::string& tenant, const std::string& id,
+                                                  int64_t position) {
+  JAMBA_ASSIGN_OR_RETURN(sdk::SessionManager * sessions, impl_->RequireSessions());
+  return sessions->Rewind(tenant, id, position);
+}
+
+void Engine::EvictAllSessionsFromMemory() {
+  if (impl_->sessions() != nullptr) impl_->sessions()->EvictAllFromMemory();
+}
+
+}  // namespace jamba

@@ -1,0 +1,73 @@
+// Engine::Impl: owns the backend, the model, the tokenizer and the scheduler. Shared by the
+// Engine facade and the sessions layer (sdk-internal header).
+#ifndef JAMBA_SDK_ENGINE_IMPL_H_
+#define JAMBA_SDK_ENGINE_IMPL_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "engine/generation.h"
+#include "engine/jamba_model.h"
+#include "engine/scheduler.h"
+#include "engine/tokenizer.h"
+#include "jamba/engine.h"
+#include "kernels/backend.h"
+
+namespace jamba {
+namespace sdk {
+class SessionManager;
+}  // namespace sdk
+
+class Engine::Impl {
+ public:
+  static absl::StatusOr<std::unique_ptr<Impl>> Create(const std::string& model_dir,
+                                                      const EngineOptions& options);
+  ~Impl();
+
+  const EngineOptions& options() const { return options_; }
+  const ModelInfo& model_info() const { return info_; }
+  const engine::JambaModel& model() const { return *model_; }
+  const engine::Tokenizer* tokenizer() const { return tokenizer_.get(); }
+  engine::Scheduler& scheduler() { return *scheduler_; }
+  // Null without a session directory.
+  sdk::SessionManager* sessions() { return sessions_.get(); }
+  absl::StatusOr<sdk::SessionManager*> RequireSessions();
+
+  // Turns an Input into tokens for a sequence at `position` (BOS only at position 0). Errors name
+  // the field: empty input, invalid UTF-8, ids outside the vocabulary, too many tokens.
+  absl::StatusOr<std::vector<int32_t>> InputTokens(const Input& input, int64_t position) const;
+  // Validates options and builds the decoding state machine.
+  absl::StatusOr<engine::Generation> MakeGeneration(const GenerateOptions& options,
+                                                    uint64_t* seed_used) const;
+
+  absl::StatusOr<std::vector<int32_t>> Tokenize(const std::string& text, bool add_bos) const;
+  absl::StatusOr<std::string> Detokenize(std::span<const int32_t> tokens, bool skip_special) const;
+  absl::StatusOr<GenerateResult> Generate(const Input& input, const GenerateOptions& options,
+                                          const StreamCallback& on_chunk);
+  absl::StatusOr<std::vector<float>> ComputeLogits(std::span<const int32_t> tokens, int64_t chunk);
+
+  // Runs a prepared request (prompt already in `request`) and assembles the result.
+  absl::StatusOr<GenerateResult> RunGeneration(std::shared_ptr<engine::Request> request,
+                                               const GenerateOptions& options, uint64_t seed,
+                                               const StreamCallback& on_chunk);
+
+ private:
+  Impl() = default;
+
+  EngineOptions options_;
+  std::unique_ptr<kernels::Backend> backend_;
+  std::unique_ptr<engine::JambaModel> model_;
+  std::unique_ptr<engine::Tokenizer> tokenizer_;
+  std::unique_ptr<engine::Scheduler> scheduler_;
+  std::unique_ptr<sdk::SessionManager> sessions_;
+  ModelInfo info_;
+};
+
+FinishReason ToPublic(engine::FinishReason reason);
+
+}  // namespace jamba
+
+#endif  // JAMBA_SDK_ENGINE_IMPL_H_

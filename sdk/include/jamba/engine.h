@@ -1,0 +1,138 @@
+// jamba::Engine: the in-process API of libjamba. Open a Jamba checkpoint directory (Hugging Face
+// format: config.json + safetensors), then generate from prompts, token ids or chat messages.
+// Requests from any number of threads are batched together on one engine thread (continuous
+// batching).
+//
+//   auto engine = jamba::Engine::Open("/models/jamba-mini", {.threads = 16});
+//   if (!engine.ok()) return engine.status();
+//   jamba::GenerateOptions options;
+//   options.sampling.temperature = 0;
+//   auto result = (*engine)->Generate(jamba::Input::Text("Hello"), options,
+//                                     [](const jamba::GenerateChunk& chunk) {
+//                                       std::cout << chunk.text << std::flush;
+//                                       return true;  // false cancels
+//                                     });
+//
+// Thread-safety: every method may be called from any thread at any time.
+#ifndef JAMBA_SDK_ENGINE_H_
+#define JAMBA_SDK_ENGINE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/base/attributes.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "jamba/types.h"
+
+namespace jamba {
+
+struct EngineOptions {
+  int threads = 0;              // CPU threads; 0: all this process may use
+  std::string device = "cpu";   // "cpu", "cuda" or "auto"
+  std::string simd;             // CPU kernels: "" (best), "avx512", "avx2" or "scalar"
+  std::string weights = "auto";  // "auto": as stored; "int8": weight-only int8 MLPs and experts
+  // Continuous batching.
+  int64_t max_batch_tokens = 512;
+  int64_t prefill_chunk = 256;
+  int max_running_requests = 32;
+  int max_queued_requests = 256;
+  // Limits applied to every request.
+  int64_t max_prompt_tokens = 1 << 20;
+  int64_t max_new_tokens = 1 << 16;
+
+  // Sessions. Without a session directory, session calls fail with FAILED_PRECONDITION.
+  std::string session_dir;
+  std::string session_key_file;          // AES-256-GCM encryption at rest when set
+  int64_t session_memory_bytes = 8LL << 30;  // live session states kept in memory
+  int64_t session_disk_quota_bytes = 0;      // 0: unlimited
+  absl::Duration session_ttl = absl::ZeroDuration();  // idle sessions are deleted after; 0: never
+  int64_t checkpoint_interval = 4096;    // Mamba-state checkpoint every N tokens
+  int64_t min_prefix_reuse_tokens = 32;  // shorter matches are recomputed
+};
+
+// Called with each streamed chunk, on the thread that called Generate. Return false to cancel.
+using StreamCallback = std::function<bool(const GenerateChunk& chunk)>;
+
+class Engine {
+ public:
+  // Loads the model; fails with a message naming the file for any malformed input.
+  ABSL_MUST_USE_RESULT static absl::StatusOr<std::unique_ptr<Engine>> Open(
+      const std::string& model_dir, const EngineOptions& options = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const ModelInfo& model_info() const;
+
+  // Needs a tokenizer (tokenizer.model in the model directory).
+  ABSL_MUST_USE_RESULT absl::StatusOr<std::vector<int32_t>> Tokenize(const std::string& text,
+                                                                     bool add_bos) const;
+  ABSL_MUST_USE_RESULT absl::StatusOr<std::string> Detokenize(std::span<const int32_t> tokens,
+                                                              bool skip_special_tokens = true) const;
+
+  // Runs `input` through the model and generates, streaming chunks to `on_chunk` (may be empty).
+  // Blocks until done. Errors: INVALID_ARGUMENT (bad options or input, naming the field),
+  // RESOURCE_EXHAUSTED (queue full), CANCELLED (on_chunk returned false; the partial result is
+  // lost), DEADLINE_EXCEEDED.
+  ABSL_MUST_USE_RESULT absl::StatusOr<GenerateResult> Generate(const Input& input,
+                                                               const GenerateOptions& options,
+                                                               const StreamCallback& on_chunk = {});
+
+  // Full-sequence logits for `tokens` ([tokens.size() * vocab], row-major), computed in chunks of
+  // `chunk` tokens. For evaluating the engine against other implementations.
+  ABSL_MUST_USE_RESULT absl::StatusOr<std::vector<float>> ComputeLogits(
+      std::span<const int32_t> tokens, int64_t chunk = 512);
+
+  // ---- Sessions: persisted conversations (see docs/session-format.md) ----
+  // Every session call names the tenant that owns the session; another tenant's session is
+  // NOT_FOUND. Calls on one session are serialized; calls on different sessions run concurrently.
+
+  ABSL_MUST_USE_RESULT absl::StatusOr<SessionInfo> CreateSession(const std::string& tenant,
+                                                                 const CreateSessionOptions& options);
+  ABSL_MUST_USE_RESULT absl::StatusOr<SessionInfo> GetSession(const std::string& tenant,
+                                                              const std::string& id);
+  // Sessions by id; `page_token` from the previous page ("" for the first).
+  ABSL_MUST_USE_RESULT absl::StatusOr<SessionPage> ListSessions(const std::string& tenant,
+                                                                int page_size,
+                                                                const std::string& page_token);
+  ABSL_MUST_USE_RESULT absl::Status DeleteSession(const std::string& tenant, const std::string& id);
+  // Feeds `input` to the session and commits it (with a checkpoint every checkpoint_interval
+  // tokens and at the end). All or nothing: on error or cancellation the session is unchanged.
+  ABSL_MUST_USE_RESULT absl::StatusOr<AppendResult> AppendToSession(const std::string& tenant,
+                                                                    const std::string& id,
+                                                                    const Input& input,
+                                                                    const AppendOptions& options = {});
+  // Generates from the session's state, after feeding `input` if given. With `commit`, the input
+  // and the generated tokens are appended to the session; otherwise it is left unchanged.
+  ABSL_MUST_USE_RESULT absl::StatusOr<GenerateResult> GenerateFromSession(
+      const std::string& tenant, const std::string& id, const std::optional<Input>& input,
+      const GenerateOptions& options, bool commit, const StreamCallback& on_chunk = {});
+  // A new session sharing the source's state at `position` (a checkpoint; default: its end).
+  ABSL_MUST_USE_RESULT absl::StatusOr<SessionInfo> ForkSession(const std::string& tenant,
+                                                               const std::string& id,
+                                                               const std::string& new_id,
+                                                               std::optional<int64_t> position = {});
+  ABSL_MUST_USE_RESULT absl::StatusOr<std::vector<CheckpointInfo>> ListCheckpoints(
+      const std::string& tenant, const std::string& id);
+  // Returns the session to a checkpoint, dropping everything after it.
+  ABSL_MUST_USE_RESULT absl::StatusOr<SessionInfo> RewindSession(const std::string& tenant,
+                                                                 const std::string& id,
+                                                                 int64_t position);
+  // Drops every live session state from memory (they stay on disk). For tests and tools.
+  void EvictAllSessionsFromMemory();
+
+  class Impl;
+
+ private:
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace jamba
+
+#endif  // JAMBA_SDK_ENGINE_H_

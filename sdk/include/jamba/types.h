@@ -1,0 +1,182 @@
+// Value types of the libjamba C++ API: prompts, generation options, streamed chunks, results.
+// Plain structs, copyable, no hidden state.
+#ifndef JAMBA_SDK_TYPES_H_
+#define JAMBA_SDK_TYPES_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace jamba {
+
+struct ChatMessage {
+  std::string role;  // "system", "user" or "assistant"
+  std::string content;
+};
+
+// What to feed the model: text, token ids, or chat messages (rendered with the model's chat
+// template). Build one with Input::Text / Input::Tokens / Input::Chat.
+struct Input {
+  enum class Kind { kText, kTokens, kChat };
+  Kind kind = Kind::kText;
+  std::string text;
+  std::vector<int32_t> tokens;
+  std::vector<ChatMessage> messages;
+  // Text: prepend BOS when the sequence is empty. Chat: append the assistant prompt.
+  bool add_special = true;
+
+  static Input Text(std::string text, bool add_bos = true);
+  static Input Tokens(std::vector<int32_t> tokens);
+  static Input Chat(std::vector<ChatMessage> messages, bool add_generation_prompt = true);
+};
+
+struct SamplingOptions {
+  float temperature = 1.0f;  // 0: greedy
+  float top_p = 1.0f;        // (0, 1]
+  int32_t top_k = 0;         // 0: off
+  float min_p = 0.0f;        // [0, 1]
+  float repetition_penalty = 1.0f;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  std::optional<uint64_t> seed;  // unset: a random seed (reported in the result)
+};
+
+struct StopOptions {
+  int64_t max_tokens = 256;
+  std::vector<std::string> stop_strings;
+  std::vector<int32_t> stop_token_ids;
+  bool ignore_eos = false;
+};
+
+struct GenerateOptions {
+  SamplingOptions sampling;
+  StopOptions stop;
+  int top_logprobs = 0;  // 0..20 alternatives per token
+  bool logprobs = false;
+  absl::Time deadline = absl::InfiniteFuture();
+  // Stateless generation reuses the longest persisted session checkpoint of this tenant whose
+  // tokens begin the prompt (needs a session directory).
+  std::string tenant = "default";
+};
+
+enum class FinishReason { kEos, kLength, kStopString, kStopToken, kCancelled };
+const char* FinishReasonName(FinishReason reason);
+
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0.0f;
+};
+
+struct GeneratedToken {
+  int32_t token = 0;
+  float logprob = 0.0f;               // set when GenerateOptions::logprobs
+  std::vector<TokenLogprob> top;      // GenerateOptions::top_logprobs alternatives
+};
+
+// One streamed piece of output. `text` is always complete UTF-8; it may be empty while the
+// tokens are part of a multi-byte character or a possible stop string.
+struct GenerateChunk {
+  std::string text;
+  std::vector<GeneratedToken> tokens;
+};
+
+struct Usage {
+  int64_t prompt_tokens = 0;      // tokens of the input (for sessions: the new tokens)
+  int64_t restored_tokens = 0;    // taken from a persisted or live state without compute
+  int64_t recomputed_tokens = 0;  // run through the model
+  int64_t completion_tokens = 0;  // generated
+};
+
+struct Timings {
+  double queue_seconds = 0;
+  double prefill_seconds = 0;      // until the first token was sampled
+  double decode_seconds = 0;       // from the first to the last token
+};
+
+struct GenerateResult {
+  std::string text;
+  std::vector<int32_t> tokens;  // output tokens (without a final EOS or stop token)
+  FinishReason finish_reason = FinishReason::kLength;
+  Usage usage;
+  Timings timings;
+  uint64_t seed = 0;  // the seed used
+};
+
+struct LayerInfo {
+  std::string mixer;  // "mamba" or "attention"
+  std::string ffn;    // "dense" or "moe"
+};
+
+struct ModelInfo {
+  std::string model_dir;
+  std::string fingerprint;  // binds persisted sessions to these exact weights and tokenizer
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int num_layers = 0;
+  int num_attention_layers = 0;
+  int num_mamba_layers = 0;
+  int num_experts = 0;
+  int experts_per_token = 0;
+  int64_t total_parameters = 0;
+  int64_t active_parameters = 0;
+  int64_t kv_bytes_per_token = 0;
+  int64_t mamba_state_bytes = 0;
+  int64_t max_context_tokens = 0;
+  bool has_tokenizer = false;
+  std::string backend;
+  std::vector<LayerInfo> layers;
+};
+
+// ---- sessions ----
+
+struct SessionInfo {
+  std::string id;
+  std::string tenant;
+  std::string display_name;
+  std::map<std::string, std::string> labels;
+  int64_t token_count = 0;
+  int64_t checkpoint_count = 0;
+  absl::Time create_time;
+  absl::Time update_time;
+  int64_t disk_bytes = 0;
+  bool in_memory = false;  // its state is loaded (no disk read on next use)
+};
+
+struct CheckpointInfo {
+  int64_t position = 0;  // tokens in the session at the checkpoint
+  std::string reason;    // "interval", "append", "commit", "fork", "rewind"
+  absl::Time create_time;
+};
+
+struct CreateSessionOptions {
+  std::string id;  // 1-63 of [a-z0-9-]; empty: generated
+  std::string display_name;
+  std::map<std::string, std::string> labels;
+};
+
+struct AppendOptions {
+  // Called on the caller's thread as the input is processed; return false to cancel (the session
+  // then stays as it was before the call).
+  std::function<bool(int64_t done, int64_t total)> on_progress;
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+struct AppendResult {
+  SessionInfo session;
+  Usage usage;
+  double seconds = 0;
+};
+
+struct SessionPage {
+  std::vector<SessionInfo> sessions;
+  std::string next_page_token;  // empty on the last page
+};
+
+}  // namespace jamba
+
+#endif  // JAMBA_SDK_TYPES_H_

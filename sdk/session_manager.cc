@@ -1,0 +1,414 @@
+// Session operations: pin + lock the session, bring its state into memory, run the work through
+// the scheduler, persist through the store, and keep memory within budget.
+#include "sdk/session_manager.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/status_macros.h"
+#include "sdk/request_runner.h"
+
+namespace jamba::sdk {
+namespace {
+
+int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
+
+std::string NewSessionId() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  return absl::StrFormat("s-%016x", rng());
+}
+
+}  // namespace
+
+class SessionManager::Pin {
+ public:
+  Pin(SessionManager& manager, const std::string& tenant, const std::string& id)
+      : manager_(manager), key_(tenant, id) {
+    {
+      absl::MutexLock lock(&manager_.mu_);
+      std::shared_ptr<Live>& slot = manager_.live_[key_];
+      if (slot == nullptr) slot = std::make_shared<Live>();
+      live_ = slot;
+      ++live_->pins;
+    }
+    live_->op_mu.Lock();
+  }
+  ~Pin() {
+    const int64_t bytes = live_->state.has_value() ? live_->state->MemoryBytes() : 0;
+    live_->op_mu.Unlock();
+    {
+      absl::MutexLock lock(&manager_.mu_);
+      --live_->pins;
+      live_->last_use_us = NowMicros();
+      live_->bytes = bytes;
+    }
+    manager_.EnforceMemoryBudget();
+  }
+  Pin(const Pin&) = delete;
+  Pin& operator=(const Pin&) = delete;
+
+  Live& live() const { return *live_; }
+
+ private:
+  SessionManager& manager_;
+  const std::pair<std::string, std::string> key_;
+  std::shared_ptr<Live> live_;
+};
+
+absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Create(Engine::Impl& engine,
+                                                                       const EngineOptions& options) {
+  if (options.checkpoint_interval <= 0) return absl::InvalidArgumentError("checkpoint_interval must be positive");
+  std::unique_ptr<SessionManager> manager(new SessionManager(engine, options));
+  SessionStoreOptions store_options;
+  store_options.root = options.session_dir;
+  store_options.model_fingerprint = engine.model_info().fingerprint;
+  if (!options.session_key_file.empty()) {
+    JAMBA_ASSIGN_OR_RETURN(std::string key, LoadEncryptionKey(options.session_key_file));
+    store_options.key = std::move(key);
+  }
+  store_options.max_bytes = static_cast<uint64_t>(std::max<int64_t>(0, options.session_disk_quota_bytes));
+  store_options.ttl = options.session_ttl;
+  SessionManager* self = manager.get();
+  store_options.is_pinned = [self](const std::string& tenant, const std::string& id) {
+    return self->IsPinned(tenant, id);
+  };
+  store_options.on_evicted = [self](const std::string& tenant, const std::string& id) { self->Forget(tenant, id); };
+  JAMBA_ASSIGN_OR_RETURN(manager->store_, SessionStore::Open(std::move(store_options)));
+  manager->store_->ExpireIdle();
+  return manager;
+}
+
+SessionManager::~SessionManager() = default;
+
+bool SessionManager::IsPinned(const std::string& tenant, const std::string& id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = live_.find({tenant, id});
+  return it != live_.end() && it->second->pins > 0;
+}
+
+void SessionManager::Forget(const std::string& tenant, const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = live_.find({tenant, id});
+  if (it != live_.end() && it->second->pins == 0) live_.erase(it);
+}
+
+void SessionManager::EnforceMemoryBudget() {
+  absl::MutexLock lock(&mu_);
+  int64_t total = 0;
+  for (const auto& [key, live] : live_) total += live->bytes;
+  while (total > options_.session_memory_bytes) {
+    std::shared_ptr<Live> victim;
+    for (const auto& [key, live] : live_) {
+      if (live->pins == 0 && live->bytes > 0 && (victim == nullptr || live->last_use_us < victim->last_use_us)) {
+        victim = live;
+      }
+    }
+    if (victim == nullptr) break;  // everything left is in use
+    // pins == 0 under mu_: no operation holds or waits for op_mu, so this cannot block.
+    absl::MutexLock op_lock(&victim->op_mu);
+    victim->state.reset();
+    victim->state_update_us = -1;
+    total -= victim->bytes;
+    victim->bytes = 0;
+  }
+  std::erase_if(live_, [](const auto& entry) { return entry.second->pins == 0 && entry.second->bytes == 0; });
+}
+
+int64_t SessionManager::MemoryBytes() const {
+  absl::MutexLock lock(&mu_);
+  int64_t total = 0;
+  for (const auto& [key, live] : live_) total += live->bytes;
+  return total;
+}
+
+void SessionManager::EvictAllFromMemory() {
+  std::vector<std::shared_ptr<Live>> all;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [key, live] : live_) all.push_back(live);
+  }
+  for (const auto& live : all) {
+    absl::MutexLock op_lock(&live->op_mu);
+    live->state.reset();
+    live->state_update_us = -1;
+  }
+  absl::MutexLock lock(&mu_);
+  for (const auto& [key, live] : live_) live->bytes = 0;
+  std::erase_if(live_, [](const auto& entry) { return entry.second->pins == 0; });
+}
+
+SessionInfo SessionManager::ToInfo(const SessionManifest& m, bool in_memory) const {
+  SessionInfo info;
+  info.id = m.id;
+  info.tenant = m.tenant;
+  info.display_name = m.display_name;
+  info.labels = m.labels;
+  info.token_count = m.length;
+  info.checkpoint_count = static_cast<int64_t>(m.checkpoints.size());
+  info.create_time = absl::FromUnixMicros(m.create_time_us);
+  info.update_time = absl::FromUnixMicros(m.update_time_us);
+  info.disk_bytes = static_cast<int64_t>(store_->SessionBytes(m.tenant, m.id));
+  info.in_memory = in_memory;
+  return info;
+}
+
+absl::Status SessionManager::EnsureLoaded(Live& live, const SessionManifest& manifest) {
+  if (live.state.has_value() && live.state_update_us == manifest.update_time_us &&
+      live.state->position() == manifest.length) {
+    return absl::OkStatus();
+  }
+  live.state.reset();
+  JAMBA_ASSIGN_OR_RETURN(engine::SequenceState state, engine_.model().NewSequence());
+  if (manifest.length > 0) JAMBA_RETURN_IF_ERROR(store_->Load(manifest, manifest.length, state));
+  live.state.emplace(std::move(state));
+  live.state_update_us = manifest.update_time_us;
+  return absl::OkStatus();
+}
+
+int64_t SessionManager::RestoreLongestPrefix(const std::string& tenant, std::span<const int32_t> tokens,
+                                             engine::SequenceState& state) {
+  if (state.position() != 0) return 0;
+  const auto match = store_->FindLongestPrefix(tenant, tokens);
+  if (!match.has_value() || match->position < options_.min_prefix_reuse_tokens) return 0;
+  auto manifest = store_->Get(tenant, match->session_id);
+  if (!manifest.ok()) return 0;
+  auto restored = engine_.model().NewSequence();
+  if (!restored.ok()) return 0;
+  // A hash collision or a concurrent rewind shows up here as a mismatch: then recompute.
+  if (!store_->Load(*manifest, match->position, *restored, tokens).ok()) return 0;
+  state = *std::move(restored);
+  return match->position;
+}
+
+absl::Status SessionManager::Ingest(engine::SequenceState& state, std::span<const int32_t> tokens,
+                                    SessionManifest* draft, const AppendOptions& options, int64_t* processed) {
+  const int64_t total = static_cast<int64_t>(tokens.size());
+  const int64_t interval = options_.checkpoint_interval;
+  while (*processed < total) {
+    const int64_t position = state.position();
+    const int64_t to_boundary = (position / interval + 1) * interval - position;
+    const int64_t take = std::min(total - *processed, to_boundary);
+    auto request = std::make_shared<engine::Request>();
+    request->state = &state;
+    request->prompt.assign(tokens.begin() + *processed, tokens.begin() + *processed + take);
+    request->deadline = options.deadline;
+    RunObserver observer;
+    const int64_t before = *processed;
+    if (options.on_progress) {
+      observer.on_progress = [&](int64_t done, int64_t) { return options.on_progress(before + done, total); };
+    }
+    JAMBA_RETURN_IF_ERROR(RunRequest(engine_.scheduler(), request, observer));
+    *processed += take;
+    if (draft != nullptr) {
+      const bool at_end = *processed == total;
+      JAMBA_RETURN_IF_ERROR(store_->Stage(*draft, state, at_end ? "append" : "interval"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SessionInfo> SessionManager::Create(const std::string& tenant, const CreateSessionOptions& options) {
+  const std::string id = options.id.empty() ? NewSessionId() : options.id;
+  JAMBA_RETURN_IF_ERROR(SessionStore::ValidateTenant(tenant));
+  JAMBA_RETURN_IF_ERROR(SessionStore::ValidateSessionId(id));
+  Pin pin(*this, tenant, id);
+  JAMBA_ASSIGN_OR_RETURN(SessionManifest m, store_->Create(tenant, id, options.display_name, options.labels));
+  return ToInfo(m, false);
+}
+
+absl::StatusOr<SessionInfo> SessionManager::Get(const std::string& tenant, const std::string& id) {
+  JAMBA_ASSIGN_OR_RETURN(SessionManifest m, store_->Get(tenant, id));
+  bool in_memory = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = live_.find({tenant, id});
+    in_memory = it != live_.end() && it->second->bytes > 0;
+  }
+  return ToInfo(m, in_memory);
+}
+
+absl::StatusOr<SessionPage> SessionManager::List(const std::string& tenant, int page_size,
+                                                 const std::string& page_token) {
+  JAMBA_RETURN_IF_ERROR(SessionStore::ValidateTenant(tenant));
+  if (page_size < 0) return absl::InvalidArgumentError("page_size must not be negative");
+  if (page_size == 0) page_size = 50;
+  page_size = std::min(page_size, 1000);
+  std::string after;
+  if (!page_token.empty() && !absl::WebSafeBase64Unescape(page_token, &after)) {
+    return absl::InvalidArgumentError("page_token is not valid");
+  }
+  if (!after.empty() && !SessionStore::ValidateSessionId(after).ok()) {
+    return absl::InvalidArgumentError("page_token is not valid");
+  }
+  SessionPage page;
+  for (const SessionManifest& m : store_->List(tenant)) {
+    if (!after.empty() && m.id <= after) continue;
+    if (static_cast<int>(page.sessions.size()) == page_size) {
+      page.next_page_token = absl::WebSafeBase64Escape(page.sessions.back().id);
+      break;
+    }
+    page.sessions.push_back(ToInfo(m, false));
+  }
+  return page;
+}
+
+absl::Status SessionManager::Delete(const std::string& tenant, const std::string& id) {
+  JAMBA_RETURN_IF_ERROR(SessionStore::ValidateTenant(tenant));
+  JAMBA_RETURN_IF_ERROR(SessionStore::ValidateSessionId(id));
+  {
+    Pin pin(*this, tenant, id);
+    JAMBA_RETURN_IF_ERROR(store_->Delete(tenant, id));
+    pin.live().state.reset();
+    pin.live().state_update_us = -1;
+  }
+  Forget(tenant, id);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AppendResult> SessionManager::Append(const std::string& tenant, const std::string& id,
+                                                    const Input& input, const AppendOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  JAMBA_RETURN_IF_ERROR(SessionStore::ValidateTenant(tenant));
+  JAMBA_RETURN_IF_ERROR(SessionStore::ValidateSessionId(id));
+  Pin pin(*this, tenant, id);
+  Live& live = pin.live();
+  JAMBA_ASSIGN_OR_RETURN(SessionManifest manifest, store_->Get(tenant, id));
+  JAMBA_RETURN_IF_ERROR(EnsureLoaded(live, manifest));
+  engine::SequenceState& state = *live.state;
+  JAMBA_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, engine_.InputTokens(input, state.position()));
+
+  AppendResult result;
+  result.usage.prompt_tokens = static_cast<int64_t>(tokens.size());
+  int64_t processed = 0;
+  if (state.position() == 0) {
+    // A new session whose document was ingested before (by any session of this tenant) resumes
+    // from the longest persisted checkpoint instead of recomputing it.
+    processed = RestoreLongestPrefix(tenant, tokens, state);
+    result.usage.restored_tokens = processed;
+  }
+  SessionManifest draft = manifest;
+  absl::Status status = absl::OkStatus();
+  if (processed > 0) {
+    status = store_->Stage(draft, state, processed == static_cast<int64_t>(tokens.size()) ? "append" : "interval");
+  }
+  if (status.ok()) status = Ingest(state, tokens, &draft, options, &processed);
+  if (status.ok()) status = store_->Commit(draft);
+  if (!status.ok()) {
+    // All or nothing: forget the partial state (reloaded from the last commit on next use).
+    store_->Abandon(manifest, draft);
+    live.state.reset();
+    live.state_update_us = -1;
+    return status;
+  }
+  live.state_update_us = draft.update_time_us;
+  result.usage.recomputed_tokens = result.usage.prompt_tokens - result.usage.restored_tokens;
+  result.session = ToInfo(draft, true);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+absl::StatusOr<GenerateResult> SessionManager::Generate(const std::string& tenant, const std::string& id,
+                                                        const std::optional<Input>& input,
+                                                        const GenerateOptions& options, bool commit,
+                                                        const StreamCallback& on_chunk) {
+  JAMBA_RETURN_IF_ERROR(SessionStore::ValidateTenant(tenant));
+  JAMBA_RETURN_IF_ERROR(SessionStore::ValidateSessionId(id));
+  uint64_t seed = 0;
+  JAMBA_ASSIGN_OR_RETURN(engine::Generation generation, engine_.MakeGeneration(options, &seed));
+  Pin pin(*this, tenant, id);
+  Live& live = pin.live();
+  JAMBA_ASSIGN_OR_RETURN(SessionManifest manifest, store_->Get(tenant, id));
+  JAMBA_RETURN_IF_ERROR(EnsureLoaded(live, manifest));
+  engine::SequenceState& state = *live.state;
+  std::vector<int32_t> tokens;
+  if (input.has_value()) {
+    JAMBA_ASSIGN_OR_RETURN(tokens, engine_.InputTokens(*input, state.position()));
+  } else if (state.position() == 0) {
+    return absl::InvalidArgumentError("session is empty: give input to generate from");
+  }
+  const int64_t restored = state.position();
+  const engine::SequenceState::Snapshot snapshot = state.TakeSnapshot();
+  auto request = std::make_shared<engine::Request>();
+  request->state = &state;
+  request->prompt = tokens;
+  request->generation.emplace(std::move(generation));
+  request->feed_final_token = commit;
+  request->deadline = options.deadline;
+  auto result = engine_.RunGeneration(request, options, seed, on_chunk);
+  if (result.ok() && commit) {
+    SessionManifest draft = manifest;
+    absl::Status status = store_->Stage(draft, state, "commit");
+    if (status.ok()) status = store_->Commit(draft);
+    if (status.ok()) {
+      live.state_update_us = draft.update_time_us;
+    } else {
+      store_->Abandon(manifest, draft);
+      result = status;
+    }
+  }
+  if (!result.ok() || !commit) state.RestoreSnapshot(snapshot);
+  if (!result.ok()) return result.status();
+  result->usage.prompt_tokens = static_cast<int64_t>(tokens.size());
+  result->usage.restored_tokens = restored;
+  result->usage.recomputed_tokens = static_cast<int64_t>(tokens.size());
+  store_->Touch(tenant, id);
+  return result;
+}
+
+absl::StatusOr<SessionInfo> SessionManager::Fork(const std::string& tenant, const std::string& id,
+                                                 const std::string& new_id, std::optional<int64_t> position) {
+  JAMBA_RETURN_IF_ERROR(SessionStore::ValidateTenant(tenant));
+  JAMBA_RETURN_IF_ERROR(SessionStore::ValidateSessionId(id));
+  const std::string fork_id = new_id.empty() ? NewSessionId() : new_id;
+  JAMBA_RETURN_IF_ERROR(SessionStore::ValidateSessionId(fork_id));
+  if (fork_id == id) return absl::InvalidArgumentError("new session id must differ from the source");
+  std::optional<engine::SequenceState> clone;
+  SessionManifest fork;
+  {
+    Pin pin(*this, tenant, id);
+    JAMBA_ASSIGN_OR_RETURN(SessionManifest source, store_->Get(tenant, id));
+    const int64_t at = position.value_or(source.length);
+    JAMBA_ASSIGN_OR_RETURN(fork, store_->Fork(tenant, id, fork_id, at));
+    // A live source at the fork point is cloned in memory, so the fork's first use needs no disk.
+    Live& live = pin.live();
+    if (live.state.has_value() && live.state_update_us == source.update_time_us && at == source.length) {
+      auto copy = live.state->Clone();
+      if (copy.ok()) clone.emplace(*std::move(copy));
+    }
+  }
+  if (clone.has_value()) {
+    Pin pin(*this, tenant, fork_id);
+    pin.live().state.emplace(*std::move(clone));
+    pin.live().state_update_us = fork.update_time_us;
+  }
+  return ToInfo(fork, clone.has_value());
+}
+
+absl::StatusOr<std::vector<CheckpointInfo>> SessionManager::ListCheckpoints(const std::string& tenant,
+                                                                            const std::string& id) {
+  JAMBA_ASSIGN_OR_RETURN(SessionManifest m, store_->Get(tenant, id));
+  std::vector<CheckpointInfo> out;
+  for (const CheckpointRecord& c : m.checkpoints) {
+    out.push_back({c.position, c.reason, absl::FromUnixMicros(c.create_time_us)});
+  }
+  return out;
+}
+
+absl::StatusOr<SessionInfo> SessionManager::Rewind(const std::string& tenant, const std::string& id,
+                                                   int64_t position) {
+  JAMBA_RETURN_IF_ERROR(SessionStore::ValidateTenant(tenant));
+  JAMBA_RETURN_IF_ERROR(SessionStore::ValidateSessionId(id));
+  Pin pin(*this, tenant, id);
+  JAMBA_ASSIGN_OR_RETURN(SessionManifest m, store_->Rewind(tenant, id, position));
+  // The state at `position` comes from its checkpoint on the next use.
+  pin.live().state.reset();
+  pin.live().state_update_us = -1;
+  return ToInfo(m, false);
+}
+
+}  // namespace jamba::sdk

@@ -1,0 +1,15 @@
+// CRC-32C (Castagnoli), the checksum of every section of a session file.
+#ifndef JAMBA_SDK_STORE_CRC32C_H_
+#define JAMBA_SDK_STORE_CRC32C_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace jamba::sdk {
+
+// Extends `crc` (0 for a fresh checksum) over `size` bytes.
+uint32_t Crc32c(const void* data, size_t size, uint32_t crc = 0);
+
+}  // namespace jamba::sdk
+
+#endif  // JAMBA_SDK_STORE_CRC32C_H_

@@ -1,0 +1,72 @@
+// The manifest of one persisted session: which immutable files hold its KV segments and Mamba
+// checkpoints, how many tokens are committed, and the model it is bound to. It is the only file
+// that is ever replaced; replacing it is the commit. See docs/session-format.md.
+#ifndef JAMBA_SDK_STORE_SESSION_MANIFEST_H_
+#define JAMBA_SDK_STORE_SESSION_MANIFEST_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace jamba::sdk {
+
+inline constexpr int kManifestVersion = 1;
+
+// KV rows and token ids for positions [begin, end). After a rewind the last segments may extend
+// past the session's length; rows at or past `length` (or past the next segment's begin) are unused.
+struct SegmentRecord {
+  std::string file;
+  int64_t begin = 0;
+  int64_t end = 0;
+};
+
+// Mamba state after `position` tokens, the logits of token position-1, and a hash of the
+// token prefix [0, position) for prefix reuse.
+struct CheckpointRecord {
+  std::string file;
+  int64_t position = 0;
+  std::string reason;  // "interval", "append", "commit", "fork", "rewind"
+  uint64_t prefix_hash = 0;
+  int64_t create_time_us = 0;
+};
+
+struct SessionManifest {
+  int version = kManifestVersion;
+  std::string id;
+  std::string tenant;
+  std::string display_name;
+  std::map<std::string, std::string> labels;
+  std::string model_fingerprint;
+  int64_t length = 0;  // committed tokens
+  std::vector<SegmentRecord> segments;       // by begin
+  std::vector<CheckpointRecord> checkpoints;  // by position; always one at `length` once length > 0
+  int64_t create_time_us = 0;
+  int64_t update_time_us = 0;
+  int64_t access_time_us = 0;
+  uint64_t next_file_number = 1;  // names new files uniquely within the session
+
+  const CheckpointRecord* CheckpointAt(int64_t position) const;
+  // Segments with rows used for [0, length): each with the used row range.
+  struct UsedSegment {
+    const SegmentRecord* segment;
+    int64_t begin;
+    int64_t end;
+  };
+  std::vector<UsedSegment> UsedSegments(int64_t up_to) const;
+};
+
+std::string ManifestToJson(const SessionManifest& manifest);
+// Parses and checks internal consistency (segments contiguous from 0, a checkpoint at length,
+// file names plain). `name` is used in messages. Errors are DATA_LOSS.
+absl::StatusOr<SessionManifest> ManifestFromJson(const std::string& json, const std::string& name);
+
+// Hash of a token prefix, extended one token at a time (FNV-1a over the 4 bytes of each id).
+uint64_t ExtendPrefixHash(uint64_t hash, int32_t token);
+inline constexpr uint64_t kEmptyPrefixHash = 0xcbf29ce484222325ULL;
+
+}  // namespace jamba::sdk
+
+#endif  // JAMBA_SDK_STORE_SESSION_MANIFEST_H_

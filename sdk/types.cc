@@ -1,0 +1,45 @@
+// Constructors and names for the public value types.
+#include "jamba/types.h"
+
+namespace jamba {
+
+Input Input::Text(std::string text, bool add_bos) {
+  Input input;
+  input.kind = Kind::kText;
+  input.text = std::move(text);
+  input.add_special = add_bos;
+  return input;
+}
+
+Input Input::Tokens(std::vector<int32_t> tokens) {
+  Input input;
+  input.kind = Kind::kTokens;
+  input.tokens = std::move(tokens);
+  return input;
+}
+
+Input Input::Chat(std::vector<ChatMessage> messages, bool add_generation_prompt) {
+  Input input;
+  input.kind = Kind::kChat;
+  input.messages = std::move(messages);
+  input.add_special = add_generation_prompt;
+  return input;
+}
+
+const char* FinishReasonName(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kEos:
+      return "eos";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kStopString:
+      return "stop_string";
+    case FinishReason::kStopToken:
+      return "stop_token";
+    case FinishReason::kCancelled:
+      return "cancelled";
+  }
+  return "?";
+}
+
+}  // namespace jamba

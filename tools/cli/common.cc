@@ -1,0 +1,62 @@
+// Shared CLI helpers.
+#include "tools/cli/common.h"
+
+#include <iostream>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "engine/npy.h"
+#include "engine/status_macros.h"
+
+namespace jamba::cli {
+
+void AddEngineFlags(FlagSpec& spec) {
+  for (const char* name : {"model", "threads", "device", "simd", "weights"}) spec.values.insert(name);
+}
+
+absl::StatusOr<EngineOptions> EngineOptionsFromFlags(const Flags& flags) {
+  EngineOptions options;
+  JAMBA_ASSIGN_OR_RETURN(int64_t threads, flags.GetInt("threads", 0));
+  if (threads < 0 || threads > 4096) return absl::InvalidArgumentError("--threads must be in [0, 4096]");
+  options.threads = static_cast<int>(threads);
+  options.device = flags.GetOr("device", "cpu");
+  options.simd = flags.GetOr("simd", "");
+  options.weights = flags.GetOr("weights", "auto");
+  if (options.weights == "bf16") options.weights = "auto";
+  return options;
+}
+
+int Fail(const std::string& command, const absl::Status& status) {
+  std::cerr << "jamba " << command << ": " << status.message() << "\n";
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+      return 2;
+    default:
+      return 1;
+  }
+}
+
+absl::StatusOr<std::vector<int32_t>> ReadTokenIds(const std::string& path) {
+  JAMBA_ASSIGN_OR_RETURN(engine::NpyArray array, engine::ReadNpy(path));
+  if (!(array.shape.size() == 1 || (array.shape.size() == 2 && array.shape[0] == 1))) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": token ids must have shape [T] or [1, T]"));
+  }
+  JAMBA_ASSIGN_OR_RETURN(std::vector<int64_t> values, array.AsInts());
+  std::vector<int32_t> ids;
+  for (int64_t v : values) {
+    if (v < 0 || v > std::numeric_limits<int32_t>::max()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": token id ", v, " is out of range"));
+    }
+    ids.push_back(static_cast<int32_t>(v));
+  }
+  return ids;
+}
+
+absl::Status WriteTokenIds(const std::string& path, const std::vector<int32_t>& ids) {
+  std::vector<int64_t> wide(ids.begin(), ids.end());
+  return engine::WriteNpyInt64(path, {static_cast<int64_t>(wide.size())}, wide.data());
+}
+
+}  // namespace jamba::cli

@@ -1,0 +1,29 @@
+// Pieces shared by the CLI subcommands: engine flags, error reporting, token-id files.
+#ifndef JAMBA_TOOLS_CLI_COMMON_H_
+#define JAMBA_TOOLS_CLI_COMMON_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "jamba/engine.h"
+#include "tools/cli/flags.h"
+
+namespace jamba::cli {
+
+// Flags every model-loading command accepts: --model --threads --device --simd --weights.
+void AddEngineFlags(FlagSpec& spec);
+absl::StatusOr<EngineOptions> EngineOptionsFromFlags(const Flags& flags);
+
+// Prints "jamba <command>: <message>" to stderr and returns the exit code for `status`.
+int Fail(const std::string& command, const absl::Status& status);
+
+// Reads token ids from an int32/int64 .npy of shape [T] or [1, T].
+absl::StatusOr<std::vector<int32_t>> ReadTokenIds(const std::string& path);
+absl::Status WriteTokenIds(const std::string& path, const std::vector<int32_t>& ids);
+
+}  // namespace jamba::cli
+
+#endif  // JAMBA_TOOLS_CLI_COMMON_H_

@@ -1,0 +1,49 @@
+// The `jamba` command-line tool: model inspection, generation, logits, demo checkpoints, sessions,
+// benchmarks and a client for jambad. Each subcommand lives in tools/cli/cmd_*.cc.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "tools/cli/commands.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(const jamba::cli::Args& args);
+  const char* usage;
+};
+
+const Command kCommands[] = {
+    {"info", jamba::cli::RunInfo, "info --model DIR [--json]"},
+    {"generate", jamba::cli::RunGenerate,
+     "generate --model DIR (--prompt TEXT | --input-ids IDS.npy) [--max-tokens N] [--temperature T]\n"
+     "           [--top-p P] [--top-k K] [--min-p P] [--repetition-penalty R] [--seed S] [--stop TEXT]\n"
+     "           [--ignore-eos] [--output-ids OUT.npy] [--threads N] [--device cpu|cuda|auto]\n"
+     "           [--simd avx512|avx2|scalar] [--weights bf16|int8] [--quiet]"},
+    {"logits", jamba::cli::RunLogits, "logits --model DIR --input-ids IDS.npy --out LOGITS.npy [--chunk N]"},
+    {"make-demo-model", jamba::cli::RunMakeDemoModel,
+     "make-demo-model --out DIR [--seed S] [--preset demo|bench] [--attn-period P] [--shards N]"},
+};
+
+void PrintUsage(std::ostream& out) {
+  out << "usage: jamba <command> [flags]\n\ncommands:\n";
+  for (const Command& c : kCommands) out << "  " << c.usage << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "help") {
+    PrintUsage(argc < 2 ? std::cerr : std::cout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string name = argv[1];
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  for (const Command& c : kCommands) {
+    if (name == c.name) return c.run(args);
+  }
+  std::cerr << "jamba: unknown command \"" << name << "\"\n";
+  PrintUsage(std::cerr);
+  return 2;
+}
