@@ -6,6 +6,8 @@ find_package(Threads REQUIRED)
 find_package(absl CONFIG REQUIRED)
 find_package(nlohmann_json CONFIG REQUIRED)
 find_package(Protobuf REQUIRED)
+# gRPC's CMake config: gRPC::grpc++, gRPC::grpc++_reflection and the gRPC::grpc_cpp_plugin executable.
+find_package(gRPC CONFIG REQUIRED)
 find_package(OpenSSL REQUIRED)
 if(JAMBA_BUILD_TESTS)
   find_package(GTest CONFIG REQUIRED)
