@@ -1,0 +1,28 @@
+// Incremental detokenization over Tokenizer's piece-by-piece decoding and the UTF-8 repair of
+// engine/utf8.h, which leaves an incomplete trailing sequence for the next call.
+#include "engine/stream_decoder.h"
+
+#include "engine/utf8.h"
+
+namespace jamba::engine {
+
+StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool skip_special_tokens)
+    : tokenizer_(&tokenizer), skip_special_tokens_(skip_special_tokens) {}
+
+std::string StreamDecoder::Push(int32_t token) {
+  tokenizer_->AppendTokenBytes(token, skip_special_tokens_, at_start_, pending_);
+  std::string text;
+  const size_t used = AppendRepairedUtf8(pending_, /*end_of_input=*/false, text);
+  pending_.erase(0, used);
+  return text;
+}
+
+std::string StreamDecoder::Finish() {
+  std::string text;
+  AppendRepairedUtf8(pending_, /*end_of_input=*/true, text);
+  pending_.clear();
+  at_start_ = true;
+  return text;
+}
+
+}  // namespace jamba::engine

@@ -1,0 +1,138 @@
+// Tokenizer: text <-> token ids for a Jamba checkpoint, from its SentencePiece tokenizer.model and
+// the special-token settings of the Hugging Face files beside it (spec section 5.3).
+#ifndef JAMBA_ENGINE_TOKENIZER_H_
+#define JAMBA_ENGINE_TOKENIZER_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/model_config.h"
+
+namespace jamba::engine {
+
+class SpmProcessor;
+namespace tokenizer_internal {
+struct SpecialTokenSettings;  // what the Hugging Face JSON files say (tokenizer.cc)
+}  // namespace tokenizer_internal
+
+// Immutable once loaded: every method is const and safe to call from any number of threads.
+//
+//   JAMBA_ASSIGN_OR_RETURN(auto tokenizer, Tokenizer::Load(dir, config));
+//   JAMBA_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tokenizer->Encode("Hello", /*add_bos=*/true));
+//   std::string text = tokenizer->Decode(ids, /*skip_special_tokens=*/true);  // "Hello"
+//
+// Special tokens are the SentencePiece control and unknown pieces, every token named in
+// tokenizer_config.json / special_tokens_map.json (bos/eos/pad/unk, additional_special_tokens,
+// added_tokens_decoder entries with "special": true) and the bos/eos/pad ids in use.
+class Tokenizer {
+  // Lets Load use std::make_unique while nobody else can construct a Tokenizer.
+  struct PrivateTag {
+    explicit PrivateTag() = default;
+  };
+
+ public:
+  // Loads <model_dir>/tokenizer.model plus, when present, tokenizer_config.json,
+  // special_tokens_map.json and generation_config.json. NotFound when there is no tokenizer.model
+  // (callers then work on token ids only); InvalidArgument, naming the file, for a malformed file.
+  //
+  // Ids: BOS is generation_config.json's bos_token_id, else config.bos_token_id. EOS is
+  // generation_config.json's eos_token_id (an int or a list), else config.eos_token_ids, plus the
+  // tokenizer's own eos token, without duplicates. PAD is generation_config.json's pad_token_id,
+  // else config.pad_token_id. A negative id means "none" (-1 below).
+  //
+  // added_tokens_decoder ids beyond tokenizer.model's pieces become extra pieces: they decode to
+  // their content and PieceToId finds them, but Encode does not recognise them in text.
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> Load(const std::string& model_dir,
+                                                         const ModelConfig& config);
+  explicit Tokenizer(PrivateTag);
+  ~Tokenizer();
+  Tokenizer(const Tokenizer&) = delete;
+  Tokenizer& operator=(const Tokenizer&) = delete;
+
+  // InvalidArgument if `text` is not valid UTF-8 (the error gives the byte offset);
+  // FailedPrecondition if `add_bos` and the model has no BOS token. Text that spells a
+  // user-defined piece (such as "<|eom|>") encodes to that piece, as in Hugging Face.
+  absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text, bool add_bos) const;
+
+  // Always valid UTF-8. Ordinary pieces decode exactly as SentencePiece decodes them, including
+  // how it drops the space marker(s) at the start of the text. Special tokens are left out or,
+  // when !skip_special_tokens, shown as their piece text (control pieces such as BOS, which
+  // SentencePiece shows as nothing, do not count as the start of the text). Bytes that do not form
+  // valid UTF-8 become U+FFFD, one per byte, as in SentencePiece. Ids that are not pieces decode
+  // to nothing.
+  std::string Decode(std::span<const int32_t> ids, bool skip_special_tokens) const;
+
+  // The piece as stored in the vocabulary ("▁the", "<0xE2>", "<|eom|>"); "" for a non-piece id.
+  std::string IdToPiece(int32_t id) const;
+  std::optional<int32_t> PieceToId(std::string_view piece) const;
+
+  int32_t bos_id() const { return bos_id_; }
+  const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
+  bool IsEos(int32_t id) const;
+  int32_t pad_id() const { return pad_id_; }
+  int64_t num_pieces() const { return static_cast<int64_t>(pieces_.size()); }
+  bool IsSpecial(int32_t id) const;
+  // Whether Encode marks the start of the text as a word start (SentencePiece's add_dummy_prefix),
+  // i.e. Encode("x") decodes after other text as " x". The chat template needs to know.
+  bool adds_space_prefix() const { return adds_space_prefix_; }
+
+  // Lower-case hex SHA-256 over tokenizer.model's bytes and the special-token settings above, so
+  // persisted state can be bound to exactly this tokenizer.
+  const std::string& ContentHash() const { return content_hash_; }
+
+ private:
+  friend class StreamDecoder;  // decodes token by token with AppendTokenBytes
+
+  enum class PieceKind : uint8_t {
+    kText,     // ordinary or user-defined piece: `bytes` is its text with "▁" read as a space
+    kByte,     // byte-fallback piece <0xHH>: `bytes` is that one byte
+    kControl,  // invisible to SentencePiece (BOS, EOS, PAD): `bytes` is the piece
+    kUnknown,  // `bytes` is the piece
+    kAbsent,   // an id inside num_pieces() that no file defines: decodes to nothing
+  };
+  struct Piece {
+    std::string bytes;
+    PieceKind kind = PieceKind::kAbsent;
+    bool special = false;
+  };
+  // What SentencePiece drops at the start of a decode (it depends on the model's normalizer):
+  // nothing; the first space marker of the first visible piece (add_dummy_prefix); or every space
+  // before the first other character, over several pieces (remove_extra_whitespaces).
+  enum class LeadingSpaceRule : uint8_t { kKeep, kStripOne, kStripAllLeading };
+
+  using SpecialTokenSettings = tokenizer_internal::SpecialTokenSettings;
+
+  // Steps of Load.
+  absl::Status BuildPieceTable(const std::string& model_path, const SpecialTokenSettings& settings);
+  absl::Status ResolveSpecialIds(const std::string& model_dir, const ModelConfig& config,
+                                 const SpecialTokenSettings& settings);
+  // Measures, on the loaded library, the decoding and encoding rules the piece table needs.
+  absl::Status MeasureSentencePieceRules(const std::string& model_path);
+  absl::StatusOr<std::string> ComputeContentHash(const std::string& model_bytes) const;
+
+  // Appends the bytes of token `id` to `bytes` (before UTF-8 repair), following Decode's rules.
+  // `at_start` is true until the decode has produced visible text; it is updated.
+  void AppendTokenBytes(int32_t id, bool skip_special_tokens, bool& at_start,
+                        std::string& bytes) const;
+
+  std::unique_ptr<SpmProcessor> spm_;
+  std::vector<Piece> pieces_;  // indexed by id; tokenizer.model's pieces, then added tokens
+  std::unordered_map<std::string, int32_t> added_piece_ids_;  // pieces beyond tokenizer.model's
+  LeadingSpaceRule leading_space_rule_ = LeadingSpaceRule::kStripOne;
+  bool adds_space_prefix_ = true;
+  int32_t bos_id_ = -1;
+  std::vector<int32_t> eos_ids_;
+  int32_t pad_id_ = -1;
+  std::string content_hash_;
+};
+
+}  // namespace jamba::engine
+
+#endif  // JAMBA_ENGINE_TOKENIZER_H_

@@ -1,0 +1,32 @@
+// TrainDemoTokenizer: trains the tokenizer of the embedded demo model (`jamba make-demo-model`).
+// Kept out of jamba_engine (library jamba_tokenizer_trainer) because only the CLI trains.
+#ifndef JAMBA_ENGINE_TOKENIZER_TRAINER_H_
+#define JAMBA_ENGINE_TOKENIZER_TRAINER_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace jamba::engine {
+
+// Smallest vocabulary that holds the special pieces and the 256 byte pieces with room to learn.
+inline constexpr int kMinDemoVocabSize = 512;
+inline constexpr int kMaxDemoVocabSize = 65536;
+
+// Trains a byte-fallback BPE SentencePiece model on `corpus_text` (one sentence per line) and
+// writes, into `output_dir` (created if needed), tokenizer.model plus the tokenizer_config.json
+// and special_tokens_map.json Hugging Face would write for it (LlamaTokenizer, BOS added).
+//
+// Pieces: 0 <|pad|>, 1 <|startoftext|> (BOS), 2 <|endoftext|> (EOS), 3 <|unk|>, 4..8 <|bom|>,
+// <|eom|>, <|system|>, <|user|>, <|assistant|>, then <0x00>..<0xFF>, then the learned pieces, up to
+// `vocab_size` in all (fewer if the corpus is too small). Any UTF-8 text round-trips. The same
+// corpus and size give byte-identical files. Training runs on one thread and, for a corpus of
+// some tens of KB, takes well under a second.
+//
+// Sets SentencePiece's process-wide log level to warnings (its training log is long).
+absl::Status TrainDemoTokenizer(const std::string& corpus_text, int vocab_size,
+                                const std::string& output_dir);
+
+}  // namespace jamba::engine
+
+#endif  // JAMBA_ENGINE_TOKENIZER_TRAINER_H_
