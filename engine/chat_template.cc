@@ -41,9 +41,9 @@ absl::Status ValidateMessages(std::span<const ChatMessage> messages) {
 
 absl::StatusOr<std::vector<int32_t>> EncodeChat(const Tokenizer& tokenizer,
                                                 std::span<const ChatMessage> messages,
-                                                bool add_generation_prompt) {
+                                                bool add_generation_prompt, bool add_bos) {
   JAMBA_RETURN_IF_ERROR(ValidateMessages(messages));
-  if (tokenizer.bos_id() < 0) {
+  if (add_bos && tokenizer.bos_id() < 0) {
     return absl::FailedPreconditionError("tokenizer has no BOS token for the chat template");
   }
 
@@ -66,7 +66,8 @@ absl::StatusOr<std::vector<int32_t>> EncodeChat(const Tokenizer& tokenizer,
         absl::StrCat("tokenizer lacks the chat special tokens ", absl::StrJoin(missing, ", ")));
   }
 
-  std::vector<int32_t> ids = {tokenizer.bos_id()};
+  std::vector<int32_t> ids;
+  if (add_bos) ids.push_back(tokenizer.bos_id());
   for (size_t i = 0; i < messages.size(); ++i) {
     ids.push_back(begin_message);
     ids.push_back(role_ids[i]);

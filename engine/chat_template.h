@@ -26,9 +26,10 @@ struct ChatMessage {
 // InvalidArgument for an unknown role, a system message that is not first, or content that is not
 // valid UTF-8 (naming the message); FailedPrecondition if the tokenizer lacks BOS or chat tokens
 // (naming them). Like Hugging Face, content that spells a chat token encodes to that token.
+// `add_bos` is false when the messages continue a conversation already in a session.
 absl::StatusOr<std::vector<int32_t>> EncodeChat(const Tokenizer& tokenizer,
                                                 std::span<const ChatMessage> messages,
-                                                bool add_generation_prompt);
+                                                bool add_generation_prompt, bool add_bos = true);
 
 // The same conversation as template text, for display and tests. Validates roles like EncodeChat.
 absl::StatusOr<std::string> RenderChatText(std::span<const ChatMessage> messages,

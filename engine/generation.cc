@@ -20,6 +20,8 @@ const char* FinishReasonName(FinishReason reason) {
       return "stop_string";
     case FinishReason::kStopToken:
       return "stop_token";
+    case FinishReason::kContextLength:
+      return "context_length";
     case FinishReason::kCancelled:
       return "cancelled";
   }
@@ -97,13 +99,13 @@ std::string Generation::TakeEmittable(bool final) {
   return out;
 }
 
-GenerationStep Generation::Step(std::span<const float> logits, std::span<const int32_t> context) {
+GenerationStep Generation::Step(std::span<const float> logits, int64_t position) {
   GenerationStep step;
   if (finished()) {
     step.finished = true;
     return step;
   }
-  step.sample = sampler_.Sample(logits, context, sampled_, top_logprobs_);
+  step.sample = sampler_.Sample(logits, sampled_, top_logprobs_);
   step.token = step.sample.token;
   sampled_.push_back(step.token);
 
@@ -125,7 +127,13 @@ GenerationStep Generation::Step(std::span<const float> logits, std::span<const i
     pending_ += decoder_->Push(step.token);
     // The earliest stop string in the pending text ends the generation before it.
     size_t first = std::string::npos;
-    for (const std::string& s : stop_.stop_strings) first = std::min(first, pending_.find(s));
+    for (const std::string& s : stop_.stop_strings) {
+      const size_t at = pending_.find(s);
+      if (at < first) {
+        first = at;
+        matched_stop_string_ = s;
+      }
+    }
     if (first != std::string::npos) {
       pending_.resize(first);
       Finish(FinishReason::kStopString);
@@ -134,8 +142,10 @@ GenerationStep Generation::Step(std::span<const float> logits, std::span<const i
       return step;
     }
   }
-  if (static_cast<int64_t>(sampled_.size()) >= stop_.max_tokens) {
-    Finish(FinishReason::kLength);
+  const bool context_full = position + 1 >= stop_.max_context_tokens;
+  if (static_cast<int64_t>(sampled_.size()) >= stop_.max_tokens || context_full) {
+    Finish(context_full && static_cast<int64_t>(sampled_.size()) < stop_.max_tokens ? FinishReason::kContextLength
+                                                                                     : FinishReason::kLength);
     if (decoder_) pending_ += decoder_->Finish();
     step.text_delta = TakeEmittable(/*final=*/true);
     step.finished = true;

@@ -25,6 +25,7 @@ enum class FinishReason : uint8_t {
   kLength,      // max_tokens reached
   kStopString,  // a stop string appeared in the text
   kStopToken,   // a requested stop token id was produced
+  kContextLength,  // the sequence reached the context limit
   kCancelled,   // the caller stopped it
 };
 
@@ -32,6 +33,7 @@ const char* FinishReasonName(FinishReason reason);
 
 struct StopConditions {
   int64_t max_tokens = 256;
+  int64_t max_context_tokens = int64_t{1} << 40;  // prompt + completion
   std::vector<std::string> stop_strings;
   std::vector<int32_t> stop_token_ids;
   bool ignore_eos = false;
@@ -56,6 +58,8 @@ struct GenerationStep {
   bool finished = false;
   // Whether `token` belongs to the output: false for the EOS/stop token that ended generation.
   bool token_is_output = true;
+  // False for the last step of a cancelled generation, which only flushes held-back text.
+  bool has_token = true;
 };
 
 class Generation {
@@ -64,8 +68,8 @@ class Generation {
   Generation(const ModelConfig& config, const Tokenizer* tokenizer, const SamplingParams& sampling,
              const StopConditions& stop, int top_logprobs = 0);
 
-  // `context` is every token of the sequence so far (prompt and generated tokens fed).
-  GenerationStep Step(std::span<const float> logits, std::span<const int32_t> context);
+  // `position` is the number of tokens the sequence holds (the logits follow its last one).
+  GenerationStep Step(std::span<const float> logits, int64_t position);
   // Ends the generation early (e.g. on cancellation) and returns the text still held back.
   std::string Cancel();
 
@@ -76,6 +80,8 @@ class Generation {
   // The output tokens (sampled tokens without a final EOS/stop token).
   std::span<const int32_t> output_tokens() const;
   const std::string& text() const { return text_; }
+  // The stop string that ended the generation (kStopString), else empty.
+  const std::string& matched_stop_string() const { return matched_stop_string_; }
 
  private:
   std::string TakeEmittable(bool final);
@@ -91,6 +97,7 @@ class Generation {
   bool last_is_terminator_ = false;
   std::string pending_;  // decoded text not yet emitted (may hold a stop-string prefix)
   std::string text_;     // everything emitted
+  std::string matched_stop_string_;
   FinishReason finish_ = FinishReason::kNone;
 };
 

@@ -26,19 +26,21 @@ absl::Status FieldError(const char* field, const std::string& what) {
 
 }  // namespace
 
-absl::Status ValidateSamplingParams(const SamplingParams& p) {
-  if (!std::isfinite(p.temperature) || p.temperature < 0) {
-    return FieldError("temperature", absl::StrCat("must be >= 0, got ", p.temperature));
+absl::Status ValidateSamplingParams(const SamplingParams& p, int64_t vocab_size) {
+  if (!(p.temperature >= 0 && p.temperature <= 2)) {
+    return FieldError("temperature", absl::StrCat("must be in [0, 2], got ", p.temperature));
   }
   if (!(p.top_p > 0 && p.top_p <= 1)) {
     return FieldError("top_p", absl::StrCat("must be in (0, 1], got ", p.top_p));
   }
-  if (p.top_k < 0) return FieldError("top_k", absl::StrCat("must be >= 0, got ", p.top_k));
-  if (!(p.min_p >= 0 && p.min_p <= 1)) {
-    return FieldError("min_p", absl::StrCat("must be in [0, 1], got ", p.min_p));
+  if (p.top_k < 0 || p.top_k > vocab_size) {
+    return FieldError("top_k", absl::StrCat("must be in [0, ", vocab_size, "], got ", p.top_k));
   }
-  if (!(p.repetition_penalty > 0) || !std::isfinite(p.repetition_penalty)) {
-    return FieldError("repetition_penalty", absl::StrCat("must be > 0, got ", p.repetition_penalty));
+  if (!(p.min_p >= 0 && p.min_p < 1)) {
+    return FieldError("min_p", absl::StrCat("must be in [0, 1), got ", p.min_p));
+  }
+  if (!(p.repetition_penalty > 0 && p.repetition_penalty <= 2)) {
+    return FieldError("repetition_penalty", absl::StrCat("must be in (0, 2], got ", p.repetition_penalty));
   }
   if (!std::isfinite(p.presence_penalty) || std::fabs(p.presence_penalty) > 2) {
     return FieldError("presence_penalty", absl::StrCat("must be in [-2, 2], got ", p.presence_penalty));
@@ -69,8 +71,8 @@ double Sampler::NextUniform() {
   return static_cast<double>(result >> 11) * 0x1.0p-53;
 }
 
-SampledToken Sampler::Sample(std::span<const float> logits, std::span<const int32_t> context,
-                             std::span<const int32_t> generated, int top_logprobs) {
+SampledToken Sampler::Sample(std::span<const float> logits, std::span<const int32_t> generated,
+                             int top_logprobs) {
   const int32_t vocab = static_cast<int32_t>(logits.size());
   SampledToken out;
 
@@ -84,9 +86,9 @@ SampledToken Sampler::Sample(std::span<const float> logits, std::span<const int3
   std::vector<float>& x = scratch_;
   x.assign(logits.begin(), logits.end());
   if (params_.repetition_penalty != 1.0f) {
-    for (int32_t token : context) {
+    for (int32_t token : generated) {
       if (token < 0 || token >= vocab) continue;
-      // Once per distinct token, as transformers' gather/scatter does.
+      // Once per distinct token (from the original logit), as transformers' gather/scatter does.
       const float original = logits[token];
       x[token] = original > 0 ? original / params_.repetition_penalty : original * params_.repetition_penalty;
     }

@@ -74,6 +74,7 @@ void Scheduler::Loop() {
   std::vector<std::shared_ptr<Request>> running;
   for (;;) {
     std::vector<std::shared_ptr<Request>> abandoned;
+    std::vector<std::shared_ptr<Request>> admitted;
     {
       absl::MutexLock lock(&mu_);
       while (!stop_ && queue_.empty() && running.empty()) {
@@ -89,10 +90,17 @@ void Scheduler::Loop() {
         running_count_ = 0;
       } else {
         while (!queue_.empty() && static_cast<int>(running.size()) < options_.max_running) {
+          admitted.push_back(queue_.front());
           running.push_back(std::move(queue_.front()));
           queue_.pop_front();
         }
         running_count_ = static_cast<int64_t>(running.size());
+      }
+    }
+    // Progress 0 marks the end of queueing for the request's timings.
+    for (const auto& r : admitted) {
+      if (r->callbacks.on_prefill_progress) {
+        r->callbacks.on_prefill_progress(0, static_cast<int64_t>(r->prompt.size()));
       }
     }
     if (!abandoned.empty() || running.empty()) {
@@ -121,6 +129,7 @@ void Scheduler::Loop() {
           last.text_delta = rest;
           last.finished = true;
           last.token_is_output = false;
+          last.has_token = false;
           r->callbacks.on_step(last);
         }
       }
@@ -210,7 +219,7 @@ void Scheduler::Step(std::vector<std::shared_ptr<Request>>& running) {
       Finish(rp, absl::OkStatus());
       return true;
     }
-    GenerationStep step = r.generation->Step(r.state->last_logits(), r.state->tokens());
+    GenerationStep step = r.generation->Step(r.state->last_logits(), r.state->position());
     if (r.callbacks.on_step) r.callbacks.on_step(step);
     if (!step.finished || r.feed_final_token) {
       r.to_feed = step.token;

@@ -35,7 +35,8 @@ struct SchedulerOptions {
 // What a request reports back, on the scheduler thread. Keep callbacks short: hand the data to
 // another thread.
 struct RequestCallbacks {
-  // `done` of `total` prompt tokens are now in the state.
+  // `done` of `total` prompt tokens are now in the state; (0, total) when the request leaves the
+  // queue.
   std::function<void(int64_t done, int64_t total)> on_prefill_progress;
   std::function<void(const GenerationStep& step)> on_step;
   // Called exactly once, last. OK when finished or stopped by `max_tokens`/stop conditions;

@@ -6,10 +6,19 @@
 
 #include "sentencepiece_processor.h"
 
+// Declared in sentencepiece's internal common.h, which is not installed; the symbol is exported
+// by the library we link.
+namespace sentencepiece::logging {
+void SetMinLogLevel(int level);
+}  // namespace sentencepiece::logging
+
 namespace jamba::engine {
 
 std::unique_ptr<SpmProcessor> SpmProcessor::Load(const std::string& serialized_model,
                                                  std::string& error) {
+  // Loading logs "precompiled_charsmap is empty" at INFO to stderr, which would interleave with
+  // streamed output; keep the library to warnings and errors.
+  sentencepiece::logging::SetMinLogLevel(1);
   auto processor = std::make_unique<sentencepiece::SentencePieceProcessor>();
   const sentencepiece::util::Status status = processor->LoadFromSerializedProto(serialized_model);
   if (!status.ok()) {

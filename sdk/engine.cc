@@ -36,6 +36,8 @@ FinishReason ToPublic(engine::FinishReason reason) {
       return FinishReason::kStopString;
     case engine::FinishReason::kStopToken:
       return FinishReason::kStopToken;
+    case engine::FinishReason::kContextLength:
+      return FinishReason::kContextLength;
     case engine::FinishReason::kCancelled:
       return FinishReason::kCancelled;
     case engine::FinishReason::kNone:
@@ -87,7 +89,8 @@ absl::StatusOr<std::unique_ptr<Engine::Impl>> Engine::Impl::Create(const std::st
   info.active_parameters = config.ActiveParameters();
   info.kv_bytes_per_token = config.KvBytesPerToken();
   info.mamba_state_bytes = config.MambaStateBytes();
-  info.max_context_tokens = config.max_position_embeddings;
+  info.max_context_tokens =
+      options.max_context_tokens > 0 ? options.max_context_tokens : config.max_position_embeddings;
   info.has_tokenizer = impl->tokenizer_ != nullptr;
   info.backend = impl->backend_->Name();
   for (const engine::LayerConfig& layer : config.layers) {
@@ -169,12 +172,13 @@ absl::StatusOr<engine::Generation> Engine::Impl::MakeGeneration(const GenerateOp
   sampling.frequency_penalty = options.sampling.frequency_penalty;
   sampling.seed = options.sampling.seed.has_value() ? *options.sampling.seed : std::random_device{}();
   *seed_used = sampling.seed;
-  JAMBA_RETURN_IF_ERROR(engine::ValidateSamplingParams(sampling));
+  JAMBA_RETURN_IF_ERROR(engine::ValidateSamplingParams(sampling, model_->config().vocab_size));
   engine::StopConditions stop;
   stop.max_tokens = options.stop.max_tokens;
   stop.stop_strings = options.stop.stop_strings;
   stop.stop_token_ids = options.stop.stop_token_ids;
   stop.ignore_eos = options.stop.ignore_eos;
+  stop.max_context_tokens = info_.max_context_tokens;
   engine::StopLimits limits;
   limits.max_tokens = options_.max_new_tokens;
   JAMBA_RETURN_IF_ERROR(engine::ValidateStopConditions(stop, limits, model_->config().vocab_size,
@@ -204,7 +208,7 @@ absl::StatusOr<GenerateResult> Engine::Impl::RunGeneration(std::shared_ptr<engin
     if (!on_chunk) return true;
     GenerateChunk chunk;
     chunk.text = step.text_delta;
-    if (step.token_is_output) {
+    if (step.has_token) {
       GeneratedToken token;
       token.token = step.token;
       if (options.logprobs || options.top_logprobs > 0) token.logprob = step.sample.logprob;
@@ -222,7 +226,9 @@ absl::StatusOr<GenerateResult> Engine::Impl::RunGeneration(std::shared_ptr<engin
   result.text = generation.text();
   const auto output = generation.output_tokens();
   result.tokens.assign(output.begin(), output.end());
+  result.sampled_tokens = generation.sampled_tokens();
   result.finish_reason = ToPublic(generation.finish_reason());
+  result.matched_stop_string = generation.matched_stop_string();
   result.usage.prompt_tokens = prompt_tokens;
   result.usage.recomputed_tokens = prompt_tokens;
   result.usage.completion_tokens = static_cast<int64_t>(result.tokens.size());

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/status_macros.h"
@@ -154,6 +155,7 @@ SessionInfo SessionManager::ToInfo(const SessionManifest& m, bool in_memory) con
   info.update_time = absl::FromUnixMicros(m.update_time_us);
   info.disk_bytes = static_cast<int64_t>(store_->SessionBytes(m.tenant, m.id));
   info.in_memory = in_memory;
+  info.etag = absl::StrFormat("%x", m.update_time_us);
   return info;
 }
 
@@ -238,18 +240,33 @@ absl::StatusOr<SessionPage> SessionManager::List(const std::string& tenant, int 
   if (page_size < 0) return absl::InvalidArgumentError("page_size must not be negative");
   if (page_size == 0) page_size = 50;
   page_size = std::min(page_size, 1000);
-  std::string after;
-  if (!page_token.empty() && !absl::WebSafeBase64Unescape(page_token, &after)) {
-    return absl::InvalidArgumentError("page_token is not valid");
+  // Newest first; the page token is the sort key (creation time, id) of the last item returned.
+  std::optional<std::pair<int64_t, std::string>> after;
+  if (!page_token.empty()) {
+    std::string decoded;
+    const size_t colon = absl::WebSafeBase64Unescape(page_token, &decoded) ? decoded.find(':') : std::string::npos;
+    int64_t time_us = 0;
+    if (colon == std::string::npos || !absl::SimpleAtoi(decoded.substr(0, colon), &time_us) ||
+        !SessionStore::ValidateSessionId(decoded.substr(colon + 1)).ok()) {
+      return absl::InvalidArgumentError("page_token is not valid");
+    }
+    after.emplace(time_us, decoded.substr(colon + 1));
   }
-  if (!after.empty() && !SessionStore::ValidateSessionId(after).ok()) {
-    return absl::InvalidArgumentError("page_token is not valid");
-  }
+  std::vector<SessionManifest> all = store_->List(tenant);
+  auto newer_first = [](const SessionManifest& a, const SessionManifest& b) {
+    return a.create_time_us != b.create_time_us ? a.create_time_us > b.create_time_us : a.id < b.id;
+  };
+  std::sort(all.begin(), all.end(), newer_first);
   SessionPage page;
-  for (const SessionManifest& m : store_->List(tenant)) {
-    if (!after.empty() && m.id <= after) continue;
+  for (const SessionManifest& m : all) {
+    if (after.has_value() && (m.create_time_us > after->first ||
+                              (m.create_time_us == after->first && m.id <= after->second))) {
+      continue;
+    }
     if (static_cast<int>(page.sessions.size()) == page_size) {
-      page.next_page_token = absl::WebSafeBase64Escape(page.sessions.back().id);
+      const SessionInfo& last = page.sessions.back();
+      page.next_page_token =
+          absl::WebSafeBase64Escape(absl::StrCat(absl::ToUnixMicros(last.create_time), ":", last.id));
       break;
     }
     page.sessions.push_back(ToInfo(m, false));
@@ -392,7 +409,8 @@ absl::StatusOr<SessionInfo> SessionManager::Fork(const std::string& tenant, cons
 absl::StatusOr<std::vector<CheckpointInfo>> SessionManager::ListCheckpoints(const std::string& tenant,
                                                                             const std::string& id) {
   JAMBA_ASSIGN_OR_RETURN(SessionManifest m, store_->Get(tenant, id));
-  std::vector<CheckpointInfo> out;
+  // Position 0 (the empty session) is always a valid target for rewind and fork.
+  std::vector<CheckpointInfo> out = {{0, "create", absl::FromUnixMicros(m.create_time_us)}};
   for (const CheckpointRecord& c : m.checkpoints) {
     out.push_back({c.position, c.reason, absl::FromUnixMicros(c.create_time_us)});
   }

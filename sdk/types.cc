@@ -36,6 +36,8 @@ const char* FinishReasonName(FinishReason reason) {
       return "stop_string";
     case FinishReason::kStopToken:
       return "stop_token";
+    case FinishReason::kContextLength:
+      return "context_length";
     case FinishReason::kCancelled:
       return "cancelled";
   }

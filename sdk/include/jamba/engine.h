@@ -44,6 +44,7 @@ struct EngineOptions {
   // Limits applied to every request.
   int64_t max_prompt_tokens = 1 << 20;
   int64_t max_new_tokens = 1 << 16;
+  int64_t max_context_tokens = 0;  // prompt + completion; 0: the model's max_position_embeddings
 
   // Sessions. Without a session directory, session calls fail with FAILED_PRECONDITION.
   std::string session_dir;

@@ -64,7 +64,7 @@ struct GenerateOptions {
   std::string tenant = "default";
 };
 
-enum class FinishReason { kEos, kLength, kStopString, kStopToken, kCancelled };
+enum class FinishReason { kEos, kLength, kStopString, kStopToken, kContextLength, kCancelled };
 const char* FinishReasonName(FinishReason reason);
 
 struct TokenLogprob {
@@ -79,7 +79,8 @@ struct GeneratedToken {
 };
 
 // One streamed piece of output. `text` is always complete UTF-8; it may be empty while the
-// tokens are part of a multi-byte character or a possible stop string.
+// tokens are part of a multi-byte character or a possible stop string. `tokens` holds every
+// sampled token, including a final end-of-sequence or stop token (whose text is not returned).
 struct GenerateChunk {
   std::string text;
   std::vector<GeneratedToken> tokens;
@@ -101,7 +102,9 @@ struct Timings {
 struct GenerateResult {
   std::string text;
   std::vector<int32_t> tokens;  // output tokens (without a final EOS or stop token)
+  std::vector<int32_t> sampled_tokens;  // every sampled token (with a final EOS or stop token)
   FinishReason finish_reason = FinishReason::kLength;
+  std::string matched_stop_string;  // for kStopString
   Usage usage;
   Timings timings;
   uint64_t seed = 0;  // the seed used
@@ -145,11 +148,12 @@ struct SessionInfo {
   absl::Time update_time;
   int64_t disk_bytes = 0;
   bool in_memory = false;  // its state is loaded (no disk read on next use)
+  std::string etag;        // changes with every committed change of the session
 };
 
 struct CheckpointInfo {
-  int64_t position = 0;  // tokens in the session at the checkpoint
-  std::string reason;    // "interval", "append", "commit", "fork", "rewind"
+  int64_t position = 0;  // tokens in the session at the checkpoint (0: the empty session)
+  std::string reason;    // "create", "interval", "append", "commit"
   absl::Time create_time;
 };
 
@@ -172,6 +176,7 @@ struct AppendResult {
   double seconds = 0;
 };
 
+// Newest first (by creation time, then id).
 struct SessionPage {
   std::vector<SessionInfo> sessions;
   std::string next_page_token;  // empty on the last page
