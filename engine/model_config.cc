@@ -238,7 +238,7 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text) {
   Json j;
   try {
     j = Json::parse(json_text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
     return absl::InvalidArgumentError(absl::StrCat("config.json: invalid JSON: ", e.what()));
   }
   if (!j.is_object()) return absl::InvalidArgumentError("config.json: top level must be an object");

@@ -152,7 +152,8 @@ TEST_F(CheckpointTest, IndexPointingTensorAtTheWrongShardIsDataLoss) {
 TEST_F(CheckpointTest, MalformedIndexIsDataLossNamingTheIndex) {
   WriteTwoShards();
   for (const char* text : {"{\"weight_map\": {", "[]", "{}", "{\"weight_map\": []}",
-                           "{\"weight_map\": {}}", "{\"weight_map\": {\"a\": 3}}"}) {
+                           "{\"weight_map\": {}}", "{\"weight_map\": {\"a\": 3}}",
+                           "{\"metadata\": {\"total_size\": 1e400}, \"weight_map\": {}}"}) {
     SCOPED_TRACE(text);
     testing::WriteFile(dir_.File("model.safetensors.index.json"), text);
     auto checkpoint = Checkpoint::Open(dir_.path());
