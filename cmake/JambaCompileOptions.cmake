@@ -1,8 +1,13 @@
 # Warnings, sanitizers and hardening flags shared by every first-party target.
 # Targets opt in with jamba_target_defaults(<target>) so third-party code is never affected.
 
-set(JAMBA_WARNING_FLAGS -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor
+set(JAMBA_WARNING_FLAGS -Wall -Wextra -Wpedantic -Wnon-virtual-dtor
     -Wno-missing-field-initializers)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  list(APPEND JAMBA_WARNING_FLAGS -Wshadow-uncaptured-local)  # clang's name for -Wshadow=local
+else()
+  list(APPEND JAMBA_WARNING_FLAGS -Wshadow=local)
+endif()
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
   # gcc 12 reports false positives in libstdc++/absl headers at -O2 (PR 105651, 105705).
   list(APPEND JAMBA_WARNING_FLAGS -Wno-restrict -Wno-stringop-overflow -Wno-array-bounds

@@ -17,6 +17,13 @@ namespace {
 
 using Json = nlohmann::json;
 
+// Far above any released Jamba (72 layers); keeps a corrupt config from allocating gigabytes of
+// per-layer descriptors before anything else is checked.
+constexpr int kMaxLayers = 4096;
+constexpr int64_t kMaxDimension = INT32_MAX;
+// About 1000 times the largest released Jamba (398B); far below int64 overflow.
+constexpr double kMaxParameters = 1e15;
+
 absl::Status FieldError(const std::string& field, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat("config.json: field '", field, "' ", what));
 }
@@ -76,6 +83,38 @@ absl::Status RequirePositive(const std::string& field, int64_t value) {
   return absl::OkStatus();
 }
 
+// Parameters stored in the checkpoint (spec section 3.1), counted in T: int64_t for
+// TotalParameters(), double for FinalizeModelConfig to reject sizes that would overflow int64.
+template <typename T>
+T CountParameters(const ModelConfig& c) {
+  const T h = static_cast<T>(c.hidden_size), f = static_cast<T>(c.intermediate_size);
+  const T i = static_cast<T>(c.mamba_expand) * h, n = static_cast<T>(c.mamba_d_state);
+  const T r = static_cast<T>(c.mamba_dt_rank), k = static_cast<T>(c.mamba_d_conv);
+  const T dh = static_cast<T>(c.head_dim());
+  const T q_dim = static_cast<T>(c.num_attention_heads) * dh;
+  const T kv_dim = static_cast<T>(c.num_key_value_heads) * dh;
+  // embeddings, lm_head (unless tied), final norm
+  T total = static_cast<T>(c.vocab_size) * h * (c.tie_word_embeddings ? 1 : 2) + h;
+  for (const LayerConfig& layer : c.layers) {
+    total += 2 * h;  // input_layernorm, pre_ff_layernorm
+    if (layer.mixer == MixerKind::kAttention) {
+      total += h * q_dim * 2 + h * kv_dim * 2;  // q/o and k/v projections
+    } else {
+      total += 2 * i * h + (c.mamba_proj_bias ? 2 * i : 0);  // in_proj
+      total += i * k + (c.mamba_conv_bias ? i : 0);          // conv1d
+      total += (r + 2 * n) * i;                              // x_proj
+      total += i * r + i;                                    // dt_proj
+      total += i * n + i;                                    // A_log [I,N] + D [I]
+      total += h * i + (c.mamba_proj_bias ? h : 0);          // out_proj
+      total += r + 2 * n;                                    // dt/b/c norms
+    }
+    const T mlp = 3 * h * f;
+    const T experts = static_cast<T>(layer.num_experts);
+    total += layer.ffn == FfnKind::kMoe ? experts * mlp + experts * h : mlp;  // + router [E, H]
+  }
+  return total;
+}
+
 }  // namespace
 
 int ModelConfig::num_attention_layers() const {
@@ -100,6 +139,10 @@ absl::Status FinalizeModelConfig(ModelConfig& c) {
   JAMBA_RETURN_IF_ERROR(RequirePositive("hidden_size", c.hidden_size));
   JAMBA_RETURN_IF_ERROR(RequirePositive("intermediate_size", c.intermediate_size));
   JAMBA_RETURN_IF_ERROR(RequirePositive("num_hidden_layers", c.num_hidden_layers));
+  if (c.num_hidden_layers > kMaxLayers) {
+    return FieldError("num_hidden_layers", absl::StrCat("(", c.num_hidden_layers, ") above ",
+                                                        kMaxLayers, " is not supported"));
+  }
   JAMBA_RETURN_IF_ERROR(RequirePositive("num_attention_heads", c.num_attention_heads));
   JAMBA_RETURN_IF_ERROR(RequirePositive("num_key_value_heads", c.num_key_value_heads));
   JAMBA_RETURN_IF_ERROR(RequirePositive("num_experts", c.num_experts));
@@ -152,6 +195,27 @@ absl::Status FinalizeModelConfig(ModelConfig& c) {
       return FieldError("eos_token_id", absl::StrCat("(", id, ") is outside the vocabulary"));
     }
   }
+  // Tensor dimensions are int32 in the kernels (token ids, head_dim) and the loader multiplies
+  // pairs of them in int64.
+  if (c.vocab_size > kMaxDimension) {
+    return FieldError("vocab_size", absl::StrCat("(", c.vocab_size, ") exceeds ", kMaxDimension));
+  }
+  if (c.hidden_size > kMaxDimension) {
+    return FieldError("hidden_size", absl::StrCat("(", c.hidden_size, ") exceeds ", kMaxDimension));
+  }
+  if (c.intermediate_size > kMaxDimension) {
+    return FieldError("intermediate_size",
+                      absl::StrCat("(", c.intermediate_size, ") exceeds ", kMaxDimension));
+  }
+  if (c.mamba_expand > kMaxDimension / (2 * c.hidden_size)) {
+    return FieldError("mamba_expand", absl::StrCat("(", c.mamba_expand, ") times 2 * hidden_size (",
+                                                   c.hidden_size, ") exceeds ", kMaxDimension));
+  }
+  if (c.mamba_dt_rank > kMaxDimension - 2 * int64_t{c.mamba_d_state}) {
+    return FieldError("mamba_dt_rank",
+                      absl::StrCat("(", c.mamba_dt_rank, ") plus 2 * mamba_d_state (",
+                                   c.mamba_d_state, ") exceeds ", kMaxDimension));
+  }
   c.layers.assign(static_cast<size_t>(c.num_hidden_layers), LayerConfig{});
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     LayerConfig& layer = c.layers[i];
@@ -160,6 +224,13 @@ absl::Status FinalizeModelConfig(ModelConfig& c) {
     layer.num_experts = (i % c.expert_layer_period == c.expert_layer_offset) ? c.num_experts : 1;
     layer.ffn = layer.num_experts > 1 ? FfnKind::kMoe : FfnKind::kDense;
   }
+  // Every size-derived figure (parameters, state bytes) must stay far from int64 overflow.
+  if (const double params = CountParameters<double>(c); params > kMaxParameters) {
+    c.layers.clear();
+    return absl::InvalidArgumentError(absl::StrCat("config.json: the sizes describe a model of ",
+                                                   params, " parameters, above the ",
+                                                   kMaxParameters, " supported"));
+  }
   return absl::OkStatus();
 }
 
@@ -167,15 +238,14 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text) {
   Json j;
   try {
     j = Json::parse(json_text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
     return absl::InvalidArgumentError(absl::StrCat("config.json: invalid JSON: ", e.what()));
   }
   if (!j.is_object()) return absl::InvalidArgumentError("config.json: top level must be an object");
 
   ModelConfig c;
-  if (!j.contains("model_type")) return FieldError("model_type", "is missing (required)");
   for (const char* field :
-       {"vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads"}) {
+       {"model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads"}) {
     if (!j.contains(field) || j[field].is_null()) return FieldError(field, "is missing (required)");
   }
   JAMBA_RETURN_IF_ERROR(ReadString(j, "model_type", c.model_type));
@@ -227,7 +297,8 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text) {
   JAMBA_RETURN_IF_ERROR(ReadInt(j, "mamba_d_state", c.mamba_d_state));
   JAMBA_RETURN_IF_ERROR(ReadInt(j, "mamba_d_conv", c.mamba_d_conv));
   JAMBA_RETURN_IF_ERROR(ReadInt(j, "mamba_expand", c.mamba_expand));
-  c.mamba_dt_rank = (c.hidden_size + 15) / 16;  // "auto"
+  // "auto" = ceil(hidden_size / 16), written so that no hidden_size can overflow it.
+  c.mamba_dt_rank = c.hidden_size / 16 + (c.hidden_size % 16 != 0 ? 1 : 0);
   if (auto it = j.find("mamba_dt_rank"); it != j.end() && !it->is_null()) {
     if (it->is_string()) {
       if (it->get<std::string>() != "auto") {
@@ -256,28 +327,7 @@ absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir) {
   return config;
 }
 
-int64_t ModelConfig::TotalParameters() const {
-  const int64_t h = hidden_size, f = intermediate_size, i = mamba_inner(), n = mamba_d_state;
-  const int64_t r = mamba_dt_rank, k = mamba_d_conv, dh = head_dim();
-  int64_t total = vocab_size * h * (tie_word_embeddings ? 1 : 2) + h;  // embeddings, lm_head, final norm
-  for (const LayerConfig& layer : layers) {
-    total += 2 * h;  // input_layernorm, pre_ff_layernorm
-    if (layer.mixer == MixerKind::kAttention) {
-      total += h * (num_attention_heads * dh) * 2 + h * (num_key_value_heads * dh) * 2;
-    } else {
-      total += 2 * i * h + (mamba_proj_bias ? 2 * i : 0);  // in_proj
-      total += i * k + (mamba_conv_bias ? i : 0);          // conv1d
-      total += (r + 2 * n) * i;                            // x_proj
-      total += i * r + i;                                  // dt_proj
-      total += i * n + i;                                  // A_log [I,N] + D [I]
-      total += h * i + (mamba_proj_bias ? h : 0);          // out_proj
-      total += r + 2 * n;                                  // dt/b/c norms
-    }
-    const int64_t mlp = 3 * h * f;
-    total += layer.ffn == FfnKind::kMoe ? layer.num_experts * mlp + layer.num_experts * h : mlp;
-  }
-  return total;
-}
+int64_t ModelConfig::TotalParameters() const { return CountParameters<int64_t>(*this); }
 
 int64_t ModelConfig::ActiveParameters() const {
   const int64_t mlp = 3 * hidden_size * intermediate_size;

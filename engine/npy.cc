@@ -114,17 +114,24 @@ absl::StatusOr<NpyArray> ParseNpy(const std::string& bytes, const std::string& n
   const size_t element = ElementSize(array.dtype);
   if (element == 0) return NpyError(name, absl::StrCat("unsupported dtype ", array.dtype));
   std::string dims(absl::StripSuffix(absl::StripPrefix(shape, "("), ")"));
+  uint64_t elements = 1;
   for (absl::string_view part : absl::StrSplit(dims, ',', absl::SkipWhitespace())) {
     int64_t d = 0;
     if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(part), &d) || d < 0) {
       return NpyError(name, absl::StrCat("bad shape ", shape));
     }
+    // The element count must fit in int64 (num_elements() multiplies the dimensions).
+    if (d != 0 && elements > static_cast<uint64_t>(INT64_MAX) / static_cast<uint64_t>(d)) {
+      return NpyError(name, absl::StrCat("bad shape ", shape, ": too many elements"));
+    }
+    elements *= static_cast<uint64_t>(d);
     array.shape.push_back(d);
   }
   const size_t data_start = header_start + header_len;
-  const size_t expected = static_cast<size_t>(array.num_elements()) * element;
-  if (bytes.size() - data_start != expected) {
-    return NpyError(name, absl::StrCat("data has ", bytes.size() - data_start, " bytes, shape needs ", expected));
+  const uint64_t available = bytes.size() - data_start;
+  if (elements > available / element || elements * element != available) {
+    return NpyError(name, absl::StrCat("data has ", available, " bytes, shape needs ", elements,
+                                       " elements of ", element, " bytes"));
   }
   array.data = bytes.substr(data_start);
   return array;

@@ -125,8 +125,9 @@ absl::StatusOr<SafetensorsHeader> ParseSafetensorsHeader(std::string_view bytes,
                                                   " bytes; file truncated?)"));
     }
     const uint64_t elem_size = kernels::DTypeSize(info.dtype);
-    if (overflow || elements > std::numeric_limits<uint64_t>::max() / elem_size ||
-        elements * elem_size != info.end - info.begin) {
+    // A byte count past u64 is "too many" too, not the wrapped product.
+    if (elements > std::numeric_limits<uint64_t>::max() / elem_size) overflow = true;
+    if (overflow || elements * elem_size != info.end - info.begin) {
       return TensorError(file, name, absl::StrCat("shape needs ", overflow ? std::string("too many") : absl::StrCat(elements * elem_size),
                                                   " bytes but data_offsets span ", info.end - info.begin));
     }

@@ -141,6 +141,7 @@ void CpuBackend::EmbeddingLookup(const Matrix& table, std::span<const int32_t> t
 }
 
 void CpuBackend::MatMul(const Matrix& w, const float* x, int64_t n, float* y, const float* bias) {
+  if (n <= 0 || w.rows <= 0) return;  // nothing to do; the block arithmetic below divides by n
   const int64_t token_blocks = (n + kTokenBlock - 1) / kTokenBlock;
   // Enough row blocks to keep every thread busy, each a multiple of 8 rows.
   const int64_t want_tasks = static_cast<int64_t>(pool_.num_threads()) * 4;
@@ -248,6 +249,7 @@ void CpuBackend::SelectiveScan(const SelectiveScanArgs& args) {
 
 void CpuBackend::Attention(const AttentionArgs& args) {
   const int64_t items = args.tokens * args.num_heads;
+  if (items <= 0) return;  // nothing to do; the split below divides by the task count
   const size_t scores_per_thread = static_cast<size_t>(args.past + args.tokens);
   std::vector<float> scores(scores_per_thread * static_cast<size_t>(pool_.num_threads()));
   const int64_t tasks = std::min<int64_t>(items, static_cast<int64_t>(pool_.num_threads()) * 4);

@@ -58,11 +58,12 @@ void ThreadPool::WorkerLoop(int thread) {
 void ThreadPool::ParallelFor(int64_t num_tasks,
                              const std::function<void(int64_t task, int thread)>& fn) {
   if (num_tasks <= 0) return;
+  // Taken for the inline path too: it runs as thread 0, which may not be in use by another call.
+  absl::MutexLock call_lock(&call_mu_);
   if (num_threads_ == 1 || num_tasks == 1) {
     for (int64_t task = 0; task < num_tasks; ++task) fn(task, 0);
     return;
   }
-  absl::MutexLock call_lock(&call_mu_);
   {
     absl::MutexLock lock(&mu_);
     job_ = &fn;
