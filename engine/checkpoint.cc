@@ -53,7 +53,8 @@ std::vector<std::string> LegacyTensorNames(const std::string& name) {
   return out;
 }
 
-Checkpoint::Checkpoint(std::vector<std::unique_ptr<SafetensorsFile>> files) : files_(std::move(files)) {}
+Checkpoint::Checkpoint(std::vector<std::unique_ptr<SafetensorsFile>> files)
+    : files_(std::move(files)) {}
 
 absl::StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& model_dir) {
   std::vector<std::unique_ptr<SafetensorsFile>> files;
@@ -77,14 +78,16 @@ absl::StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& 
       }
       shard_names.insert(it.value().get<std::string>());
     }
-    if (shard_names.empty()) return absl::DataLossError(absl::StrCat(index_path, ": weight_map is empty"));
+    if (shard_names.empty())
+      return absl::DataLossError(absl::StrCat(index_path, ": weight_map is empty"));
     std::map<std::string, const SafetensorsFile*> by_shard;
     for (const std::string& shard : shard_names) {
       const std::string path = JoinPath(model_dir, shard);
       auto file = SafetensorsFile::Open(path);
       if (!file.ok()) {
         if (absl::IsNotFound(file.status())) {
-          return absl::NotFoundError(absl::StrCat("missing shard ", path, " (listed in ", index_path, ")"));
+          return absl::NotFoundError(
+              absl::StrCat("missing shard ", path, " (listed in ", index_path, ")"));
         }
         return file.status();
       }
@@ -95,19 +98,22 @@ absl::StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& 
       const SafetensorsFile* shard = by_shard[it.value().get<std::string>()];
       if (shard->Find(it.key()) == nullptr) {
         return absl::DataLossError(absl::StrCat(shard->path(), ": tensor '", it.key(),
-                                                "' is listed in ", index_path, " but not in the shard"));
+                                                "' is listed in ", index_path,
+                                                " but not in the shard"));
       }
     }
   } else if (FileExists(single_path)) {
     JAMBA_ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(single_path));
     files.push_back(std::move(file));
   } else {
-    return absl::NotFoundError(absl::StrCat(model_dir, ": no model.safetensors or model.safetensors.index.json"));
+    return absl::NotFoundError(
+        absl::StrCat(model_dir, ": no model.safetensors or model.safetensors.index.json"));
   }
   return std::unique_ptr<Checkpoint>(new Checkpoint(std::move(files)));
 }
 
-const TensorInfo* Checkpoint::FindExact(const std::string& name, const SafetensorsFile** file) const {
+const TensorInfo* Checkpoint::FindExact(const std::string& name,
+                                        const SafetensorsFile** file) const {
   for (const auto& f : files_) {
     if (const TensorInfo* info = f->Find(name)) {
       *file = f.get();
@@ -135,11 +141,11 @@ absl::StatusOr<TensorView> Checkpoint::Get(const std::string& name,
     info = FindExact(legacy, &file);
   }
   if (info == nullptr) {
-    return absl::NotFoundError(absl::StrCat("checkpoint has no tensor '", name, "' (files: ",
-                                            absl::StrJoin(files_, ", ", [](std::string* out, const auto& f) {
-                                              absl::StrAppend(out, f->path());
-                                            }),
-                                            ")"));
+    return absl::NotFoundError(absl::StrCat(
+        "checkpoint has no tensor '", name, "' (files: ",
+        absl::StrJoin(files_, ", ",
+                      [](std::string* out, const auto& f) { absl::StrAppend(out, f->path()); }),
+        ")"));
   }
   // conv1d weights are [I, 1, K] in transformers; accept [I, K] as written by other converters.
   std::vector<int64_t> got = info->shape;
@@ -153,9 +159,9 @@ absl::StatusOr<TensorView> Checkpoint::Get(const std::string& name,
       if (d != 1) want_squeezed.push_back(d);
     }
     if (squeezed != want_squeezed || got.size() > shape.size() + 1) {
-      return absl::FailedPreconditionError(absl::StrCat(file->path(), ": tensor '", info->name, "' has shape ",
-                                                        ShapeString(got), ", expected ", ShapeString(shape),
-                                                        " from config.json"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(file->path(), ": tensor '", info->name, "' has shape ", ShapeString(got),
+                       ", expected ", ShapeString(shape), " from config.json"));
     }
   }
   TensorView view;

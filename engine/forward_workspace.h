@@ -15,22 +15,22 @@ namespace jamba::engine {
 class ForwardWorkspace {
  public:
   enum Slot : int {
-    kHidden,     // [T, H] residual stream
-    kNormed,     // [T, H] normed input of a mixer or FFN
-    kBranchOut,  // [T, H] mixer or FFN output
-    kMambaXz,    // [T, 2I] in_proj output (u | z)
-    kMambaConv,  // [T, I] conv + SiLU output
+    kHidden,      // [T, H] residual stream
+    kNormed,      // [T, H] normed input of a mixer or FFN
+    kBranchOut,   // [T, H] mixer or FFN output
+    kMambaXz,     // [T, 2I] in_proj output (u | z)
+    kMambaConv,   // [T, I] conv + SiLU output
     kMambaXProj,  // [T, R + 2N]
-    kMambaDtIn,  // [T, R] normed dt
-    kMambaBc,    // [T, 2N] normed B | C
-    kMambaDt,    // [T, I] dt_proj output
-    kMambaY,     // [T, I] scan output
-    kAttnQ,      // [T, NH*Dh]
-    kAttnK,      // [T, NKV*Dh]
-    kAttnV,      // [T, NKV*Dh]
-    kAttnOut,    // [T, NH*Dh]
-    kLogitRows,  // [rows, H] final-normed rows that need logits
-    kLogits,     // [rows, V]
+    kMambaDtIn,   // [T, R] normed dt
+    kMambaBc,     // [T, 2N] normed B | C
+    kMambaDt,     // [T, I] dt_proj output
+    kMambaY,      // [T, I] scan output
+    kAttnQ,       // [T, NH*Dh]
+    kAttnK,       // [T, NKV*Dh]
+    kAttnV,       // [T, NKV*Dh]
+    kAttnOut,     // [T, NH*Dh]
+    kLogitRows,   // [rows, H] final-normed rows that need logits
+    kLogits,      // [rows, V]
     kNumSlots,
   };
 

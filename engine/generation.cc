@@ -35,12 +35,14 @@ absl::Status ValidateStopConditions(const StopConditions& stop, const StopLimits
         absl::StrCat("max_tokens must be in [1, ", limits.max_tokens, "], got ", stop.max_tokens));
   }
   if (stop.stop_strings.size() > limits.max_stop_strings) {
-    return absl::InvalidArgumentError(absl::StrCat("stop_strings: at most ", limits.max_stop_strings,
-                                                   " allowed, got ", stop.stop_strings.size()));
+    return absl::InvalidArgumentError(absl::StrCat("stop_strings: at most ",
+                                                   limits.max_stop_strings, " allowed, got ",
+                                                   stop.stop_strings.size()));
   }
   for (size_t i = 0; i < stop.stop_strings.size(); ++i) {
     const std::string& s = stop.stop_strings[i];
-    if (s.empty()) return absl::InvalidArgumentError(absl::StrCat("stop_strings[", i, "] is empty"));
+    if (s.empty())
+      return absl::InvalidArgumentError(absl::StrCat("stop_strings[", i, "] is empty"));
     if (s.size() > limits.max_stop_string_bytes) {
       return absl::InvalidArgumentError(absl::StrCat("stop_strings[", i, "] is longer than ",
                                                      limits.max_stop_string_bytes, " bytes"));
@@ -50,14 +52,15 @@ absl::Status ValidateStopConditions(const StopConditions& stop, const StopLimits
     return absl::InvalidArgumentError("stop_strings need a tokenizer; this model has none");
   }
   if (stop.stop_token_ids.size() > limits.max_stop_token_ids) {
-    return absl::InvalidArgumentError(absl::StrCat("stop_token_ids: at most ", limits.max_stop_token_ids,
-                                                   " allowed, got ", stop.stop_token_ids.size()));
+    return absl::InvalidArgumentError(absl::StrCat("stop_token_ids: at most ",
+                                                   limits.max_stop_token_ids, " allowed, got ",
+                                                   stop.stop_token_ids.size()));
   }
   for (size_t i = 0; i < stop.stop_token_ids.size(); ++i) {
     const int32_t id = stop.stop_token_ids[i];
     if (id < 0 || id >= vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat("stop_token_ids[", i, "] = ", id,
-                                                     " is outside the vocabulary [0, ", vocab_size, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "stop_token_ids[", i, "] = ", id, " is outside the vocabulary [0, ", vocab_size, ")"));
     }
   }
   return absl::OkStatus();
@@ -109,8 +112,8 @@ GenerationStep Generation::Step(std::span<const float> logits, int64_t position)
   step.token = step.sample.token;
   sampled_.push_back(step.token);
 
-  const bool is_eos = !stop_.ignore_eos &&
-                      (tokenizer_ != nullptr ? tokenizer_->IsEos(step.token) : config_.IsEos(step.token));
+  const bool is_eos = !stop_.ignore_eos && (tokenizer_ != nullptr ? tokenizer_->IsEos(step.token)
+                                                                  : config_.IsEos(step.token));
   const bool is_stop_token = std::find(stop_.stop_token_ids.begin(), stop_.stop_token_ids.end(),
                                        step.token) != stop_.stop_token_ids.end();
   if (is_eos || is_stop_token) {
@@ -144,8 +147,9 @@ GenerationStep Generation::Step(std::span<const float> logits, int64_t position)
   }
   const bool context_full = position + 1 >= stop_.max_context_tokens;
   if (static_cast<int64_t>(sampled_.size()) >= stop_.max_tokens || context_full) {
-    Finish(context_full && static_cast<int64_t>(sampled_.size()) < stop_.max_tokens ? FinishReason::kContextLength
-                                                                                     : FinishReason::kLength);
+    Finish(context_full && static_cast<int64_t>(sampled_.size()) < stop_.max_tokens
+               ? FinishReason::kContextLength
+               : FinishReason::kLength);
     if (decoder_) pending_ += decoder_->Finish();
     step.text_delta = TakeEmittable(/*final=*/true);
     step.finished = true;

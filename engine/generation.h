@@ -20,13 +20,13 @@
 namespace jamba::engine {
 
 enum class FinishReason : uint8_t {
-  kNone,        // still running
-  kEos,         // the model produced an end-of-sequence token
-  kLength,      // max_tokens reached
-  kStopString,  // a stop string appeared in the text
-  kStopToken,   // a requested stop token id was produced
+  kNone,           // still running
+  kEos,            // the model produced an end-of-sequence token
+  kLength,         // max_tokens reached
+  kStopString,     // a stop string appeared in the text
+  kStopToken,      // a requested stop token id was produced
   kContextLength,  // the sequence reached the context limit
-  kCancelled,   // the caller stopped it
+  kCancelled,      // the caller stopped it
 };
 
 const char* FinishReasonName(FinishReason reason);

@@ -31,9 +31,8 @@ absl::StatusOr<std::unique_ptr<JambaModel>> JambaModel::Load(const std::string& 
   JAMBA_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> checkpoint, Checkpoint::Open(model_dir));
   JAMBA_ASSIGN_OR_RETURN(ModelWeights weights,
                          LoadModelWeights(config, *checkpoint, backend, options.weights));
-  return std::unique_ptr<JambaModel>(new JambaModel(model_dir, std::move(config),
-                                                    std::move(checkpoint), std::move(weights),
-                                                    backend));
+  return std::unique_ptr<JambaModel>(new JambaModel(
+      model_dir, std::move(config), std::move(checkpoint), std::move(weights), backend));
 }
 
 absl::StatusOr<SequenceState> JambaModel::NewSequence() const {
@@ -45,18 +44,22 @@ absl::Status JambaModel::Validate(std::span<const ForwardItem> batch) const {
   std::set<const SequenceState*> seen;
   for (size_t b = 0; b < batch.size(); ++b) {
     const ForwardItem& item = batch[b];
-    if (item.state == nullptr) return absl::InvalidArgumentError(absl::StrCat("forward: item ", b, " has no state"));
-    if (item.tokens.empty()) return absl::InvalidArgumentError(absl::StrCat("forward: item ", b, " has no tokens"));
+    if (item.state == nullptr)
+      return absl::InvalidArgumentError(absl::StrCat("forward: item ", b, " has no state"));
+    if (item.tokens.empty())
+      return absl::InvalidArgumentError(absl::StrCat("forward: item ", b, " has no tokens"));
     if (item.state->num_layers() != config_.num_hidden_layers) {
-      return absl::InvalidArgumentError(absl::StrCat("forward: item ", b, "'s state belongs to another model"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("forward: item ", b, "'s state belongs to another model"));
     }
     if (!seen.insert(item.state).second) {
-      return absl::InvalidArgumentError(absl::StrCat("forward: item ", b, " repeats a state of the batch"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("forward: item ", b, " repeats a state of the batch"));
     }
     for (int32_t token : item.tokens) {
       if (token < 0 || token >= config_.vocab_size) {
-        return absl::InvalidArgumentError(absl::StrCat("token id ", token, " is outside the vocabulary [0, ",
-                                                       config_.vocab_size, ")"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "token id ", token, " is outside the vocabulary [0, ", config_.vocab_size, ")"));
       }
     }
   }
@@ -132,7 +135,8 @@ absl::Status JambaModel::Forward(std::span<const ForwardItem> batch, ForwardWork
       const SequenceSlice& s = slices[b];
       const int64_t first = batch[b].all_logits ? s.offset : s.offset + s.tokens - 1;
       const int64_t count = batch[b].all_logits ? s.tokens : 1;
-      backend_.Copy(rows + dst * h, rows + first * h, static_cast<size_t>(count * h) * sizeof(float));
+      backend_.Copy(rows + dst * h, rows + first * h,
+                    static_cast<size_t>(count * h) * sizeof(float));
       dst += count;
     }
   } else {
@@ -167,8 +171,8 @@ absl::Status JambaModel::Prefill(SequenceState& state, std::span<const int32_t> 
   // Validate the whole input first so a bad id late in a long document changes nothing.
   for (int32_t token : tokens) {
     if (token < 0 || token >= config_.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat("token id ", token, " is outside the vocabulary [0, ",
-                                                     config_.vocab_size, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "token id ", token, " is outside the vocabulary [0, ", config_.vocab_size, ")"));
     }
   }
   std::vector<std::vector<float>> logits;
@@ -177,7 +181,8 @@ absl::Status JambaModel::Prefill(SequenceState& state, std::span<const int32_t> 
     const ForwardItem item{&state, tokens.subspan(begin, count), all_logits != nullptr};
     JAMBA_RETURN_IF_ERROR(Forward(std::span<const ForwardItem>(&item, 1), ws,
                                   all_logits != nullptr ? &logits : nullptr));
-    if (all_logits != nullptr) all_logits->insert(all_logits->end(), logits[0].begin(), logits[0].end());
+    if (all_logits != nullptr)
+      all_logits->insert(all_logits->end(), logits[0].begin(), logits[0].end());
   }
   return absl::OkStatus();
 }

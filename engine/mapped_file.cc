@@ -33,7 +33,8 @@ absl::StatusOr<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& 
     if (map == MAP_FAILED) {
       const int err = errno;
       ::close(fd);
-      return absl::ResourceExhaustedError(absl::StrCat(path, ": mmap failed: ", std::strerror(err)));
+      return absl::ResourceExhaustedError(
+          absl::StrCat(path, ": mmap failed: ", std::strerror(err)));
     }
     data = static_cast<const uint8_t*>(map);
   }

@@ -57,7 +57,8 @@ absl::Status ReadInt(const Json& j, const std::string& field, int& out) {
 absl::Status ReadDouble(const Json& j, const std::string& field, double& out) {
   auto it = j.find(field);
   if (it == j.end() || it->is_null()) return absl::OkStatus();
-  if (!it->is_number()) return FieldError(field, absl::StrCat("must be a number, got ", it->dump()));
+  if (!it->is_number())
+    return FieldError(field, absl::StrCat("must be a number, got ", it->dump()));
   out = it->get<double>();
   return absl::OkStatus();
 }
@@ -65,7 +66,8 @@ absl::Status ReadDouble(const Json& j, const std::string& field, double& out) {
 absl::Status ReadBool(const Json& j, const std::string& field, bool& out) {
   auto it = j.find(field);
   if (it == j.end() || it->is_null()) return absl::OkStatus();
-  if (!it->is_boolean()) return FieldError(field, absl::StrCat("must be true or false, got ", it->dump()));
+  if (!it->is_boolean())
+    return FieldError(field, absl::StrCat("must be true or false, got ", it->dump()));
   out = it->get<bool>();
   return absl::OkStatus();
 }
@@ -73,7 +75,8 @@ absl::Status ReadBool(const Json& j, const std::string& field, bool& out) {
 absl::Status ReadString(const Json& j, const std::string& field, std::string& out) {
   auto it = j.find(field);
   if (it == j.end() || it->is_null()) return absl::OkStatus();
-  if (!it->is_string()) return FieldError(field, absl::StrCat("must be a string, got ", it->dump()));
+  if (!it->is_string())
+    return FieldError(field, absl::StrCat("must be a string, got ", it->dump()));
   out = it->get<std::string>();
   return absl::OkStatus();
 }
@@ -169,10 +172,10 @@ absl::Status FinalizeModelConfig(ModelConfig& c) {
                                                   c.num_attention_heads, ")"));
   }
   if (c.num_attention_heads % c.num_key_value_heads != 0) {
-    return FieldError("num_attention_heads",
-                      absl::StrCat("(", c.num_attention_heads,
-                                   ") must be divisible by num_key_value_heads (",
-                                   c.num_key_value_heads, ")"));
+    return FieldError(
+        "num_attention_heads",
+        absl::StrCat("(", c.num_attention_heads, ") must be divisible by num_key_value_heads (",
+                     c.num_key_value_heads, ")"));
   }
   if (c.num_experts > 1 && c.num_experts_per_tok > c.num_experts) {
     return FieldError("num_experts_per_tok",
@@ -180,10 +183,12 @@ absl::Status FinalizeModelConfig(ModelConfig& c) {
                                    c.num_experts, ")"));
   }
   if (c.hidden_act != "silu" && c.hidden_act != "swish") {
-    return FieldError("hidden_act", absl::StrCat("\"", c.hidden_act, "\" is not supported (only \"silu\")"));
+    return FieldError("hidden_act",
+                      absl::StrCat("\"", c.hidden_act, "\" is not supported (only \"silu\")"));
   }
   if (c.mamba_d_conv > 16) {
-    return FieldError("mamba_d_conv", absl::StrCat("(", c.mamba_d_conv, ") above 16 is not supported"));
+    return FieldError("mamba_d_conv",
+                      absl::StrCat("(", c.mamba_d_conv, ") above 16 is not supported"));
   }
   if (c.sliding_window > 0) {
     return FieldError("sliding_window", "is not supported (every released Jamba config uses null)");
@@ -220,7 +225,7 @@ absl::Status FinalizeModelConfig(ModelConfig& c) {
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     LayerConfig& layer = c.layers[i];
     layer.mixer = (i % c.attn_layer_period == c.attn_layer_offset) ? MixerKind::kAttention
-                                                                    : MixerKind::kMamba;
+                                                                   : MixerKind::kMamba;
     layer.num_experts = (i % c.expert_layer_period == c.expert_layer_offset) ? c.num_experts : 1;
     layer.ffn = layer.num_experts > 1 ? FfnKind::kMoe : FfnKind::kDense;
   }
@@ -280,7 +285,8 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text) {
     } else if (it->is_number_integer()) {
       c.eos_token_ids.push_back(it->get<int64_t>());
     } else {
-      return FieldError("eos_token_id", absl::StrCat("must be an integer or a list, got ", it->dump()));
+      return FieldError("eos_token_id",
+                        absl::StrCat("must be an integer or a list, got ", it->dump()));
     }
   }
   JAMBA_RETURN_IF_ERROR(ReadInt(j, "sliding_window", c.sliding_window));
@@ -302,7 +308,8 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text) {
   if (auto it = j.find("mamba_dt_rank"); it != j.end() && !it->is_null()) {
     if (it->is_string()) {
       if (it->get<std::string>() != "auto") {
-        return FieldError("mamba_dt_rank", absl::StrCat("must be an integer or \"auto\", got ", it->dump()));
+        return FieldError("mamba_dt_rank",
+                          absl::StrCat("must be an integer or \"auto\", got ", it->dump()));
       }
     } else {
       JAMBA_RETURN_IF_ERROR(ReadInt(j, "mamba_dt_rank", c.mamba_dt_rank));
@@ -322,7 +329,8 @@ absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir) {
   if (!text.ok()) return text.status();
   auto config = ParseModelConfig(*text);
   if (!config.ok()) {
-    return absl::Status(config.status().code(), absl::StrCat(path, ": ", config.status().message()));
+    return absl::Status(config.status().code(),
+                        absl::StrCat(path, ": ", config.status().message()));
   }
   return config;
 }

@@ -15,8 +15,9 @@ class WeightBinder {
   WeightBinder(const Checkpoint& checkpoint, kernels::Backend& backend)
       : checkpoint_(checkpoint), backend_(backend) {}
 
-  absl::StatusOr<kernels::Matrix> Matrix(const std::string& name, int64_t rows, int64_t cols,
-                                         kernels::WeightFormat format = kernels::WeightFormat::kAsStored) {
+  absl::StatusOr<kernels::Matrix> Matrix(
+      const std::string& name, int64_t rows, int64_t cols,
+      kernels::WeightFormat format = kernels::WeightFormat::kAsStored) {
     JAMBA_ASSIGN_OR_RETURN(TensorView view, checkpoint_.Get(name, {rows, cols}));
     kernels::Matrix host{view.data, view.dtype, rows, cols, nullptr};
     return backend_.PrepareMatrix(host, format);
@@ -41,8 +42,8 @@ class WeightBinder {
   kernels::Backend& backend_;
 };
 
-absl::StatusOr<kernels::MlpWeights> BindMlp(WeightBinder& bind, const std::string& prefix, int64_t h,
-                                            int64_t f, kernels::WeightFormat format) {
+absl::StatusOr<kernels::MlpWeights> BindMlp(WeightBinder& bind, const std::string& prefix,
+                                            int64_t h, int64_t f, kernels::WeightFormat format) {
   kernels::MlpWeights mlp;
   JAMBA_ASSIGN_OR_RETURN(mlp.gate, bind.Matrix(prefix + "gate_proj.weight", f, h, format));
   JAMBA_ASSIGN_OR_RETURN(mlp.up, bind.Matrix(prefix + "up_proj.weight", f, h, format));
@@ -53,13 +54,15 @@ absl::StatusOr<kernels::MlpWeights> BindMlp(WeightBinder& bind, const std::strin
 }  // namespace
 
 absl::StatusOr<ModelWeights> LoadModelWeights(const ModelConfig& c, const Checkpoint& checkpoint,
-                                              kernels::Backend& backend, const WeightOptions& options) {
+                                              kernels::Backend& backend,
+                                              const WeightOptions& options) {
   WeightBinder bind(checkpoint, backend);
   const int64_t h = c.hidden_size, f = c.intermediate_size, i_dim = c.mamba_inner();
   const int64_t n = c.mamba_d_state, r = c.mamba_dt_rank, k = c.mamba_d_conv;
   const int64_t q_dim = c.num_attention_heads * c.head_dim();
   const int64_t kv_dim = c.num_key_value_heads * c.head_dim();
-  const auto mlp_format = options.int8_mlp ? kernels::WeightFormat::kInt8 : kernels::WeightFormat::kAsStored;
+  const auto mlp_format =
+      options.int8_mlp ? kernels::WeightFormat::kInt8 : kernels::WeightFormat::kAsStored;
 
   ModelWeights w;
   JAMBA_ASSIGN_OR_RETURN(w.embed, bind.Matrix("model.embed_tokens.weight", c.vocab_size, h));
@@ -108,7 +111,8 @@ absl::StatusOr<ModelWeights> LoadModelWeights(const ModelConfig& c, const Checkp
     if (lc.ffn == FfnKind::kMoe) {
       JAMBA_ASSIGN_OR_RETURN(lw.ffn.router, bind.Matrix(fp + "router.weight", lc.num_experts, h));
       for (int e = 0; e < lc.num_experts; ++e) {
-        JAMBA_ASSIGN_OR_RETURN(auto expert, BindMlp(bind, absl::StrCat(fp, "experts.", e, "."), h, f, mlp_format));
+        JAMBA_ASSIGN_OR_RETURN(
+            auto expert, BindMlp(bind, absl::StrCat(fp, "experts.", e, "."), h, f, mlp_format));
         lw.ffn.experts.push_back(expert);
       }
     } else {

@@ -13,19 +13,19 @@
 namespace jamba::engine {
 
 struct MambaWeights {
-  kernels::Matrix in_proj;  // [2I, H]: rows 0..I-1 -> u, rows I..2I-1 -> gate z
-  const float* in_proj_bias = nullptr;  // [2I] or null
-  const float* conv_weight = nullptr;   // [I, K]
-  const float* conv_bias = nullptr;     // [I] or null
-  kernels::Matrix x_proj;               // [R + 2N, I]
-  const float* dt_norm = nullptr;       // [R]
-  const float* b_norm = nullptr;        // [N]
-  const float* c_norm = nullptr;        // [N]
-  kernels::Matrix dt_proj;              // [I, R]
-  const float* dt_bias = nullptr;       // [I]
-  const float* a = nullptr;             // [I, N] = -exp(A_log)
-  const float* d = nullptr;             // [I]
-  kernels::Matrix out_proj;             // [H, I]
+  kernels::Matrix in_proj;               // [2I, H]: rows 0..I-1 -> u, rows I..2I-1 -> gate z
+  const float* in_proj_bias = nullptr;   // [2I] or null
+  const float* conv_weight = nullptr;    // [I, K]
+  const float* conv_bias = nullptr;      // [I] or null
+  kernels::Matrix x_proj;                // [R + 2N, I]
+  const float* dt_norm = nullptr;        // [R]
+  const float* b_norm = nullptr;         // [N]
+  const float* c_norm = nullptr;         // [N]
+  kernels::Matrix dt_proj;               // [I, R]
+  const float* dt_bias = nullptr;        // [I]
+  const float* a = nullptr;              // [I, N] = -exp(A_log)
+  const float* d = nullptr;              // [I]
+  kernels::Matrix out_proj;              // [H, I]
   const float* out_proj_bias = nullptr;  // [H] or null
 };
 
@@ -37,8 +37,8 @@ struct AttentionWeights {
 };
 
 struct FfnWeights {
-  kernels::MlpWeights dense;                // dense layers
-  kernels::Matrix router;                   // MoE layers: [E, H]
+  kernels::MlpWeights dense;                 // dense layers
+  kernels::Matrix router;                    // MoE layers: [E, H]
   std::vector<kernels::MlpWeights> experts;  // MoE layers
 };
 
@@ -62,8 +62,10 @@ struct WeightOptions {
   bool int8_mlp = false;
 };
 
-absl::StatusOr<ModelWeights> LoadModelWeights(const ModelConfig& config, const Checkpoint& checkpoint,
-                                              kernels::Backend& backend, const WeightOptions& options);
+absl::StatusOr<ModelWeights> LoadModelWeights(const ModelConfig& config,
+                                              const Checkpoint& checkpoint,
+                                              kernels::Backend& backend,
+                                              const WeightOptions& options);
 
 }  // namespace jamba::engine
 

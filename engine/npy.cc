@@ -92,11 +92,13 @@ absl::StatusOr<NpyArray> ParseNpy(const std::string& bytes, const std::string& n
   size_t header_len = 0;
   size_t header_start = 0;
   if (major == 1) {
-    header_len = static_cast<uint8_t>(bytes[8]) | (static_cast<size_t>(static_cast<uint8_t>(bytes[9])) << 8);
+    header_len =
+        static_cast<uint8_t>(bytes[8]) | (static_cast<size_t>(static_cast<uint8_t>(bytes[9])) << 8);
     header_start = 10;
   } else if (major == 2 || major == 3) {
     if (bytes.size() < 12) return NpyError(name, "truncated header");
-    for (int i = 3; i >= 0; --i) header_len = (header_len << 8) | static_cast<uint8_t>(bytes[8 + i]);
+    for (int i = 3; i >= 0; --i)
+      header_len = (header_len << 8) | static_cast<uint8_t>(bytes[8 + i]);
     header_start = 12;
   } else {
     return NpyError(name, absl::StrCat("unsupported format version ", major));
@@ -169,7 +171,8 @@ absl::StatusOr<std::vector<int64_t>> NpyArray::AsInts() const {
       out[i] = v;
     }
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("expected an int32 or int64 array, got dtype ", dtype));
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected an int32 or int64 array, got dtype ", dtype));
   }
   return out;
 }

@@ -1,5 +1,5 @@
-// safetensors parsing with full validation (bounds, dtype, shape vs byte size, no overlap, no holes)
-// and a small writer used by make-demo-model and the tests.
+// safetensors parsing with full validation (bounds, dtype, shape vs byte size, no overlap, no
+// holes) and a small writer used by make-demo-model and the tests.
 #include "engine/safetensors.h"
 
 #include <algorithm>
@@ -22,7 +22,8 @@ absl::Status HeaderError(const std::string& file, const std::string& what) {
   return absl::DataLossError(absl::StrCat(file, ": invalid safetensors header: ", what));
 }
 
-absl::Status TensorError(const std::string& file, const std::string& tensor, const std::string& what) {
+absl::Status TensorError(const std::string& file, const std::string& tensor,
+                         const std::string& what) {
   return absl::DataLossError(absl::StrCat(file, ": tensor '", tensor, "': ", what));
 }
 
@@ -32,9 +33,8 @@ absl::StatusOr<DType> ParseDType(const std::string& name, const std::string& fil
   if (name == "F32") return DType::kF32;
   if (name == "BF16") return DType::kBF16;
   if (name == "F16") return DType::kF16;
-  static const char* const kKnownUnsupported[] = {"F64", "I64", "I32", "I16", "I8", "U64",
-                                                  "U32", "U16", "U8",  "BOOL", "F8_E4M3",
-                                                  "F8_E5M2"};
+  static const char* const kKnownUnsupported[] = {
+      "F64", "I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL", "F8_E4M3", "F8_E5M2"};
   for (const char* known : kKnownUnsupported) {
     if (name == known) {
       return absl::UnimplementedError(absl::StrCat(file, ": tensor '", tensor, "': dtype ", name,
@@ -55,16 +55,19 @@ int64_t TensorInfo::num_elements() const {
 absl::StatusOr<SafetensorsHeader> ParseSafetensorsHeader(std::string_view bytes,
                                                          const std::string& file) {
   if (bytes.size() < 8) {
-    return HeaderError(file, absl::StrCat("file is ", bytes.size(), " bytes, shorter than the 8-byte header length"));
+    return HeaderError(file, absl::StrCat("file is ", bytes.size(),
+                                          " bytes, shorter than the 8-byte header length"));
   }
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | static_cast<uint8_t>(bytes[i]);
   if (header_len > kMaxSafetensorsHeaderBytes) {
-    return HeaderError(file, absl::StrCat("header length ", header_len, " exceeds the 100 MB limit"));
+    return HeaderError(file,
+                       absl::StrCat("header length ", header_len, " exceeds the 100 MB limit"));
   }
   if (header_len > bytes.size() - 8) {
-    return HeaderError(file, absl::StrCat("header length ", header_len, " runs past the end of the file (",
-                                          bytes.size(), " bytes)"));
+    return HeaderError(
+        file, absl::StrCat("header length ", header_len, " runs past the end of the file (",
+                           bytes.size(), " bytes)"));
   }
   const std::string_view header_text = bytes.substr(8, header_len);
   Json j = Json::parse(header_text.begin(), header_text.end(), nullptr, /*allow_exceptions=*/false);
@@ -81,7 +84,8 @@ absl::StatusOr<SafetensorsHeader> ParseSafetensorsHeader(std::string_view bytes,
       if (!entry.is_object()) return HeaderError(file, "__metadata__ is not an object");
       for (auto m = entry.begin(); m != entry.end(); ++m) {
         if (!m.value().is_string()) {
-          return HeaderError(file, absl::StrCat("__metadata__ value of '", m.key(), "' is not a string"));
+          return HeaderError(file,
+                             absl::StrCat("__metadata__ value of '", m.key(), "' is not a string"));
         }
         header.metadata[m.key()] = m.value().get<std::string>();
       }
@@ -102,7 +106,8 @@ absl::StatusOr<SafetensorsHeader> ParseSafetensorsHeader(std::string_view bytes,
     uint64_t elements = 1;
     bool overflow = false;
     for (const Json& dim : *shape_it) {
-      if (!dim.is_number_unsigned()) return TensorError(file, name, "shape entries must be non-negative integers");
+      if (!dim.is_number_unsigned())
+        return TensorError(file, name, "shape entries must be non-negative integers");
       const uint64_t d = dim.get<uint64_t>();
       if (d > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) overflow = true;
       if (d != 0 && elements > std::numeric_limits<uint64_t>::max() / d) overflow = true;
@@ -117,19 +122,24 @@ absl::StatusOr<SafetensorsHeader> ParseSafetensorsHeader(std::string_view bytes,
     info.begin = (*offsets_it)[0].get<uint64_t>();
     info.end = (*offsets_it)[1].get<uint64_t>();
     if (info.begin > info.end) {
-      return TensorError(file, name, absl::StrCat("data_offsets [", info.begin, ", ", info.end, "] are reversed"));
+      return TensorError(
+          file, name, absl::StrCat("data_offsets [", info.begin, ", ", info.end, "] are reversed"));
     }
     if (info.end > data_size) {
-      return TensorError(file, name, absl::StrCat("data_offsets [", info.begin, ", ", info.end,
-                                                  "] lie outside the data section (", data_size,
-                                                  " bytes; file truncated?)"));
+      return TensorError(
+          file, name,
+          absl::StrCat("data_offsets [", info.begin, ", ", info.end,
+                       "] lie outside the data section (", data_size, " bytes; file truncated?)"));
     }
     const uint64_t elem_size = kernels::DTypeSize(info.dtype);
     // A byte count past u64 is "too many" too, not the wrapped product.
     if (elements > std::numeric_limits<uint64_t>::max() / elem_size) overflow = true;
     if (overflow || elements * elem_size != info.end - info.begin) {
-      return TensorError(file, name, absl::StrCat("shape needs ", overflow ? std::string("too many") : absl::StrCat(elements * elem_size),
-                                                  " bytes but data_offsets span ", info.end - info.begin));
+      return TensorError(
+          file, name,
+          absl::StrCat("shape needs ",
+                       overflow ? std::string("too many") : absl::StrCat(elements * elem_size),
+                       " bytes but data_offsets span ", info.end - info.begin));
     }
     header.tensors.push_back(std::move(info));
   }
@@ -142,18 +152,21 @@ absl::StatusOr<SafetensorsHeader> ParseSafetensorsHeader(std::string_view bytes,
   uint64_t expected = 0;
   for (const TensorInfo* t : by_offset) {
     if (t->begin < expected) {
-      return TensorError(file, t->name, absl::StrCat("overlaps the previous tensor (starts at ", t->begin,
-                                                     ", previous ends at ", expected, ")"));
+      return TensorError(file, t->name,
+                         absl::StrCat("overlaps the previous tensor (starts at ", t->begin,
+                                      ", previous ends at ", expected, ")"));
     }
     if (t->begin > expected) {
-      return TensorError(file, t->name, absl::StrCat("leaves a hole of ", t->begin - expected,
-                                                     " bytes before it (starts at ", t->begin, ")"));
+      return TensorError(file, t->name,
+                         absl::StrCat("leaves a hole of ", t->begin - expected,
+                                      " bytes before it (starts at ", t->begin, ")"));
     }
     expected = t->end;
   }
   if (expected != data_size) {
-    return HeaderError(file, absl::StrCat("tensors cover ", expected, " bytes but the data section has ",
-                                          data_size, " (trailing bytes or truncated file)"));
+    return HeaderError(file,
+                       absl::StrCat("tensors cover ", expected, " bytes but the data section has ",
+                                    data_size, " (trailing bytes or truncated file)"));
   }
   return header;
 }
@@ -184,8 +197,8 @@ absl::Status WriteSafetensors(const std::string& path, const std::vector<TensorT
     int64_t elements = 1;
     for (int64_t d : t.shape) elements *= d;
     if (static_cast<uint64_t>(elements) * kernels::DTypeSize(t.dtype) != t.data.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("tensor '", t.name, "': ", t.data.size(),
-                                                     " bytes do not match its shape"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", t.name, "': ", t.data.size(), " bytes do not match its shape"));
     }
     header[t.name] = {{"dtype", std::string(kernels::DTypeName(t.dtype))},
                       {"shape", t.shape},
@@ -201,7 +214,8 @@ absl::Status WriteSafetensors(const std::string& path, const std::vector<TensorT
   for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<char>((len >> (8 * i)) & 0xff);
   out.write(len_bytes, 8);
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  for (const TensorToWrite& t : tensors) out.write(t.data.data(), static_cast<std::streamsize>(t.data.size()));
+  for (const TensorToWrite& t : tensors)
+    out.write(t.data.data(), static_cast<std::streamsize>(t.data.size()));
   out.close();
   if (!out) return absl::DataLossError(absl::StrCat(path, ": write failed"));
   return absl::OkStatus();

@@ -31,7 +31,7 @@ struct TensorInfo {
 };
 
 struct SafetensorsHeader {
-  uint64_t data_offset = 0;  // where the data section starts in the file
+  uint64_t data_offset = 0;         // where the data section starts in the file
   std::vector<TensorInfo> tensors;  // in file order
   std::map<std::string, std::string> metadata;
 };

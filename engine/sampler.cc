@@ -40,13 +40,16 @@ absl::Status ValidateSamplingParams(const SamplingParams& p, int64_t vocab_size)
     return FieldError("min_p", absl::StrCat("must be in [0, 1), got ", p.min_p));
   }
   if (!(p.repetition_penalty > 0 && p.repetition_penalty <= 2)) {
-    return FieldError("repetition_penalty", absl::StrCat("must be in (0, 2], got ", p.repetition_penalty));
+    return FieldError("repetition_penalty",
+                      absl::StrCat("must be in (0, 2], got ", p.repetition_penalty));
   }
   if (!std::isfinite(p.presence_penalty) || std::fabs(p.presence_penalty) > 2) {
-    return FieldError("presence_penalty", absl::StrCat("must be in [-2, 2], got ", p.presence_penalty));
+    return FieldError("presence_penalty",
+                      absl::StrCat("must be in [-2, 2], got ", p.presence_penalty));
   }
   if (!std::isfinite(p.frequency_penalty) || std::fabs(p.frequency_penalty) > 2) {
-    return FieldError("frequency_penalty", absl::StrCat("must be in [-2, 2], got ", p.frequency_penalty));
+    return FieldError("frequency_penalty",
+                      absl::StrCat("must be in [-2, 2], got ", p.frequency_penalty));
   }
   return absl::OkStatus();
 }
@@ -90,7 +93,8 @@ SampledToken Sampler::Sample(std::span<const float> logits, std::span<const int3
       if (token < 0 || token >= vocab) continue;
       // Once per distinct token (from the original logit), as transformers' gather/scatter does.
       const float original = logits[token];
-      x[token] = original > 0 ? original / params_.repetition_penalty : original * params_.repetition_penalty;
+      x[token] = original > 0 ? original / params_.repetition_penalty
+                              : original * params_.repetition_penalty;
     }
   }
   if (params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f) {
@@ -166,7 +170,8 @@ SampledToken Sampler::Sample(std::span<const float> logits, std::span<const int3
     std::partial_sort(best.begin(), best.begin() + n, best.end(), [&](int32_t a, int32_t b) {
       return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
     });
-    for (int32_t i = 0; i < n; ++i) out.top_logprobs.push_back({best[i], logits[best[i]] - log_norm});
+    for (int32_t i = 0; i < n; ++i)
+      out.top_logprobs.push_back({best[i], logits[best[i]] - log_norm});
   }
   return out;
 }

@@ -16,13 +16,13 @@
 namespace jamba::engine {
 
 struct SamplingParams {
-  float temperature = 1.0f;          // [0, 2]; 0: greedy (argmax; ties go to the lowest id)
-  float top_p = 1.0f;                // (0, 1]: keep the smallest set with this much mass
-  int32_t top_k = 0;                 // [0, vocab]; 0: off
-  float min_p = 0.0f;                // [0, 1): drop tokens below min_p * p(most likely)
-  float repetition_penalty = 1.0f;   // (0, 2]; generated tokens: logit/p if > 0 else logit*p
-  float presence_penalty = 0.0f;     // [-2, 2]; subtracted once from every generated token
-  float frequency_penalty = 0.0f;    // [-2, 2]; subtracted per occurrence in the generated tokens
+  float temperature = 1.0f;         // [0, 2]; 0: greedy (argmax; ties go to the lowest id)
+  float top_p = 1.0f;               // (0, 1]: keep the smallest set with this much mass
+  int32_t top_k = 0;                // [0, vocab]; 0: off
+  float min_p = 0.0f;               // [0, 1): drop tokens below min_p * p(most likely)
+  float repetition_penalty = 1.0f;  // (0, 2]; generated tokens: logit/p if > 0 else logit*p
+  float presence_penalty = 0.0f;    // [-2, 2]; subtracted once from every generated token
+  float frequency_penalty = 0.0f;   // [-2, 2]; subtracted per occurrence in the generated tokens
   uint64_t seed = 0;
 };
 

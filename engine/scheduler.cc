@@ -173,7 +173,8 @@ void Scheduler::Step(std::vector<std::shared_ptr<Request>>& running) {
       Request& r = *prefilling[(start + k) % prefilling.size()];
       const int64_t remaining = static_cast<int64_t>(r.prompt.size() - r.prompt_fed);
       const int64_t n = std::min({remaining, options_.prefill_chunk, std::max<int64_t>(budget, 1)});
-      items.push_back({r.state, std::span<const int32_t>(r.prompt).subspan(r.prompt_fed, n), false});
+      items.push_back(
+          {r.state, std::span<const int32_t>(r.prompt).subspan(r.prompt_fed, n), false});
       item_requests.push_back(&r);
       item_is_decode.push_back(false);
       budget -= n;
@@ -185,7 +186,8 @@ void Scheduler::Step(std::vector<std::shared_ptr<Request>>& running) {
     if (!status.ok()) {
       // Nothing changed in any state; fail every request of this batch.
       std::erase_if(running, [&](const std::shared_ptr<Request>& r) {
-        if (std::find(item_requests.begin(), item_requests.end(), r.get()) == item_requests.end()) return false;
+        if (std::find(item_requests.begin(), item_requests.end(), r.get()) == item_requests.end())
+          return false;
         Finish(r, status);
         return true;
       });

@@ -26,10 +26,10 @@
 namespace jamba::engine {
 
 struct SchedulerOptions {
-  int64_t max_batch_tokens = 512;    // tokens per forward step (decode tokens + prefill chunks)
-  int64_t prefill_chunk = 256;       // most tokens one request prefills in a step
-  int max_running = 32;              // requests advanced together
-  int max_queued = 256;              // waiting requests beyond which Submit fails
+  int64_t max_batch_tokens = 512;  // tokens per forward step (decode tokens + prefill chunks)
+  int64_t prefill_chunk = 256;     // most tokens one request prefills in a step
+  int max_running = 32;            // requests advanced together
+  int max_queued = 256;            // waiting requests beyond which Submit fails
 };
 
 // What a request reports back, on the scheduler thread. Keep callbacks short: hand the data to
@@ -47,8 +47,8 @@ struct RequestCallbacks {
 
 // One unit of work: feed `prompt` to `state`, then optionally generate.
 struct Request {
-  SequenceState* state = nullptr;       // used only by the scheduler until on_done
-  std::vector<int32_t> prompt;          // tokens to feed first (may be empty when generating)
+  SequenceState* state = nullptr;        // used only by the scheduler until on_done
+  std::vector<int32_t> prompt;           // tokens to feed first (may be empty when generating)
   std::optional<Generation> generation;  // generate after the prompt when set
   // Feed the final sampled token too, so the state holds the whole answer (session commits).
   bool feed_final_token = false;

@@ -76,7 +76,8 @@ class SequenceState {
   // Makes room for `extra` more KV rows in every attention layer. Changes nothing on failure.
   absl::Status ReserveKv(int64_t extra);
   // Records rows appended by the forward pass.
-  void CommitForward(std::span<const int32_t> tokens, int64_t kv_rows_added, std::vector<float> logits);
+  void CommitForward(std::span<const int32_t> tokens, int64_t kv_rows_added,
+                     std::vector<float> logits);
 
  private:
   struct Layer {

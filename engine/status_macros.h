@@ -6,11 +6,11 @@
 #include "absl/status/statusor.h"
 
 // Returns the status of `expr` from the current function if it is not OK.
-#define JAMBA_RETURN_IF_ERROR(expr)                      \
-  do {                                                   \
+#define JAMBA_RETURN_IF_ERROR(expr)                                   \
+  do {                                                                \
     if (::absl::Status jamba_status_ = (expr); !jamba_status_.ok()) { \
-      return jamba_status_;                              \
-    }                                                    \
+      return jamba_status_;                                           \
+    }                                                                 \
   } while (0)
 
 #define JAMBA_STATUS_CONCAT_INNER(a, b) a##b

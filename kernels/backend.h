@@ -46,7 +46,8 @@ enum class WeightFormat : uint8_t {
 class DeviceBuffer {
  public:
   DeviceBuffer() = default;
-  DeviceBuffer(Backend* owner, void* data, size_t bytes) : owner_(owner), data_(data), bytes_(bytes) {}
+  DeviceBuffer(Backend* owner, void* data, size_t bytes)
+      : owner_(owner), data_(data), bytes_(bytes) {}
   DeviceBuffer(DeviceBuffer&& other) noexcept { *this = std::move(other); }
   DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
   DeviceBuffer(const DeviceBuffer&) = delete;
@@ -70,8 +71,8 @@ class DeviceBuffer {
 // y[t,c] = (sum_n h[c,n] C[t,n] + D[c] x[t,c]) * SiLU(z[t,c]),  dt = softplus(dt_raw)
 struct SelectiveScanArgs {
   int64_t tokens = 0;
-  int64_t channels = 0;    // I
-  int64_t state_size = 0;  // N
+  int64_t channels = 0;           // I
+  int64_t state_size = 0;         // N
   const float* x = nullptr;       // [tokens, I] conv output
   const float* dt_raw = nullptr;  // [tokens, I] dt_proj output including its bias, pre-softplus
   const float* a = nullptr;       // [I, N] = -exp(A_log)
@@ -90,13 +91,13 @@ struct SelectiveScanArgs {
 struct CausalConvArgs {
   int64_t tokens = 0;
   int64_t channels = 0;
-  int kernel_size = 0;          // K
-  const float* u = nullptr;     // [tokens, u_stride], first `channels` used
+  int kernel_size = 0;       // K
+  const float* u = nullptr;  // [tokens, u_stride], first `channels` used
   int64_t u_stride = 0;
   const float* weight = nullptr;  // [channels, K]; column K-1 multiplies the current token
   const float* bias = nullptr;    // [channels] or null
-  float* state = nullptr;  // [channels, K-1]: the K-1 previous inputs, oldest first; updated
-  float* out = nullptr;    // [tokens, channels]
+  float* state = nullptr;         // [channels, K-1]: the K-1 previous inputs, oldest first; updated
+  float* out = nullptr;           // [tokens, channels]
 };
 
 // Causal GQA attention for n new queries of one sequence, no positional encoding.
@@ -117,7 +118,7 @@ struct AttentionArgs {
 // without renormalisation, sum of the chosen experts' SwiGLU outputs weighted by their probability.
 struct MoeArgs {
   int64_t tokens = 0;
-  const float* x = nullptr;  // [tokens, H]
+  const float* x = nullptr;        // [tokens, H]
   const Matrix* router = nullptr;  // [E, H]
   std::span<const MlpWeights> experts;
   int top_k = 0;
@@ -146,11 +147,13 @@ class Backend {
   // kAsStored (it must outlive the backend's use); otherwise the backend owns a converted copy.
   virtual absl::StatusOr<Matrix> PrepareMatrix(const Matrix& host, WeightFormat format) = 0;
   // Converts a small parameter (norm weight, bias, ...) to fp32 in backend memory, owned by it.
-  virtual absl::StatusOr<const float*> PrepareVector(const void* host, DType dtype, size_t count) = 0;
+  virtual absl::StatusOr<const float*> PrepareVector(const void* host, DType dtype,
+                                                     size_t count) = 0;
 
   // ---- ops ----
   // out[t,:] = table[tokens[t],:] as fp32. `tokens` is host memory, already range-checked.
-  virtual void EmbeddingLookup(const Matrix& table, std::span<const int32_t> tokens, float* out) = 0;
+  virtual void EmbeddingLookup(const Matrix& table, std::span<const int32_t> tokens,
+                               float* out) = 0;
   // y[n, w.rows] = x[n, w.cols] * w^T (+ bias[w.rows]).
   virtual void MatMul(const Matrix& w, const float* x, int64_t n, float* y,
                       const float* bias = nullptr) = 0;

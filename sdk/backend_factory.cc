@@ -43,7 +43,8 @@ absl::StatusOr<std::unique_ptr<kernels::Backend>> CreateBackend(const BackendReq
     if (!backend.ok()) return backend.status();
     return std::unique_ptr<kernels::Backend>(std::move(*backend));
 #else
-    return absl::UnavailableError("this build of libjamba has no CUDA backend (nvcc was not found)");
+    return absl::UnavailableError(
+        "this build of libjamba has no CUDA backend (nvcc was not found)");
 #endif
   }
   return absl::InvalidArgumentError(

@@ -48,7 +48,7 @@ FinishReason ToPublic(engine::FinishReason reason) {
 }
 
 absl::StatusOr<std::unique_ptr<Engine::Impl>> Engine::Impl::Create(const std::string& model_dir,
-                                                                    const EngineOptions& options) {
+                                                                   const EngineOptions& options) {
   std::unique_ptr<Impl> impl(new Impl());
   impl->options_ = options;
   if (options.weights != "auto" && options.weights != "int8") {
@@ -59,7 +59,8 @@ absl::StatusOr<std::unique_ptr<Engine::Impl>> Engine::Impl::Create(const std::st
                          sdk::CreateBackend({options.device, options.threads, options.simd}));
   engine::ModelOptions model_options;
   model_options.weights.int8_mlp = options.weights == "int8";
-  JAMBA_ASSIGN_OR_RETURN(impl->model_, engine::JambaModel::Load(model_dir, *impl->backend_, model_options));
+  JAMBA_ASSIGN_OR_RETURN(impl->model_,
+                         engine::JambaModel::Load(model_dir, *impl->backend_, model_options));
   const engine::ModelConfig& config = impl->model_->config();
   auto tokenizer = engine::Tokenizer::Load(model_dir, config);
   if (tokenizer.ok()) {
@@ -110,7 +111,8 @@ Engine::Impl::~Impl() {
 
 absl::StatusOr<sdk::SessionManager*> Engine::Impl::RequireSessions() {
   if (sessions_ == nullptr) {
-    return absl::FailedPreconditionError("sessions need a session directory (EngineOptions::session_dir)");
+    return absl::FailedPreconditionError(
+        "sessions need a session directory (EngineOptions::session_dir)");
   }
   return sessions_.get();
 }
@@ -125,16 +127,18 @@ absl::StatusOr<std::vector<int32_t>> Engine::Impl::InputTokens(const Input& inpu
         return absl::FailedPreconditionError(
             "prompt: this model has no tokenizer (tokenizer.model); send token ids instead");
       }
-      JAMBA_ASSIGN_OR_RETURN(tokens, tokenizer_->Encode(input.text, input.add_special && position == 0));
+      JAMBA_ASSIGN_OR_RETURN(tokens,
+                             tokenizer_->Encode(input.text, input.add_special && position == 0));
       break;
     }
     case Input::Kind::kTokens: {
-      if (input.tokens.empty()) return absl::InvalidArgumentError("prompt_token_ids: must not be empty");
+      if (input.tokens.empty())
+        return absl::InvalidArgumentError("prompt_token_ids: must not be empty");
       for (size_t i = 0; i < input.tokens.size(); ++i) {
         if (input.tokens[i] < 0 || input.tokens[i] >= model_->config().vocab_size) {
-          return absl::InvalidArgumentError(absl::StrCat("prompt_token_ids[", i, "] = ", input.tokens[i],
-                                                         " is outside the vocabulary [0, ",
-                                                         model_->config().vocab_size, ")"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("prompt_token_ids[", i, "] = ", input.tokens[i],
+                           " is outside the vocabulary [0, ", model_->config().vocab_size, ")"));
         }
       }
       tokens = input.tokens;
@@ -143,7 +147,8 @@ absl::StatusOr<std::vector<int32_t>> Engine::Impl::InputTokens(const Input& inpu
     case Input::Kind::kChat: {
       if (input.messages.empty()) return absl::InvalidArgumentError("messages: must not be empty");
       if (tokenizer_ == nullptr) {
-        return absl::FailedPreconditionError("messages: this model has no tokenizer (tokenizer.model)");
+        return absl::FailedPreconditionError(
+            "messages: this model has no tokenizer (tokenizer.model)");
       }
       std::vector<engine::ChatMessage> messages;
       for (const ChatMessage& m : input.messages) messages.push_back({m.role, m.content});
@@ -154,8 +159,8 @@ absl::StatusOr<std::vector<int32_t>> Engine::Impl::InputTokens(const Input& inpu
   }
   if (tokens.empty()) return absl::InvalidArgumentError("prompt: encodes to no tokens");
   if (static_cast<int64_t>(tokens.size()) > options_.max_prompt_tokens) {
-    return absl::InvalidArgumentError(absl::StrCat("prompt: ", tokens.size(), " tokens exceed the limit of ",
-                                                   options_.max_prompt_tokens));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prompt: ", tokens.size(), " tokens exceed the limit of ", options_.max_prompt_tokens));
   }
   return tokens;
 }
@@ -170,7 +175,8 @@ absl::StatusOr<engine::Generation> Engine::Impl::MakeGeneration(const GenerateOp
   sampling.repetition_penalty = options.sampling.repetition_penalty;
   sampling.presence_penalty = options.sampling.presence_penalty;
   sampling.frequency_penalty = options.sampling.frequency_penalty;
-  sampling.seed = options.sampling.seed.has_value() ? *options.sampling.seed : std::random_device{}();
+  sampling.seed =
+      options.sampling.seed.has_value() ? *options.sampling.seed : std::random_device{}();
   *seed_used = sampling.seed;
   JAMBA_RETURN_IF_ERROR(engine::ValidateSamplingParams(sampling, model_->config().vocab_size));
   engine::StopConditions stop;
@@ -184,14 +190,16 @@ absl::StatusOr<engine::Generation> Engine::Impl::MakeGeneration(const GenerateOp
   JAMBA_RETURN_IF_ERROR(engine::ValidateStopConditions(stop, limits, model_->config().vocab_size,
                                                        tokenizer_ != nullptr));
   if (options.top_logprobs < 0 || options.top_logprobs > kMaxTopLogprobs) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("top_logprobs must be in [0, ", kMaxTopLogprobs, "], got ", options.top_logprobs));
+    return absl::InvalidArgumentError(absl::StrCat("top_logprobs must be in [0, ", kMaxTopLogprobs,
+                                                   "], got ", options.top_logprobs));
   }
-  return engine::Generation(model_->config(), tokenizer_.get(), sampling, stop, options.top_logprobs);
+  return engine::Generation(model_->config(), tokenizer_.get(), sampling, stop,
+                            options.top_logprobs);
 }
 
 absl::StatusOr<GenerateResult> Engine::Impl::RunGeneration(std::shared_ptr<engine::Request> request,
-                                                           const GenerateOptions& options, uint64_t seed,
+                                                           const GenerateOptions& options,
+                                                           uint64_t seed,
                                                            const StreamCallback& on_chunk) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
@@ -212,7 +220,8 @@ absl::StatusOr<GenerateResult> Engine::Impl::RunGeneration(std::shared_ptr<engin
       GeneratedToken token;
       token.token = step.token;
       if (options.logprobs || options.top_logprobs > 0) token.logprob = step.sample.logprob;
-      for (const engine::TokenLogprob& alt : step.sample.top_logprobs) token.top.push_back({alt.token, alt.logprob});
+      for (const engine::TokenLogprob& alt : step.sample.top_logprobs)
+        token.top.push_back({alt.token, alt.logprob});
       chunk.tokens.push_back(std::move(token));
     }
     if (chunk.text.empty() && chunk.tokens.empty()) return true;
@@ -234,8 +243,10 @@ absl::StatusOr<GenerateResult> Engine::Impl::RunGeneration(std::shared_ptr<engin
   result.usage.completion_tokens = static_cast<int64_t>(result.tokens.size());
   result.seed = seed;
   const auto end = last_token.value_or(Clock::now());
-  result.timings.queue_seconds = SecondsSince(start, first_progress.value_or(first_token.value_or(end)));
-  result.timings.prefill_seconds = SecondsSince(first_progress.value_or(start), first_token.value_or(end));
+  result.timings.queue_seconds =
+      SecondsSince(start, first_progress.value_or(first_token.value_or(end)));
+  result.timings.prefill_seconds =
+      SecondsSince(first_progress.value_or(start), first_token.value_or(end));
   result.timings.decode_seconds = first_token ? SecondsSince(*first_token, end) : 0.0;
   return result;
 }
@@ -249,7 +260,8 @@ absl::StatusOr<GenerateResult> Engine::Impl::Generate(const Input& input,
   JAMBA_ASSIGN_OR_RETURN(engine::SequenceState state, model_->NewSequence());
   // With sessions on disk, a prompt that begins with a persisted checkpoint's tokens resumes there.
   int64_t restored = 0;
-  if (sessions_ != nullptr) restored = sessions_->RestoreLongestPrefix(options.tenant, prompt, state);
+  if (sessions_ != nullptr)
+    restored = sessions_->RestoreLongestPrefix(options.tenant, prompt, state);
   const int64_t prompt_tokens = static_cast<int64_t>(prompt.size());
   auto request = std::make_shared<engine::Request>();
   request->state = &state;
@@ -263,22 +275,28 @@ absl::StatusOr<GenerateResult> Engine::Impl::Generate(const Input& input,
   return result;
 }
 
-absl::StatusOr<std::vector<int32_t>> Engine::Impl::Tokenize(const std::string& text, bool add_bos) const {
-  if (tokenizer_ == nullptr) return absl::FailedPreconditionError("this model has no tokenizer (tokenizer.model)");
+absl::StatusOr<std::vector<int32_t>> Engine::Impl::Tokenize(const std::string& text,
+                                                            bool add_bos) const {
+  if (tokenizer_ == nullptr)
+    return absl::FailedPreconditionError("this model has no tokenizer (tokenizer.model)");
   return tokenizer_->Encode(text, add_bos);
 }
 
-absl::StatusOr<std::string> Engine::Impl::Detokenize(std::span<const int32_t> tokens, bool skip_special) const {
-  if (tokenizer_ == nullptr) return absl::FailedPreconditionError("this model has no tokenizer (tokenizer.model)");
+absl::StatusOr<std::string> Engine::Impl::Detokenize(std::span<const int32_t> tokens,
+                                                     bool skip_special) const {
+  if (tokenizer_ == nullptr)
+    return absl::FailedPreconditionError("this model has no tokenizer (tokenizer.model)");
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i] < 0 || tokens[i] >= model_->config().vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat("token_ids[", i, "] = ", tokens[i], " is outside the vocabulary"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("token_ids[", i, "] = ", tokens[i], " is outside the vocabulary"));
     }
   }
   return tokenizer_->Decode(tokens, skip_special);
 }
 
-absl::StatusOr<std::vector<float>> Engine::Impl::ComputeLogits(std::span<const int32_t> tokens, int64_t chunk) {
+absl::StatusOr<std::vector<float>> Engine::Impl::ComputeLogits(std::span<const int32_t> tokens,
+                                                               int64_t chunk) {
   if (tokens.empty()) return absl::InvalidArgumentError("input_ids: must not be empty");
   JAMBA_ASSIGN_OR_RETURN(engine::SequenceState state, model_->NewSequence());
   engine::ForwardWorkspace workspace(model_->backend());
@@ -304,7 +322,8 @@ absl::StatusOr<std::vector<int32_t>> Engine::Tokenize(const std::string& text, b
   return impl_->Tokenize(text, add_bos);
 }
 
-absl::StatusOr<std::string> Engine::Detokenize(std::span<const int32_t> tokens, bool skip_special) const {
+absl::StatusOr<std::string> Engine::Detokenize(std::span<const int32_t> tokens,
+                                               bool skip_special) const {
   return impl_->Detokenize(tokens, skip_special);
 }
 
@@ -313,11 +332,13 @@ absl::StatusOr<GenerateResult> Engine::Generate(const Input& input, const Genera
   return impl_->Generate(input, options, on_chunk);
 }
 
-absl::StatusOr<std::vector<float>> Engine::ComputeLogits(std::span<const int32_t> tokens, int64_t chunk) {
+absl::StatusOr<std::vector<float>> Engine::ComputeLogits(std::span<const int32_t> tokens,
+                                                         int64_t chunk) {
   return impl_->ComputeLogits(tokens, chunk);
 }
 
-absl::StatusOr<SessionInfo> Engine::CreateSession(const std::string& tenant, const CreateSessionOptions& options) {
+absl::StatusOr<SessionInfo> Engine::CreateSession(const std::string& tenant,
+                                                  const CreateSessionOptions& options) {
   JAMBA_ASSIGN_OR_RETURN(sdk::SessionManager * sessions, impl_->RequireSessions());
   return sessions->Create(tenant, options);
 }
@@ -338,22 +359,23 @@ absl::Status Engine::DeleteSession(const std::string& tenant, const std::string&
   return sessions->Delete(tenant, id);
 }
 
-absl::StatusOr<AppendResult> Engine::AppendToSession(const std::string& tenant, const std::string& id,
-                                                     const Input& input, const AppendOptions& options) {
+absl::StatusOr<AppendResult> Engine::AppendToSession(const std::string& tenant,
+                                                     const std::string& id, const Input& input,
+                                                     const AppendOptions& options) {
   JAMBA_ASSIGN_OR_RETURN(sdk::SessionManager * sessions, impl_->RequireSessions());
   return sessions->Append(tenant, id, input, options);
 }
 
-absl::StatusOr<GenerateResult> Engine::GenerateFromSession(const std::string& tenant, const std::string& id,
-                                                           const std::optional<Input>& input,
-                                                           const GenerateOptions& options, bool commit,
-                                                           const StreamCallback& on_chunk) {
+absl::StatusOr<GenerateResult> Engine::GenerateFromSession(
+    const std::string& tenant, const std::string& id, const std::optional<Input>& input,
+    const GenerateOptions& options, bool commit, const StreamCallback& on_chunk) {
   JAMBA_ASSIGN_OR_RETURN(sdk::SessionManager * sessions, impl_->RequireSessions());
   return sessions->Generate(tenant, id, input, options, commit, on_chunk);
 }
 
 absl::StatusOr<SessionInfo> Engine::ForkSession(const std::string& tenant, const std::string& id,
-                                                const std::string& new_id, std::optional<int64_t> position) {
+                                                const std::string& new_id,
+                                                std::optional<int64_t> position) {
   JAMBA_ASSIGN_OR_RETURN(sdk::SessionManager * sessions, impl_->RequireSessions());
   return sessions->Fork(tenant, id, new_id, position);
 }

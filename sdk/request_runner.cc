@@ -58,7 +58,9 @@ absl::Status RunRequest(engine::Scheduler& scheduler, std::shared_ptr<engine::Re
       mailbox->Push(Progress{done, total});
     };
   }
-  request->callbacks.on_step = [mailbox](const engine::GenerationStep& step) { mailbox->Push(step); };
+  request->callbacks.on_step = [mailbox](const engine::GenerationStep& step) {
+    mailbox->Push(step);
+  };
   request->callbacks.on_done = [mailbox](const absl::Status& status) { mailbox->Close(status); };
   if (absl::Status submitted = scheduler.Submit(request); !submitted.ok()) return submitted;
 
@@ -69,7 +71,8 @@ absl::Status RunRequest(engine::Scheduler& scheduler, std::shared_ptr<engine::Re
       if (request->cancelled.load(std::memory_order_relaxed)) break;
       bool keep_going = true;
       if (const auto* progress = std::get_if<Progress>(&event)) {
-        if (observer.on_progress) keep_going = observer.on_progress(progress->done, progress->total);
+        if (observer.on_progress)
+          keep_going = observer.on_progress(progress->done, progress->total);
       } else if (observer.on_step) {
         keep_going = observer.on_step(std::get<engine::GenerationStep>(event));
       }

@@ -61,9 +61,10 @@ class SessionManager::Pin {
   std::shared_ptr<Live> live_;
 };
 
-absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Create(Engine::Impl& engine,
-                                                                       const EngineOptions& options) {
-  if (options.checkpoint_interval <= 0) return absl::InvalidArgumentError("checkpoint_interval must be positive");
+absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Create(
+    Engine::Impl& engine, const EngineOptions& options) {
+  if (options.checkpoint_interval <= 0)
+    return absl::InvalidArgumentError("checkpoint_interval must be positive");
   std::unique_ptr<SessionManager> manager(new SessionManager(engine, options));
   SessionStoreOptions store_options;
   store_options.root = options.session_dir;
@@ -72,13 +73,16 @@ absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Create(Engine::I
     JAMBA_ASSIGN_OR_RETURN(std::string key, LoadEncryptionKey(options.session_key_file));
     store_options.key = std::move(key);
   }
-  store_options.max_bytes = static_cast<uint64_t>(std::max<int64_t>(0, options.session_disk_quota_bytes));
+  store_options.max_bytes =
+      static_cast<uint64_t>(std::max<int64_t>(0, options.session_disk_quota_bytes));
   store_options.ttl = options.session_ttl;
   SessionManager* self = manager.get();
   store_options.is_pinned = [self](const std::string& tenant, const std::string& id) {
     return self->IsPinned(tenant, id);
   };
-  store_options.on_evicted = [self](const std::string& tenant, const std::string& id) { self->Forget(tenant, id); };
+  store_options.on_evicted = [self](const std::string& tenant, const std::string& id) {
+    self->Forget(tenant, id);
+  };
   JAMBA_ASSIGN_OR_RETURN(manager->store_, SessionStore::Open(std::move(store_options)));
   manager->store_->ExpireIdle();
   return manager;
@@ -105,7 +109,8 @@ void SessionManager::EnforceMemoryBudget() {
   while (total > options_.session_memory_bytes) {
     std::shared_ptr<Live> victim;
     for (const auto& [key, live] : live_) {
-      if (live->pins == 0 && live->bytes > 0 && (victim == nullptr || live->last_use_us < victim->last_use_us)) {
+      if (live->pins == 0 && live->bytes > 0 &&
+          (victim == nullptr || live->last_use_us < victim->last_use_us)) {
         victim = live;
       }
     }
@@ -117,7 +122,8 @@ void SessionManager::EnforceMemoryBudget() {
     total -= victim->bytes;
     victim->bytes = 0;
   }
-  std::erase_if(live_, [](const auto& entry) { return entry.second->pins == 0 && entry.second->bytes == 0; });
+  std::erase_if(
+      live_, [](const auto& entry) { return entry.second->pins == 0 && entry.second->bytes == 0; });
 }
 
 int64_t SessionManager::MemoryBytes() const {
@@ -172,7 +178,8 @@ absl::Status SessionManager::EnsureLoaded(Live& live, const SessionManifest& man
   return absl::OkStatus();
 }
 
-int64_t SessionManager::RestoreLongestPrefix(const std::string& tenant, std::span<const int32_t> tokens,
+int64_t SessionManager::RestoreLongestPrefix(const std::string& tenant,
+                                             std::span<const int32_t> tokens,
                                              engine::SequenceState& state) {
   if (state.position() != 0) return 0;
   const auto match = store_->FindLongestPrefix(tenant, tokens);
@@ -188,7 +195,8 @@ int64_t SessionManager::RestoreLongestPrefix(const std::string& tenant, std::spa
 }
 
 absl::Status SessionManager::Ingest(engine::SequenceState& state, std::span<const int32_t> tokens,
-                                    SessionManifest* draft, const AppendOptions& options, int64_t* processed) {
+                                    SessionManifest* draft, const AppendOptions& options,
+                                    int64_t* processed) {
   const int64_t total = static_cast<int64_t>(tokens.size());
   const int64_t interval = options_.checkpoint_interval;
   while (*processed < total) {
@@ -202,7 +210,9 @@ absl::Status SessionManager::Ingest(engine::SequenceState& state, std::span<cons
     RunObserver observer;
     const int64_t before = *processed;
     if (options.on_progress) {
-      observer.on_progress = [&](int64_t done, int64_t) { return options.on_progress(before + done, total); };
+      observer.on_progress = [&](int64_t done, int64_t) {
+        return options.on_progress(before + done, total);
+      };
     }
     JAMBA_RETURN_IF_ERROR(RunRequest(engine_.scheduler(), request, observer));
     *processed += take;
@@ -214,12 +224,14 @@ absl::Status SessionManager::Ingest(engine::SequenceState& state, std::span<cons
   return absl::OkStatus();
 }
 
-absl::StatusOr<SessionInfo> SessionManager::Create(const std::string& tenant, const CreateSessionOptions& options) {
+absl::StatusOr<SessionInfo> SessionManager::Create(const std::string& tenant,
+                                                   const CreateSessionOptions& options) {
   const std::string id = options.id.empty() ? NewSessionId() : options.id;
   JAMBA_RETURN_IF_ERROR(SessionStore::ValidateTenant(tenant));
   JAMBA_RETURN_IF_ERROR(SessionStore::ValidateSessionId(id));
   Pin pin(*this, tenant, id);
-  JAMBA_ASSIGN_OR_RETURN(SessionManifest m, store_->Create(tenant, id, options.display_name, options.labels));
+  JAMBA_ASSIGN_OR_RETURN(SessionManifest m,
+                         store_->Create(tenant, id, options.display_name, options.labels));
   return ToInfo(m, false);
 }
 
@@ -244,7 +256,8 @@ absl::StatusOr<SessionPage> SessionManager::List(const std::string& tenant, int 
   std::optional<std::pair<int64_t, std::string>> after;
   if (!page_token.empty()) {
     std::string decoded;
-    const size_t colon = absl::WebSafeBase64Unescape(page_token, &decoded) ? decoded.find(':') : std::string::npos;
+    const size_t colon =
+        absl::WebSafeBase64Unescape(page_token, &decoded) ? decoded.find(':') : std::string::npos;
     int64_t time_us = 0;
     if (colon == std::string::npos || !absl::SimpleAtoi(decoded.substr(0, colon), &time_us) ||
         !SessionStore::ValidateSessionId(decoded.substr(colon + 1)).ok()) {
@@ -265,8 +278,8 @@ absl::StatusOr<SessionPage> SessionManager::List(const std::string& tenant, int 
     }
     if (static_cast<int>(page.sessions.size()) == page_size) {
       const SessionInfo& last = page.sessions.back();
-      page.next_page_token =
-          absl::WebSafeBase64Escape(absl::StrCat(absl::ToUnixMicros(last.create_time), ":", last.id));
+      page.next_page_token = absl::WebSafeBase64Escape(
+          absl::StrCat(absl::ToUnixMicros(last.create_time), ":", last.id));
       break;
     }
     page.sessions.push_back(ToInfo(m, false));
@@ -287,8 +300,9 @@ absl::Status SessionManager::Delete(const std::string& tenant, const std::string
   return absl::OkStatus();
 }
 
-absl::StatusOr<AppendResult> SessionManager::Append(const std::string& tenant, const std::string& id,
-                                                    const Input& input, const AppendOptions& options) {
+absl::StatusOr<AppendResult> SessionManager::Append(const std::string& tenant,
+                                                    const std::string& id, const Input& input,
+                                                    const AppendOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   JAMBA_RETURN_IF_ERROR(SessionStore::ValidateTenant(tenant));
   JAMBA_RETURN_IF_ERROR(SessionStore::ValidateSessionId(id));
@@ -311,7 +325,8 @@ absl::StatusOr<AppendResult> SessionManager::Append(const std::string& tenant, c
   SessionManifest draft = manifest;
   absl::Status status = absl::OkStatus();
   if (processed > 0) {
-    status = store_->Stage(draft, state, processed == static_cast<int64_t>(tokens.size()) ? "append" : "interval");
+    status = store_->Stage(
+        draft, state, processed == static_cast<int64_t>(tokens.size()) ? "append" : "interval");
   }
   if (status.ok()) status = Ingest(state, tokens, &draft, options, &processed);
   if (status.ok()) status = store_->Commit(draft);
@@ -329,7 +344,8 @@ absl::StatusOr<AppendResult> SessionManager::Append(const std::string& tenant, c
   return result;
 }
 
-absl::StatusOr<GenerateResult> SessionManager::Generate(const std::string& tenant, const std::string& id,
+absl::StatusOr<GenerateResult> SessionManager::Generate(const std::string& tenant,
+                                                        const std::string& id,
                                                         const std::optional<Input>& input,
                                                         const GenerateOptions& options, bool commit,
                                                         const StreamCallback& on_chunk) {
@@ -378,12 +394,14 @@ absl::StatusOr<GenerateResult> SessionManager::Generate(const std::string& tenan
 }
 
 absl::StatusOr<SessionInfo> SessionManager::Fork(const std::string& tenant, const std::string& id,
-                                                 const std::string& new_id, std::optional<int64_t> position) {
+                                                 const std::string& new_id,
+                                                 std::optional<int64_t> position) {
   JAMBA_RETURN_IF_ERROR(SessionStore::ValidateTenant(tenant));
   JAMBA_RETURN_IF_ERROR(SessionStore::ValidateSessionId(id));
   const std::string fork_id = new_id.empty() ? NewSessionId() : new_id;
   JAMBA_RETURN_IF_ERROR(SessionStore::ValidateSessionId(fork_id));
-  if (fork_id == id) return absl::InvalidArgumentError("new session id must differ from the source");
+  if (fork_id == id)
+    return absl::InvalidArgumentError("new session id must differ from the source");
   std::optional<engine::SequenceState> clone;
   SessionManifest fork;
   {
@@ -393,7 +411,8 @@ absl::StatusOr<SessionInfo> SessionManager::Fork(const std::string& tenant, cons
     JAMBA_ASSIGN_OR_RETURN(fork, store_->Fork(tenant, id, fork_id, at));
     // A live source at the fork point is cloned in memory, so the fork's first use needs no disk.
     Live& live = pin.live();
-    if (live.state.has_value() && live.state_update_us == source.update_time_us && at == source.length) {
+    if (live.state.has_value() && live.state_update_us == source.update_time_us &&
+        at == source.length) {
       auto copy = live.state->Clone();
       if (copy.ok()) clone.emplace(*std::move(copy));
     }
@@ -406,8 +425,8 @@ absl::StatusOr<SessionInfo> SessionManager::Fork(const std::string& tenant, cons
   return ToInfo(fork, clone.has_value());
 }
 
-absl::StatusOr<std::vector<CheckpointInfo>> SessionManager::ListCheckpoints(const std::string& tenant,
-                                                                            const std::string& id) {
+absl::StatusOr<std::vector<CheckpointInfo>> SessionManager::ListCheckpoints(
+    const std::string& tenant, const std::string& id) {
   JAMBA_ASSIGN_OR_RETURN(SessionManifest m, store_->Get(tenant, id));
   // Position 0 (the empty session) is always a valid target for rewind and fork.
   std::vector<CheckpointInfo> out = {{0, "create", absl::FromUnixMicros(m.create_time_us)}};

@@ -33,19 +33,24 @@ class SessionManager {
                                                                 const EngineOptions& options);
   ~SessionManager();
 
-  absl::StatusOr<SessionInfo> Create(const std::string& tenant, const CreateSessionOptions& options);
+  absl::StatusOr<SessionInfo> Create(const std::string& tenant,
+                                     const CreateSessionOptions& options);
   absl::StatusOr<SessionInfo> Get(const std::string& tenant, const std::string& id);
-  absl::StatusOr<SessionPage> List(const std::string& tenant, int page_size, const std::string& page_token);
+  absl::StatusOr<SessionPage> List(const std::string& tenant, int page_size,
+                                   const std::string& page_token);
   absl::Status Delete(const std::string& tenant, const std::string& id);
-  absl::StatusOr<AppendResult> Append(const std::string& tenant, const std::string& id, const Input& input,
-                                      const AppendOptions& options);
+  absl::StatusOr<AppendResult> Append(const std::string& tenant, const std::string& id,
+                                      const Input& input, const AppendOptions& options);
   absl::StatusOr<GenerateResult> Generate(const std::string& tenant, const std::string& id,
-                                          const std::optional<Input>& input, const GenerateOptions& options,
-                                          bool commit, const StreamCallback& on_chunk);
-  absl::StatusOr<SessionInfo> Fork(const std::string& tenant, const std::string& id, const std::string& new_id,
-                                   std::optional<int64_t> position);
-  absl::StatusOr<std::vector<CheckpointInfo>> ListCheckpoints(const std::string& tenant, const std::string& id);
-  absl::StatusOr<SessionInfo> Rewind(const std::string& tenant, const std::string& id, int64_t position);
+                                          const std::optional<Input>& input,
+                                          const GenerateOptions& options, bool commit,
+                                          const StreamCallback& on_chunk);
+  absl::StatusOr<SessionInfo> Fork(const std::string& tenant, const std::string& id,
+                                   const std::string& new_id, std::optional<int64_t> position);
+  absl::StatusOr<std::vector<CheckpointInfo>> ListCheckpoints(const std::string& tenant,
+                                                              const std::string& id);
+  absl::StatusOr<SessionInfo> Rewind(const std::string& tenant, const std::string& id,
+                                     int64_t position);
   void EvictAllFromMemory();
 
   // Restores the longest persisted checkpoint of `tenant` that begins `tokens` into a fresh
@@ -60,7 +65,7 @@ class SessionManager {
   struct Live {
     absl::Mutex op_mu;  // held for the whole of one operation on this session
     std::optional<engine::SequenceState> state ABSL_GUARDED_BY(op_mu);
-    int pins = 0;           // operations holding or waiting for op_mu (guarded by manager mu_)
+    int pins = 0;             // operations holding or waiting for op_mu (guarded by manager mu_)
     int64_t last_use_us = 0;  // guarded by manager mu_
     int64_t bytes = 0;        // state bytes (guarded by manager mu_)
     // The manifest update time the in-memory state corresponds to.
@@ -69,15 +74,17 @@ class SessionManager {
   // Pins a session for one operation and locks it; released (and unpinned) on destruction.
   class Pin;
 
-  SessionManager(Engine::Impl& engine, const EngineOptions& options) : engine_(engine), options_(options) {}
+  SessionManager(Engine::Impl& engine, const EngineOptions& options)
+      : engine_(engine), options_(options) {}
   bool IsPinned(const std::string& tenant, const std::string& id) const;
   void Forget(const std::string& tenant, const std::string& id);
   void EnforceMemoryBudget();
   // Loads the committed state of `manifest` into `live` if it is not in memory.
-  absl::Status EnsureLoaded(Live& live, const SessionManifest& manifest) ABSL_EXCLUSIVE_LOCKS_REQUIRED(live.op_mu);
+  absl::Status EnsureLoaded(Live& live, const SessionManifest& manifest)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(live.op_mu);
   // Feeds tokens to a state through the scheduler, staging a checkpoint at every interval.
-  absl::Status Ingest(engine::SequenceState& state, std::span<const int32_t> tokens, SessionManifest* draft,
-                      const AppendOptions& options, int64_t* processed);
+  absl::Status Ingest(engine::SequenceState& state, std::span<const int32_t> tokens,
+                      SessionManifest* draft, const AppendOptions& options, int64_t* processed);
   SessionInfo ToInfo(const SessionManifest& manifest, bool in_memory) const;
 
   Engine::Impl& engine_;

@@ -75,7 +75,9 @@ std::vector<TensorSpec> TensorSpecs(const ModelConfig& c) {
   const int64_t n = c.mamba_d_state, r = c.mamba_dt_rank, k = c.mamba_d_conv;
   const int64_t q = c.num_attention_heads * c.head_dim();
   const int64_t kv = c.num_key_value_heads * c.head_dim();
-  auto linear = [](int64_t in) { return Init{Init::kUniform, 1.0f / std::sqrt(static_cast<float>(in))}; };
+  auto linear = [](int64_t in) {
+    return Init{Init::kUniform, 1.0f / std::sqrt(static_cast<float>(in))};
+  };
   const Init ones{Init::kConstant, 1.0f};
   std::vector<TensorSpec> specs;
   specs.push_back({"model.embed_tokens.weight", {c.vocab_size, h}, {Init::kUniform, 1.0f}});
@@ -140,7 +142,8 @@ void GenerateBf16(const TensorSpec& spec, uint64_t seed, int64_t begin, int64_t 
         v = std::log(static_cast<float>(index % last_dim + 1));
         break;
       case Init::kDtBias: {  // inverse softplus of dt, log-uniform in [1e-3, 1e-1]
-        const float dt = std::exp(std::log(1e-3f) + rng.Uniform() * (std::log(1e-1f) - std::log(1e-3f)));
+        const float dt =
+            std::exp(std::log(1e-3f) + rng.Uniform() * (std::log(1e-1f) - std::log(1e-3f)));
         v = dt + std::log(-std::expm1(-dt));
         break;
       }
@@ -152,7 +155,8 @@ void GenerateBf16(const TensorSpec& spec, uint64_t seed, int64_t begin, int64_t 
 
 absl::Status MakeDirectory(const std::string& dir) {
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return absl::PermissionDeniedError(absl::StrCat(dir, ": cannot create directory: ", std::strerror(errno)));
+    return absl::PermissionDeniedError(
+        absl::StrCat(dir, ": cannot create directory: ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }
@@ -173,7 +177,8 @@ absl::Status WriteShard(const std::string& path, const std::vector<const TensorS
   uint64_t offset = 0;
   for (const TensorSpec* spec : specs) {
     const uint64_t bytes = static_cast<uint64_t>(spec->elements()) * 2;
-    header[spec->name] = {{"dtype", "BF16"}, {"shape", spec->shape}, {"data_offsets", {offset, offset + bytes}}};
+    header[spec->name] = {
+        {"dtype", "BF16"}, {"shape", spec->shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string text = header.dump();
@@ -192,7 +197,8 @@ absl::Status WriteShard(const std::string& path, const std::vector<const TensorS
     for (int64_t begin = 0; begin < spec->elements(); begin += kBlock) {
       const int64_t count = std::min(kBlock, spec->elements() - begin);
       GenerateBf16(*spec, seed, begin, count, rng, block.data());
-      out.write(reinterpret_cast<const char*>(block.data()), static_cast<std::streamsize>(count * 2));
+      out.write(reinterpret_cast<const char*>(block.data()),
+                static_cast<std::streamsize>(count * 2));
     }
   }
   out.close();
@@ -256,19 +262,22 @@ absl::Status WriteDemoModel(const std::string& out_dir, const DemoModelOptions& 
   config.eos_token_ids = {tokenizer->eos_ids().front()};
   JAMBA_RETURN_IF_ERROR(engine::FinalizeModelConfig(config));
 
-  JAMBA_RETURN_IF_ERROR(WriteText(engine::JoinPath(out_dir, "config.json"), engine::ModelConfigToJson(config)));
+  JAMBA_RETURN_IF_ERROR(
+      WriteText(engine::JoinPath(out_dir, "config.json"), engine::ModelConfigToJson(config)));
   Json generation = {{"bos_token_id", config.bos_token_id},
                      {"eos_token_id", config.eos_token_ids.front()},
                      {"pad_token_id", config.pad_token_id},
                      {"_from_model_config", true}};
-  JAMBA_RETURN_IF_ERROR(WriteText(engine::JoinPath(out_dir, "generation_config.json"), generation.dump(2) + "\n"));
+  JAMBA_RETURN_IF_ERROR(
+      WriteText(engine::JoinPath(out_dir, "generation_config.json"), generation.dump(2) + "\n"));
 
   const std::vector<TensorSpec> specs = TensorSpecs(config);
   uint64_t total_bytes = 0;
   for (const TensorSpec& s : specs) total_bytes += static_cast<uint64_t>(s.elements()) * 2;
   // Shards of about equal size, at least two (like save_pretrained's max_shard_size split).
-  int shards = options.num_shards > 0 ? options.num_shards
-                                      : std::max<int>(2, static_cast<int>(total_bytes / (2ULL << 30)) + 1);
+  int shards = options.num_shards > 0
+                   ? options.num_shards
+                   : std::max<int>(2, static_cast<int>(total_bytes / (2ULL << 30)) + 1);
   const uint64_t per_shard = (total_bytes + shards - 1) / shards;
   std::vector<std::vector<const TensorSpec*>> groups(1);
   uint64_t in_group = 0;

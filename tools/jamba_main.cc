@@ -17,11 +17,14 @@ struct Command {
 const Command kCommands[] = {
     {"info", jamba::cli::RunInfo, "info --model DIR [--json]"},
     {"generate", jamba::cli::RunGenerate,
-     "generate --model DIR (--prompt TEXT | --input-ids IDS.npy) [--max-tokens N] [--temperature T]\n"
-     "           [--top-p P] [--top-k K] [--min-p P] [--repetition-penalty R] [--seed S] [--stop TEXT]\n"
+     "generate --model DIR (--prompt TEXT | --input-ids IDS.npy) [--max-tokens N] [--temperature "
+     "T]\n"
+     "           [--top-p P] [--top-k K] [--min-p P] [--repetition-penalty R] [--seed S] [--stop "
+     "TEXT]\n"
      "           [--ignore-eos] [--output-ids OUT.npy] [--threads N] [--device cpu|cuda|auto]\n"
      "           [--simd avx512|avx2|scalar] [--weights bf16|int8] [--quiet]"},
-    {"logits", jamba::cli::RunLogits, "logits --model DIR --input-ids IDS.npy --out LOGITS.npy [--chunk N]"},
+    {"logits", jamba::cli::RunLogits,
+     "logits --model DIR --input-ids IDS.npy --out LOGITS.npy [--chunk N]"},
     {"make-demo-model", jamba::cli::RunMakeDemoModel,
      "make-demo-model --out DIR [--seed S] [--preset demo|bench] [--attn-period P] [--shards N]"},
 };

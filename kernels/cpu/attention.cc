@@ -2,13 +2,13 @@
 // head dimension, an fp32 softmax, and a weighted sum of value rows.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/attention.cc"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "kernels/cpu/attention.h"
 
 #include <cmath>
 
 #include "hwy/contrib/math/math-inl.h"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
-#include "kernels/cpu/attention.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace jamba::kernels::cpu::HWY_NAMESPACE {
@@ -22,7 +22,8 @@ HWY_INLINE float DotF32(const float* a, const float* b, int64_t n) {
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   VF acc = hn::Zero(df);
   int64_t i = 0;
-  for (; i + lanes <= n; i += lanes) acc = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc);
+  for (; i + lanes <= n; i += lanes)
+    acc = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc);
   float sum = hn::GetLane(hn::SumOfLanes(df, acc));
   for (; i < n; ++i) sum += a[i] * b[i];
   return sum;

@@ -27,8 +27,9 @@ absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const CpuBackendO
   if (options.simd_target.has_value()) {
     const auto supported = SupportedSimdTargets();
     if (std::find(supported.begin(), supported.end(), *options.simd_target) == supported.end()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "SIMD target '", std::string(SimdTargetName(*options.simd_target)), "' is not supported by this CPU"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("SIMD target '", std::string(SimdTargetName(*options.simd_target)),
+                       "' is not supported by this CPU"));
     }
     target = *options.simd_target;
   }
@@ -113,7 +114,8 @@ absl::StatusOr<Matrix> CpuBackend::PrepareMatrix(const Matrix& host, WeightForma
   return result;
 }
 
-absl::StatusOr<const float*> CpuBackend::PrepareVector(const void* host, DType dtype, size_t count) {
+absl::StatusOr<const float*> CpuBackend::PrepareVector(const void* host, DType dtype,
+                                                       size_t count) {
   auto buffer = Allocate(count * sizeof(float));
   if (!buffer.ok()) return buffer.status();
   ConvertToF32(host, dtype, count, buffer->f32());
@@ -136,7 +138,8 @@ void CpuBackend::ParallelRanges(int64_t count, int64_t grain,
 void CpuBackend::EmbeddingLookup(const Matrix& table, std::span<const int32_t> tokens, float* out) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   ParallelRanges(n, 8, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) matmul_.convert_row(table, tokens[t], out + t * table.cols);
+    for (int64_t t = begin; t < end; ++t)
+      matmul_.convert_row(table, tokens[t], out + t * table.cols);
   });
 }
 
@@ -158,7 +161,8 @@ void CpuBackend::MatMul(const Matrix& w, const float* x, int64_t n, float* y, co
     if (r0 >= r1) return;
     matmul_.rows(w, r0, r1, x + t0 * w.cols, tn, y + t0 * w.rows, w.rows);
     if (bias != nullptr) {
-      for (int64_t t = t0; t < t0 + tn; ++t) elementwise_.add(y + t * w.rows + r0, bias + r0, r1 - r0);
+      for (int64_t t = t0; t < t0 + tn; ++t)
+        elementwise_.add(y + t * w.rows + r0, bias + r0, r1 - r0);
     }
   });
 }
@@ -235,16 +239,14 @@ void CpuBackend::Moe(const MoeArgs& args) {
 
 void CpuBackend::CausalConv1dSilu(const CausalConvArgs& args) {
   const int64_t grain = std::max<int64_t>(16, 4096 / std::max<int64_t>(args.tokens, 1));
-  ParallelRanges(args.channels, grain, [&](int64_t begin, int64_t end) {
-    mamba_.causal_conv1d_silu(args, begin, end);
-  });
+  ParallelRanges(args.channels, grain,
+                 [&](int64_t begin, int64_t end) { mamba_.causal_conv1d_silu(args, begin, end); });
 }
 
 void CpuBackend::SelectiveScan(const SelectiveScanArgs& args) {
   const int64_t grain = std::max<int64_t>(8, 2048 / std::max<int64_t>(args.tokens, 1));
-  ParallelRanges(args.channels, grain, [&](int64_t begin, int64_t end) {
-    mamba_.selective_scan(args, begin, end);
-  });
+  ParallelRanges(args.channels, grain,
+                 [&](int64_t begin, int64_t end) { mamba_.selective_scan(args, begin, end); });
 }
 
 void CpuBackend::Attention(const AttentionArgs& args) {

@@ -66,7 +66,8 @@ class CpuBackend final : public Backend {
   // Keeps a buffer alive for the backend's lifetime (prepared weights).
   void* Own(DeviceBuffer buffer);
   // Splits [0, count) into contiguous ranges of at least `grain` and runs fn(begin, end) on them.
-  void ParallelRanges(int64_t count, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+  void ParallelRanges(int64_t count, int64_t grain,
+                      const std::function<void(int64_t, int64_t)>& fn);
 
   ThreadPool pool_;
   const SimdTarget target_;

@@ -1,13 +1,13 @@
 // Row-wise and elementwise kernels for every SIMD target (Highway foreach_target).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/elementwise.cc"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "kernels/cpu/elementwise.h"
 
 #include <cmath>
 
 #include "hwy/contrib/math/math-inl.h"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
-#include "kernels/cpu/elementwise.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace jamba::kernels::cpu::HWY_NAMESPACE {

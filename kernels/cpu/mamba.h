@@ -12,7 +12,8 @@
 namespace jamba::kernels::cpu {
 
 struct MambaKernels {
-  void (*causal_conv1d_silu)(const CausalConvArgs& args, int64_t channel_begin, int64_t channel_end);
+  void (*causal_conv1d_silu)(const CausalConvArgs& args, int64_t channel_begin,
+                             int64_t channel_end);
   void (*selective_scan)(const SelectiveScanArgs& args, int64_t channel_begin, int64_t channel_end);
 };
 

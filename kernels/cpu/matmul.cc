@@ -2,10 +2,10 @@
 // in their stored dtype and widened to fp32 in registers, so bf16 weights stay bf16 in memory.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/matmul.cc"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
-
-#include "hwy/highway.h"
 #include "kernels/cpu/matmul.h"
+
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace jamba::kernels::cpu::HWY_NAMESPACE {
@@ -28,7 +28,8 @@ HWY_INLINE VF LoadWeights(DF df, const void* row, int64_t k) {
   } else {
     const hn::Rebind<int32_t, DF> di32;
     const hn::Rebind<int8_t, DF> di8;
-    return hn::ConvertTo(df, hn::PromoteTo(di32, hn::LoadU(di8, static_cast<const int8_t*>(row) + k)));
+    return hn::ConvertTo(df,
+                         hn::PromoteTo(di32, hn::LoadU(di8, static_cast<const int8_t*>(row) + k)));
   }
 }
 
@@ -48,8 +49,8 @@ HWY_INLINE float ScalarWeight(const void* row, int64_t k) {
 // Up to kTokens dot products of one weight row with kTokens activation rows: the weight vector
 // is widened once and used for every token, so a row is read from memory once per call.
 template <DType kType, int kTokens>
-HWY_INLINE void RowTimesTokens(const void* row, int64_t cols, const float* x, float scale,
-                               float* y, int64_t y_stride) {
+HWY_INLINE void RowTimesTokens(const void* row, int64_t cols, const float* x, float scale, float* y,
+                               int64_t y_stride) {
   const DF df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   VF acc[kTokens];
@@ -57,7 +58,8 @@ HWY_INLINE void RowTimesTokens(const void* row, int64_t cols, const float* x, fl
   int64_t k = 0;
   for (; k + lanes <= cols; k += lanes) {
     const VF w = LoadWeights<kType>(df, row, k);
-    for (int t = 0; t < kTokens; ++t) acc[t] = hn::MulAdd(w, hn::LoadU(df, x + t * cols + k), acc[t]);
+    for (int t = 0; t < kTokens; ++t)
+      acc[t] = hn::MulAdd(w, hn::LoadU(df, x + t * cols + k), acc[t]);
   }
   for (int t = 0; t < kTokens; ++t) {
     float sum = hn::GetLane(hn::SumOfLanes(df, acc[t]));
@@ -107,7 +109,8 @@ float Dot(const float* a, const float* b, int64_t n) {
     acc0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc0);
     acc1 = hn::MulAdd(hn::LoadU(df, a + i + lanes), hn::LoadU(df, b + i + lanes), acc1);
   }
-  for (; i + lanes <= n; i += lanes) acc0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc0);
+  for (; i + lanes <= n; i += lanes)
+    acc0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc0);
   float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
   for (; i < n; ++i) sum += a[i] * b[i];
   return sum;
@@ -129,11 +132,13 @@ void ConvertRowT(const Matrix& w, int64_t r, float* dst) {
   const DF df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   const int64_t cols = w.cols;
-  const void* row = static_cast<const char*>(w.data) + static_cast<size_t>(r * cols) * DTypeSize(kType);
+  const void* row =
+      static_cast<const char*>(w.data) + static_cast<size_t>(r * cols) * DTypeSize(kType);
   const float scale = kType == DType::kI8 ? w.row_scales[r] : 1.0f;
   const VF vs = hn::Set(df, scale);
   int64_t k = 0;
-  for (; k + lanes <= cols; k += lanes) hn::StoreU(hn::Mul(LoadWeights<kType>(df, row, k), vs), df, dst + k);
+  for (; k + lanes <= cols; k += lanes)
+    hn::StoreU(hn::Mul(LoadWeights<kType>(df, row, k), vs), df, dst + k);
   for (; k < cols; ++k) dst[k] = ScalarWeight<kType>(row, k) * scale;
 }
 

@@ -7,7 +7,6 @@
 #include <cstdint>
 
 #include "hwy/highway.h"
-
 #include "kernels/cpu/cpu_features.h"
 
 static_assert(HWY_TARGETS == (HWY_AVX3 | HWY_AVX2 | HWY_SCALAR),

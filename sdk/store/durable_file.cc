@@ -55,7 +55,8 @@ absl::Status SyncDirectory(const std::string& dir) {
   return absl::OkStatus();
 }
 
-absl::Status WriteFileDurably(const std::string& dir, const std::string& name, const std::string& contents) {
+absl::Status WriteFileDurably(const std::string& dir, const std::string& name,
+                              const std::string& contents) {
   const std::string temp = absl::StrCat(dir, "/", TempName(name));
   const std::string final_path = absl::StrCat(dir, "/", name);
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -96,7 +97,9 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
 absl::Status MakeDirectories(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create directory ", dir, ": ", ec.message()));
+  if (ec)
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create directory ", dir, ": ", ec.message()));
   ::chmod(dir.c_str(), 0700);
   return absl::OkStatus();
 }
@@ -120,7 +123,8 @@ absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& dir) {
   return names;
 }
 
-absl::Status LinkOrCopy(const std::string& from, const std::string& to_dir, const std::string& to_name) {
+absl::Status LinkOrCopy(const std::string& from, const std::string& to_dir,
+                        const std::string& to_name) {
   const std::string to = absl::StrCat(to_dir, "/", to_name);
   if (::link(from.c_str(), to.c_str()) == 0) return absl::OkStatus();
   if (errno == EEXIST) return absl::OkStatus();

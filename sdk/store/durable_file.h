@@ -12,7 +12,8 @@
 namespace jamba::sdk {
 
 // Atomically replaces (or creates) `dir`/`name` with `contents`.
-absl::Status WriteFileDurably(const std::string& dir, const std::string& name, const std::string& contents);
+absl::Status WriteFileDurably(const std::string& dir, const std::string& name,
+                              const std::string& contents);
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 // fsyncs a directory so renames and unlinks inside it survive a crash.
 absl::Status SyncDirectory(const std::string& dir);
@@ -23,7 +24,8 @@ absl::Status RemoveTree(const std::string& dir);
 // Names of the entries of `dir` (no "." or ".."); NotFound if it does not exist.
 absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& dir);
 // Hard-links `from` to `to`, copying durably where links are impossible (another filesystem).
-absl::Status LinkOrCopy(const std::string& from, const std::string& to_dir, const std::string& to_name);
+absl::Status LinkOrCopy(const std::string& from, const std::string& to_dir,
+                        const std::string& to_name);
 // Bytes used by the regular files directly inside `dir`.
 uint64_t DirectoryBytes(const std::string& dir);
 

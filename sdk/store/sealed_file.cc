@@ -42,7 +42,8 @@ uint64_t GetU64(const char* p) {
 
 using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)>;
 
-absl::StatusOr<std::string> Seal(const std::string& header, const std::string& body, const std::string& key) {
+absl::StatusOr<std::string> Seal(const std::string& header, const std::string& body,
+                                 const std::string& key) {
   unsigned char nonce[kNonceSize];
   if (RAND_bytes(nonce, sizeof(nonce)) != 1) return absl::InternalError("RAND_bytes failed");
   CipherCtx ctx(EVP_CIPHER_CTX_new(), &EVP_CIPHER_CTX_free);
@@ -52,8 +53,10 @@ absl::StatusOr<std::string> Seal(const std::string& header, const std::string& b
   auto* dst = reinterpret_cast<unsigned char*>(out.data() + kNonceSize);
   if (EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceSize, nullptr) != 1 ||
-      EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, reinterpret_cast<const unsigned char*>(key.data()), nonce) != 1 ||
-      EVP_EncryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(header.data()),
+      EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr,
+                         reinterpret_cast<const unsigned char*>(key.data()), nonce) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), nullptr, &len,
+                        reinterpret_cast<const unsigned char*>(header.data()),
                         static_cast<int>(header.size())) != 1) {
     return absl::InternalError("AES-GCM setup failed");
   }
@@ -61,8 +64,8 @@ absl::StatusOr<std::string> Seal(const std::string& header, const std::string& b
   size_t done = 0;
   while (done < body.size()) {
     const int piece = static_cast<int>(std::min<size_t>(body.size() - done, 1 << 30));
-    if (EVP_EncryptUpdate(ctx.get(), dst + done, &len, reinterpret_cast<const unsigned char*>(body.data() + done),
-                          piece) != 1) {
+    if (EVP_EncryptUpdate(ctx.get(), dst + done, &len,
+                          reinterpret_cast<const unsigned char*>(body.data() + done), piece) != 1) {
       return absl::InternalError("AES-GCM encryption failed");
     }
     done += static_cast<size_t>(len);
@@ -74,8 +77,8 @@ absl::StatusOr<std::string> Seal(const std::string& header, const std::string& b
   return out;
 }
 
-absl::StatusOr<std::string> Open(std::string_view header, std::string_view sealed, const std::string& key,
-                                 const std::string& name) {
+absl::StatusOr<std::string> Open(std::string_view header, std::string_view sealed,
+                                 const std::string& key, const std::string& name) {
   if (sealed.size() < kNonceSize + kTagSize) {
     return absl::DataLossError(absl::StrCat(name, ": truncated (encrypted body too short)"));
   }
@@ -87,8 +90,10 @@ absl::StatusOr<std::string> Open(std::string_view header, std::string_view seale
   int len = 0;
   if (EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceSize, nullptr) != 1 ||
-      EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, reinterpret_cast<const unsigned char*>(key.data()), nonce) != 1 ||
-      EVP_DecryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(header.data()),
+      EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr,
+                         reinterpret_cast<const unsigned char*>(key.data()), nonce) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), nullptr, &len,
+                        reinterpret_cast<const unsigned char*>(header.data()),
                         static_cast<int>(header.size())) != 1) {
     return absl::InternalError("AES-GCM setup failed");
   }
@@ -104,8 +109,8 @@ absl::StatusOr<std::string> Open(std::string_view header, std::string_view seale
   std::string tag(sealed.substr(kNonceSize + body_size, kTagSize));
   if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagSize, tag.data()) != 1 ||
       EVP_DecryptFinal_ex(ctx.get(), dst + done, &len) != 1) {
-    return absl::DataLossError(
-        absl::StrCat(name, ": authentication failed: wrong encryption key, or the file was modified"));
+    return absl::DataLossError(absl::StrCat(
+        name, ": authentication failed: wrong encryption key, or the file was modified"));
   }
   return body;
 }
@@ -182,8 +187,10 @@ absl::StatusOr<std::string> EncodeSealedFile(FileKind kind, const std::vector<Se
 }
 
 absl::StatusOr<std::vector<Section>> DecodeSealedFile(std::string_view bytes, FileKind expected,
-                                                      const EncryptionKey& key, const std::string& name) {
-  if (bytes.size() < kHeaderSize) return absl::DataLossError(absl::StrCat(name, ": truncated (no header)"));
+                                                      const EncryptionKey& key,
+                                                      const std::string& name) {
+  if (bytes.size() < kHeaderSize)
+    return absl::DataLossError(absl::StrCat(name, ": truncated (no header)"));
   if (std::memcmp(bytes.data(), kSealedMagic, sizeof(kSealedMagic)) != 0) {
     return absl::DataLossError(absl::StrCat(name, ": not a jamba session file (bad magic)"));
   }
@@ -192,21 +199,22 @@ absl::StatusOr<std::vector<Section>> DecodeSealedFile(std::string_view bytes, Fi
   }
   const uint32_t version = GetU32(bytes.data() + 8);
   if (version != kSealedFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(name, ": format version ", version,
-                                                      " is not supported (this build reads version ",
-                                                      kSealedFormatVersion, ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(name, ": format version ", version,
+                     " is not supported (this build reads version ", kSealedFormatVersion, ")"));
   }
   const auto kind = static_cast<FileKind>(GetU32(bytes.data() + 12));
   if (kind != expected) {
-    return absl::DataLossError(absl::StrCat(name, ": is a ", FileKindName(kind), " file, expected a ",
-                                            FileKindName(expected)));
+    return absl::DataLossError(absl::StrCat(name, ": is a ", FileKindName(kind),
+                                            " file, expected a ", FileKindName(expected)));
   }
   const bool encrypted = (GetU32(bytes.data() + 16) & kFlagEncrypted) != 0;
   std::string opened;
   std::string_view body = bytes.substr(kHeaderSize);
   if (encrypted) {
     if (!key.has_value()) {
-      return absl::FailedPreconditionError(absl::StrCat(name, ": is encrypted and no encryption key is configured"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(name, ": is encrypted and no encryption key is configured"));
     }
     auto plain = Open(bytes.substr(0, kHeaderSize), body, *key, name);
     if (!plain.ok()) return plain.status();
@@ -221,19 +229,20 @@ absl::StatusOr<std::vector<Section>> DecodeSealedFile(std::string_view bytes, Fi
   size_t pos = 0;
   for (;;) {
     if (body.size() - pos < kSectionHeader + 4) {
-      return absl::DataLossError(absl::StrCat(name, ": truncated after ", sections.size(), " sections"));
+      return absl::DataLossError(
+          absl::StrCat(name, ": truncated after ", sections.size(), " sections"));
     }
     const uint32_t tag = GetU32(body.data() + pos);
     const uint32_t index = GetU32(body.data() + pos + 4);
     const uint64_t length = GetU64(body.data() + pos + 8);
     if (length > body.size() - pos - kSectionHeader - 4) {
-      return absl::DataLossError(absl::StrCat(name, ": truncated inside section ", SectionTagName(tag),
-                                              " #", index));
+      return absl::DataLossError(
+          absl::StrCat(name, ": truncated inside section ", SectionTagName(tag), " #", index));
     }
     const size_t crc_at = pos + kSectionHeader + length;
     if (GetU32(body.data() + crc_at) != Crc32c(body.data() + pos, kSectionHeader + length)) {
-      return absl::DataLossError(absl::StrCat(name, ": checksum mismatch in section ", SectionTagName(tag),
-                                              " #", index));
+      return absl::DataLossError(
+          absl::StrCat(name, ": checksum mismatch in section ", SectionTagName(tag), " #", index));
     }
     if (tag == static_cast<uint32_t>(SectionTag::kEnd)) {
       if (crc_at + 4 != body.size()) {
@@ -241,7 +250,8 @@ absl::StatusOr<std::vector<Section>> DecodeSealedFile(std::string_view bytes, Fi
       }
       return sections;
     }
-    sections.push_back({static_cast<SectionTag>(tag), index, std::string(body.substr(pos + kSectionHeader, length))});
+    sections.push_back({static_cast<SectionTag>(tag), index,
+                        std::string(body.substr(pos + kSectionHeader, length))});
     pos = crc_at + 4;
   }
 }

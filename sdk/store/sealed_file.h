@@ -57,7 +57,8 @@ absl::StatusOr<std::string> EncodeSealedFile(FileKind kind, const std::vector<Se
 // authentication; FAILED_PRECONDITION for an unknown format version or an encrypted file without a
 // key. `name` is used in messages.
 absl::StatusOr<std::vector<Section>> DecodeSealedFile(std::string_view bytes, FileKind expected,
-                                                      const EncryptionKey& key, const std::string& name);
+                                                      const EncryptionKey& key,
+                                                      const std::string& name);
 
 }  // namespace jamba::sdk
 

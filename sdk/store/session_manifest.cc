@@ -47,7 +47,8 @@ uint64_t ExtendPrefixHash(uint64_t hash, int32_t token) {
 
 std::string ManifestToJson(const SessionManifest& m) {
   Json segments = Json::array();
-  for (const SegmentRecord& s : m.segments) segments.push_back({{"file", s.file}, {"begin", s.begin}, {"end", s.end}});
+  for (const SegmentRecord& s : m.segments)
+    segments.push_back({{"file", s.file}, {"begin", s.begin}, {"end", s.end}});
   Json checkpoints = Json::array();
   for (const CheckpointRecord& c : m.checkpoints) {
     checkpoints.push_back({{"file", c.file},
@@ -73,7 +74,9 @@ std::string ManifestToJson(const SessionManifest& m) {
 }
 
 absl::StatusOr<SessionManifest> ManifestFromJson(const std::string& json, const std::string& name) {
-  auto bad = [&](const std::string& what) { return absl::DataLossError(absl::StrCat(name, ": ", what)); };
+  auto bad = [&](const std::string& what) {
+    return absl::DataLossError(absl::StrCat(name, ": ", what));
+  };
   Json j = Json::parse(json, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return bad("manifest is not a JSON object");
   SessionManifest m;
@@ -90,11 +93,13 @@ absl::StatusOr<SessionManifest> ManifestFromJson(const std::string& json, const 
     m.model_fingerprint = j.at("model_fingerprint").get<std::string>();
     m.length = j.at("length").get<int64_t>();
     for (const Json& s : j.at("segments")) {
-      m.segments.push_back({s.at("file").get<std::string>(), s.at("begin").get<int64_t>(), s.at("end").get<int64_t>()});
+      m.segments.push_back({s.at("file").get<std::string>(), s.at("begin").get<int64_t>(),
+                            s.at("end").get<int64_t>()});
     }
     for (const Json& c : j.at("checkpoints")) {
       m.checkpoints.push_back({c.at("file").get<std::string>(), c.at("position").get<int64_t>(),
-                               c.at("reason").get<std::string>(), c.at("prefix_hash").get<uint64_t>(),
+                               c.at("reason").get<std::string>(),
+                               c.at("prefix_hash").get<uint64_t>(),
                                c.at("create_time_us").get<int64_t>()});
     }
     m.create_time_us = j.at("create_time_us").get<int64_t>();
@@ -109,19 +114,25 @@ absl::StatusOr<SessionManifest> ManifestFromJson(const std::string& json, const 
   for (size_t i = 0; i < m.segments.size(); ++i) {
     const SegmentRecord& s = m.segments[i];
     if (!PlainFileName(s.file)) return bad(absl::StrCat("bad segment file name \"", s.file, "\""));
-    if (s.begin < 0 || s.end <= s.begin) return bad(absl::StrCat("segment ", s.file, " has an empty range"));
+    if (s.begin < 0 || s.end <= s.begin)
+      return bad(absl::StrCat("segment ", s.file, " has an empty range"));
     if (s.begin > covered) return bad(absl::StrCat("gap before segment ", s.file));
     if (i > 0 && s.begin < m.segments[i - 1].begin) return bad("segments out of order");
     covered = std::max(covered, s.end);
   }
-  if (covered < m.length) return bad(absl::StrCat("segments cover ", covered, " of ", m.length, " tokens"));
+  if (covered < m.length)
+    return bad(absl::StrCat("segments cover ", covered, " of ", m.length, " tokens"));
   for (size_t i = 0; i < m.checkpoints.size(); ++i) {
     const CheckpointRecord& c = m.checkpoints[i];
-    if (!PlainFileName(c.file)) return bad(absl::StrCat("bad checkpoint file name \"", c.file, "\""));
-    if (c.position <= 0 || c.position > m.length) return bad(absl::StrCat("checkpoint ", c.file, " out of range"));
-    if (i > 0 && c.position <= m.checkpoints[i - 1].position) return bad("checkpoints out of order");
+    if (!PlainFileName(c.file))
+      return bad(absl::StrCat("bad checkpoint file name \"", c.file, "\""));
+    if (c.position <= 0 || c.position > m.length)
+      return bad(absl::StrCat("checkpoint ", c.file, " out of range"));
+    if (i > 0 && c.position <= m.checkpoints[i - 1].position)
+      return bad("checkpoints out of order");
   }
-  if (m.length > 0 && m.CheckpointAt(m.length) == nullptr) return bad("no checkpoint at the session's length");
+  if (m.length > 0 && m.CheckpointAt(m.length) == nullptr)
+    return bad("no checkpoint at the session's length");
   return m;
 }
 

@@ -16,7 +16,8 @@ namespace jamba::sdk {
 inline constexpr int kManifestVersion = 1;
 
 // KV rows and token ids for positions [begin, end). After a rewind the last segments may extend
-// past the session's length; rows at or past `length` (or past the next segment's begin) are unused.
+// past the session's length; rows at or past `length` (or past the next segment's begin) are
+// unused.
 struct SegmentRecord {
   std::string file;
   int64_t begin = 0;
@@ -40,8 +41,8 @@ struct SessionManifest {
   std::string display_name;
   std::map<std::string, std::string> labels;
   std::string model_fingerprint;
-  int64_t length = 0;  // committed tokens
-  std::vector<SegmentRecord> segments;       // by begin
+  int64_t length = 0;                         // committed tokens
+  std::vector<SegmentRecord> segments;        // by begin
   std::vector<CheckpointRecord> checkpoints;  // by position; always one at `length` once length > 0
   int64_t create_time_us = 0;
   int64_t update_time_us = 0;

@@ -43,7 +43,8 @@ absl::StatusOr<Json> MetaOf(const std::vector<Section>& sections, const std::str
     return absl::DataLossError(absl::StrCat(name, ": first section is not META"));
   }
   Json j = Json::parse(sections[0].payload, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return absl::DataLossError(absl::StrCat(name, ": META is not JSON"));
+  if (j.is_discarded() || !j.is_object())
+    return absl::DataLossError(absl::StrCat(name, ": META is not JSON"));
   return j;
 }
 
@@ -55,21 +56,24 @@ const Section* FindSection(const std::vector<Section>& sections, SectionTag tag,
 }
 
 absl::Status MissingSection(const std::string& name, SectionTag tag, uint32_t index) {
-  return absl::DataLossError(absl::StrCat(name, ": section ", SectionTagName(static_cast<uint32_t>(tag)), " #",
-                                          index, " is missing or has the wrong size"));
+  return absl::DataLossError(absl::StrCat(name, ": section ",
+                                          SectionTagName(static_cast<uint32_t>(tag)), " #", index,
+                                          " is missing or has the wrong size"));
 }
 
-// The store directory lock: one process per store.
-absl::Status LockStore(const std::string& root) {
+// The store directory lock: one open store at a time (per process and across processes).
+absl::StatusOr<int> LockStore(const std::string& root) {
   const std::string path = root + "/LOCK";
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return absl::PermissionDeniedError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  if (fd < 0)
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd);
-    return absl::FailedPreconditionError(absl::StrCat("session store ", root, " is in use by another process"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("session store ", root, " is in use by another process"));
   }
-  // The descriptor stays open (and the lock held) until the process exits.
-  return absl::OkStatus();
+  return fd;
 }
 
 }  // namespace
@@ -80,8 +84,9 @@ absl::Status SessionStore::ValidateSessionId(const std::string& id) {
                     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
                   });
   if (!ok) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "session id \"", id.substr(0, 80), "\" is invalid: use 1-63 of a-z, 0-9 and '-', not starting with '-'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("session id \"", id.substr(0, 80),
+                     "\" is invalid: use 1-63 of a-z, 0-9 and '-', not starting with '-'"));
   }
   return absl::OkStatus();
 }
@@ -89,10 +94,12 @@ absl::Status SessionStore::ValidateSessionId(const std::string& id) {
 absl::Status SessionStore::ValidateTenant(const std::string& tenant) {
   const bool ok = !tenant.empty() && tenant.size() <= 64 && tenant != "." && tenant != ".." &&
                   std::all_of(tenant.begin(), tenant.end(), [](char c) {
-                    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                           c == '-' || c == '_' || c == '.';
+                    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                           (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
                   });
-  if (!ok) return absl::InvalidArgumentError(absl::StrCat("tenant \"", tenant.substr(0, 80), "\" is invalid"));
+  if (!ok)
+    return absl::InvalidArgumentError(
+        absl::StrCat("tenant \"", tenant.substr(0, 80), "\" is invalid"));
   return absl::OkStatus();
 }
 
@@ -106,26 +113,29 @@ absl::StatusOr<std::unique_ptr<SessionStore>> SessionStore::Open(SessionStoreOpt
     return absl::InvalidArgumentError("session store: the encryption key must be 32 bytes");
   }
   JAMBA_RETURN_IF_ERROR(MakeDirectories(options.root));
-  JAMBA_RETURN_IF_ERROR(LockStore(options.root));
+  JAMBA_ASSIGN_OR_RETURN(const int lock_fd, LockStore(options.root));
   std::unique_ptr<SessionStore> store(new SessionStore(std::move(options)));
+  store->lock_fd_ = lock_fd;
   const std::string& root = store->options_.root;
   const std::string marker_path = absl::StrCat(root, "/", kStoreMarkerName);
   auto marker = ReadWholeFile(marker_path);
   if (marker.ok()) {
-    auto sections = DecodeSealedFile(*marker, FileKind::kStoreMarker, store->options_.key, marker_path);
+    auto sections =
+        DecodeSealedFile(*marker, FileKind::kStoreMarker, store->options_.key, marker_path);
     if (!sections.ok()) {
       if (absl::IsDataLoss(sections.status()) && store->options_.key.has_value() &&
           absl::StrContains(sections.status().message(), "authentication failed")) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("session store ", root, ": wrong encryption key (it does not open the store marker)"));
+        return absl::FailedPreconditionError(absl::StrCat(
+            "session store ", root, ": wrong encryption key (it does not open the store marker)"));
       }
       return sections.status();
     }
   } else if (absl::IsNotFound(marker.status())) {
     const Json meta = {{"format", "jamba-session-store"}, {"created_us", NowMicros()}};
-    JAMBA_ASSIGN_OR_RETURN(std::string bytes, EncodeSealedFile(FileKind::kStoreMarker,
-                                                               {{SectionTag::kMeta, 0, meta.dump()}},
-                                                               store->options_.key));
+    JAMBA_ASSIGN_OR_RETURN(
+        std::string bytes,
+        EncodeSealedFile(FileKind::kStoreMarker, {{SectionTag::kMeta, 0, meta.dump()}},
+                         store->options_.key));
     JAMBA_RETURN_IF_ERROR(WriteFileDurably(root, kStoreMarkerName, bytes));
   } else {
     return marker.status();
@@ -155,6 +165,10 @@ absl::StatusOr<std::unique_ptr<SessionStore>> SessionStore::Open(SessionStoreOpt
   return store;
 }
 
+SessionStore::~SessionStore() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
 absl::StatusOr<SessionManifest> SessionStore::ReadManifest(const std::string& tenant,
                                                            const std::string& id) const {
   const std::string path = absl::StrCat(SessionDir(tenant, id), "/", kManifestName);
@@ -179,9 +193,10 @@ absl::StatusOr<SessionManifest> SessionStore::ReadManifest(const std::string& te
 }
 
 absl::Status SessionStore::WriteManifest(const SessionManifest& manifest) {
-  JAMBA_ASSIGN_OR_RETURN(std::string bytes,
-                         EncodeSealedFile(FileKind::kManifest, {{SectionTag::kMeta, 0, ManifestToJson(manifest)}},
-                                          options_.key));
+  JAMBA_ASSIGN_OR_RETURN(
+      std::string bytes,
+      EncodeSealedFile(FileKind::kManifest, {{SectionTag::kMeta, 0, ManifestToJson(manifest)}},
+                       options_.key));
   return WriteFileDurably(SessionDir(manifest.tenant, manifest.id), kManifestName, bytes);
 }
 
@@ -226,9 +241,9 @@ void SessionStore::UnindexSession(const std::string& tenant, const std::string& 
   access_us_.erase({tenant, id});
 }
 
-absl::StatusOr<SessionManifest> SessionStore::Create(const std::string& tenant, const std::string& id,
-                                                     const std::string& display_name,
-                                                     const std::map<std::string, std::string>& labels) {
+absl::StatusOr<SessionManifest> SessionStore::Create(
+    const std::string& tenant, const std::string& id, const std::string& display_name,
+    const std::map<std::string, std::string>& labels) {
   JAMBA_RETURN_IF_ERROR(ValidateTenant(tenant));
   JAMBA_RETURN_IF_ERROR(ValidateSessionId(id));
   const std::string dir = SessionDir(tenant, id);
@@ -244,19 +259,22 @@ absl::StatusOr<SessionManifest> SessionStore::Create(const std::string& tenant, 
   m.model_fingerprint = options_.model_fingerprint;
   m.create_time_us = m.update_time_us = m.access_time_us = NowMicros();
   JAMBA_RETURN_IF_ERROR(WriteManifest(m));
-  JAMBA_RETURN_IF_ERROR(SyncDirectory(absl::StrCat(options_.root, "/tenants/", tenant, "/sessions")));
+  JAMBA_RETURN_IF_ERROR(
+      SyncDirectory(absl::StrCat(options_.root, "/tenants/", tenant, "/sessions")));
   IndexSession(m);
   return m;
 }
 
-absl::StatusOr<SessionManifest> SessionStore::Get(const std::string& tenant, const std::string& id) const {
+absl::StatusOr<SessionManifest> SessionStore::Get(const std::string& tenant,
+                                                  const std::string& id) const {
   JAMBA_RETURN_IF_ERROR(ValidateTenant(tenant));
   JAMBA_RETURN_IF_ERROR(ValidateSessionId(id));
   JAMBA_ASSIGN_OR_RETURN(SessionManifest m, ReadManifest(tenant, id));
   if (m.model_fingerprint != options_.model_fingerprint) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "session \"", id, "\" was created with a different model (fingerprint ", m.model_fingerprint.substr(0, 12),
-        "..., this server runs ", options_.model_fingerprint.substr(0, 12), "...)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("session \"", id, "\" was created with a different model (fingerprint ",
+                     m.model_fingerprint.substr(0, 12), "..., this server runs ",
+                     options_.model_fingerprint.substr(0, 12), "...)"));
   }
   {
     absl::MutexLock lock(&mu_);
@@ -266,7 +284,8 @@ absl::StatusOr<SessionManifest> SessionStore::Get(const std::string& tenant, con
   return m;
 }
 
-std::vector<SessionManifest> SessionStore::List(const std::string& tenant, std::vector<std::string>* broken) const {
+std::vector<SessionManifest> SessionStore::List(const std::string& tenant,
+                                                std::vector<std::string>* broken) const {
   std::vector<SessionManifest> out;
   if (!ValidateTenant(tenant).ok()) return out;
   auto ids = ListDirectory(absl::StrCat(options_.root, "/tenants/", tenant, "/sessions"));
@@ -288,11 +307,13 @@ absl::Status SessionStore::Delete(const std::string& tenant, const std::string& 
   JAMBA_RETURN_IF_ERROR(ValidateTenant(tenant));
   JAMBA_RETURN_IF_ERROR(ValidateSessionId(id));
   const std::string dir = SessionDir(tenant, id);
-  if (!std::filesystem::exists(dir)) return absl::NotFoundError(absl::StrCat("session \"", id, "\" not found"));
+  if (!std::filesystem::exists(dir))
+    return absl::NotFoundError(absl::StrCat("session \"", id, "\" not found"));
   // Removing the manifest first makes the deletion atomic; the rest is garbage.
   const std::string manifest = absl::StrCat(dir, "/", kManifestName);
   if (::unlink(manifest.c_str()) != 0 && errno != ENOENT) {
-    return absl::InternalError(absl::StrCat("cannot delete ", manifest, ": ", std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("cannot delete ", manifest, ": ", std::strerror(errno)));
   }
   (void)SyncDirectory(dir);
   UnindexSession(tenant, id);
@@ -313,13 +334,17 @@ absl::Status SessionStore::Stage(SessionManifest& draft, const engine::SequenceS
     for (int l = 0; l < state.num_layers(); ++l) {
       if (state.layer_kind(l) == engine::MixerKind::kAttention) attention_layers.push_back(l);
     }
-    const Json meta = {{"begin", begin}, {"end", end}, {"kv_row_floats", state.kv_row_floats()},
+    const Json meta = {{"begin", begin},
+                       {"end", end},
+                       {"kv_row_floats", state.kv_row_floats()},
                        {"attention_layers", attention_layers}};
     std::vector<Section> sections;
     sections.push_back({SectionTag::kMeta, 0, meta.dump()});
-    const std::span<const int32_t> tokens(state.tokens().data() + begin, static_cast<size_t>(end - begin));
-    sections.push_back({SectionTag::kTokens, 0,
-                        std::string(reinterpret_cast<const char*>(tokens.data()), tokens.size_bytes())});
+    const std::span<const int32_t> tokens(state.tokens().data() + begin,
+                                          static_cast<size_t>(end - begin));
+    sections.push_back(
+        {SectionTag::kTokens, 0,
+         std::string(reinterpret_cast<const char*>(tokens.data()), tokens.size_bytes())});
     std::vector<float> keys(static_cast<size_t>((end - begin) * state.kv_row_floats()));
     std::vector<float> values(keys.size());
     for (int l : attention_layers) {
@@ -328,7 +353,8 @@ absl::Status SessionStore::Stage(SessionManifest& draft, const engine::SequenceS
       sections.push_back({SectionTag::kValues, static_cast<uint32_t>(l), FloatBytes(values)});
     }
     const std::string file = absl::StrCat("seg-", draft.next_file_number++, ".kv");
-    JAMBA_ASSIGN_OR_RETURN(std::string bytes, EncodeSealedFile(FileKind::kSegment, sections, options_.key));
+    JAMBA_ASSIGN_OR_RETURN(std::string bytes,
+                           EncodeSealedFile(FileKind::kSegment, sections, options_.key));
     JAMBA_RETURN_IF_ERROR(WriteFileDurably(dir, file, bytes));
     // Segments of a rewound branch at or past `begin` are no longer part of the session.
     std::erase_if(draft.segments, [&](const SegmentRecord& s) { return s.begin >= begin; });
@@ -339,8 +365,10 @@ absl::Status SessionStore::Stage(SessionManifest& draft, const engine::SequenceS
   for (int l = 0; l < state.num_layers(); ++l) {
     if (state.layer_kind(l) == engine::MixerKind::kMamba) mamba_layers.push_back(l);
   }
-  const Json meta = {{"position", end}, {"conv_floats", state.conv_state_floats()},
-                     {"ssm_floats", state.ssm_state_floats()}, {"mamba_layers", mamba_layers},
+  const Json meta = {{"position", end},
+                     {"conv_floats", state.conv_state_floats()},
+                     {"ssm_floats", state.ssm_state_floats()},
+                     {"mamba_layers", mamba_layers},
                      {"vocab", state.last_logits().size()}};
   std::vector<Section> sections;
   sections.push_back({SectionTag::kMeta, 0, meta.dump()});
@@ -353,7 +381,8 @@ absl::Status SessionStore::Stage(SessionManifest& draft, const engine::SequenceS
   }
   sections.push_back({SectionTag::kLogits, 0, FloatBytes(state.last_logits())});
   const std::string file = absl::StrCat("ckpt-", draft.next_file_number++, ".state");
-  JAMBA_ASSIGN_OR_RETURN(std::string bytes, EncodeSealedFile(FileKind::kCheckpoint, sections, options_.key));
+  JAMBA_ASSIGN_OR_RETURN(std::string bytes,
+                         EncodeSealedFile(FileKind::kCheckpoint, sections, options_.key));
   JAMBA_RETURN_IF_ERROR(WriteFileDurably(dir, file, bytes));
 
   uint64_t hash = kEmptyPrefixHash;
@@ -380,7 +409,8 @@ void SessionStore::Abandon(const SessionManifest& committed, const SessionManife
   RemoveUnreferencedFiles(committed);
 }
 
-absl::Status SessionStore::Load(const SessionManifest& manifest, int64_t position, engine::SequenceState& state,
+absl::Status SessionStore::Load(const SessionManifest& manifest, int64_t position,
+                                engine::SequenceState& state,
                                 std::span<const int32_t> expected_tokens) const {
   if (state.position() != 0) return absl::InternalError("load: the state is not empty");
   const CheckpointRecord* checkpoint = manifest.CheckpointAt(position);
@@ -393,7 +423,8 @@ absl::Status SessionStore::Load(const SessionManifest& manifest, int64_t positio
   tokens.reserve(static_cast<size_t>(position));
   for (const SessionManifest::UsedSegment& used : manifest.UsedSegments(position)) {
     const std::string name = absl::StrCat("session ", manifest.id, " segment ", used.segment->file);
-    JAMBA_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(absl::StrCat(dir, "/", used.segment->file)));
+    JAMBA_ASSIGN_OR_RETURN(std::string bytes,
+                           ReadWholeFile(absl::StrCat(dir, "/", used.segment->file)));
     JAMBA_ASSIGN_OR_RETURN(std::vector<Section> sections,
                            DecodeSealedFile(bytes, FileKind::kSegment, options_.key, name));
     bytes.clear();
@@ -402,12 +433,14 @@ absl::Status SessionStore::Load(const SessionManifest& manifest, int64_t positio
     const int64_t seg_end = meta.value("end", int64_t{-1});
     if (seg_begin != used.segment->begin || seg_end != used.segment->end ||
         meta.value("kv_row_floats", int64_t{-1}) != state.kv_row_floats()) {
-      return absl::DataLossError(absl::StrCat(name, ": does not match the manifest or this model's shapes"));
+      return absl::DataLossError(
+          absl::StrCat(name, ": does not match the manifest or this model's shapes"));
     }
     const int64_t skip = used.begin - seg_begin;
     const int64_t count = used.end - used.begin;
     const Section* toks = FindSection(sections, SectionTag::kTokens, 0);
-    if (toks == nullptr || toks->payload.size() != static_cast<size_t>(seg_end - seg_begin) * sizeof(int32_t)) {
+    if (toks == nullptr ||
+        toks->payload.size() != static_cast<size_t>(seg_end - seg_begin) * sizeof(int32_t)) {
       return MissingSection(name, SectionTag::kTokens, 0);
     }
     const auto* ids = reinterpret_cast<const int32_t*>(toks->payload.data());
@@ -418,40 +451,46 @@ absl::Status SessionStore::Load(const SessionManifest& manifest, int64_t positio
       const Section* k = FindSection(sections, SectionTag::kKeys, static_cast<uint32_t>(l));
       const Section* v = FindSection(sections, SectionTag::kValues, static_cast<uint32_t>(l));
       const size_t want = static_cast<size_t>(seg_end - seg_begin) * row_bytes;
-      if (k == nullptr || k->payload.size() != want) return MissingSection(name, SectionTag::kKeys, l);
-      if (v == nullptr || v->payload.size() != want) return MissingSection(name, SectionTag::kValues, l);
+      if (k == nullptr || k->payload.size() != want)
+        return MissingSection(name, SectionTag::kKeys, l);
+      if (v == nullptr || v->payload.size() != want)
+        return MissingSection(name, SectionTag::kValues, l);
       JAMBA_RETURN_IF_ERROR(state.AppendKvRows(
           l, count, reinterpret_cast<const float*>(k->payload.data() + skip * row_bytes),
           reinterpret_cast<const float*>(v->payload.data() + skip * row_bytes)));
     }
   }
   if (static_cast<int64_t>(tokens.size()) != position) {
-    return absl::DataLossError(absl::StrCat("session ", manifest.id, ": segments hold ", tokens.size(),
-                                            " tokens, expected ", position));
+    return absl::DataLossError(absl::StrCat("session ", manifest.id, ": segments hold ",
+                                            tokens.size(), " tokens, expected ", position));
   }
-  if (!expected_tokens.empty() &&
-      !std::equal(tokens.begin(), tokens.end(), expected_tokens.begin(), expected_tokens.begin() + position)) {
+  if (!expected_tokens.empty() && !std::equal(tokens.begin(), tokens.end(), expected_tokens.begin(),
+                                              expected_tokens.begin() + position)) {
     return absl::AbortedError("stored tokens differ from the expected prefix");
   }
 
   const std::string name = absl::StrCat("session ", manifest.id, " checkpoint ", checkpoint->file);
-  JAMBA_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(absl::StrCat(dir, "/", checkpoint->file)));
+  JAMBA_ASSIGN_OR_RETURN(std::string bytes,
+                         ReadWholeFile(absl::StrCat(dir, "/", checkpoint->file)));
   JAMBA_ASSIGN_OR_RETURN(std::vector<Section> sections,
                          DecodeSealedFile(bytes, FileKind::kCheckpoint, options_.key, name));
   JAMBA_ASSIGN_OR_RETURN(Json meta, MetaOf(sections, name));
   if (meta.value("position", int64_t{-1}) != position ||
       meta.value("conv_floats", int64_t{-1}) != state.conv_state_floats() ||
       meta.value("ssm_floats", int64_t{-1}) != state.ssm_state_floats()) {
-    return absl::DataLossError(absl::StrCat(name, ": does not match the manifest or this model's shapes"));
+    return absl::DataLossError(
+        absl::StrCat(name, ": does not match the manifest or this model's shapes"));
   }
   for (int l = 0; l < state.num_layers(); ++l) {
     if (state.layer_kind(l) != engine::MixerKind::kMamba) continue;
     const Section* conv = FindSection(sections, SectionTag::kConv, static_cast<uint32_t>(l));
     const Section* ssm = FindSection(sections, SectionTag::kSsm, static_cast<uint32_t>(l));
-    if (conv == nullptr || conv->payload.size() != static_cast<size_t>(state.conv_state_floats()) * sizeof(float)) {
+    if (conv == nullptr ||
+        conv->payload.size() != static_cast<size_t>(state.conv_state_floats()) * sizeof(float)) {
       return MissingSection(name, SectionTag::kConv, l);
     }
-    if (ssm == nullptr || ssm->payload.size() != static_cast<size_t>(state.ssm_state_floats()) * sizeof(float)) {
+    if (ssm == nullptr ||
+        ssm->payload.size() != static_cast<size_t>(state.ssm_state_floats()) * sizeof(float)) {
       return MissingSection(name, SectionTag::kSsm, l);
     }
     state.WriteMambaState(l, reinterpret_cast<const float*>(conv->payload.data()),
@@ -469,7 +508,8 @@ absl::StatusOr<SessionManifest> SessionStore::Fork(const std::string& tenant, co
   JAMBA_ASSIGN_OR_RETURN(SessionManifest source, Get(tenant, id));
   JAMBA_RETURN_IF_ERROR(ValidateSessionId(new_id));
   if (position != 0 && source.CheckpointAt(position) == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("session \"", id, "\" has no checkpoint at position ", position));
+    return absl::InvalidArgumentError(
+        absl::StrCat("session \"", id, "\" has no checkpoint at position ", position));
   }
   const std::string dir = SessionDir(tenant, new_id);
   if (std::filesystem::exists(absl::StrCat(dir, "/", kManifestName))) {
@@ -484,7 +524,8 @@ absl::StatusOr<SessionManifest> SessionStore::Fork(const std::string& tenant, co
   const std::string from = SessionDir(tenant, id);
   // Immutable files are shared by hard links: a fork costs no copy of the KV.
   for (const SessionManifest::UsedSegment& used : source.UsedSegments(position)) {
-    JAMBA_RETURN_IF_ERROR(LinkOrCopy(absl::StrCat(from, "/", used.segment->file), dir, used.segment->file));
+    JAMBA_RETURN_IF_ERROR(
+        LinkOrCopy(absl::StrCat(from, "/", used.segment->file), dir, used.segment->file));
     fork.segments.push_back(*used.segment);
   }
   for (const CheckpointRecord& c : source.checkpoints) {
@@ -498,11 +539,13 @@ absl::StatusOr<SessionManifest> SessionStore::Fork(const std::string& tenant, co
   return fork;
 }
 
-absl::StatusOr<SessionManifest> SessionStore::Rewind(const std::string& tenant, const std::string& id,
-                                                     int64_t position) {
+absl::StatusOr<SessionManifest> SessionStore::Rewind(const std::string& tenant,
+                                                     const std::string& id, int64_t position) {
   JAMBA_ASSIGN_OR_RETURN(SessionManifest m, Get(tenant, id));
-  if (position < 0 || position > m.length || (position > 0 && m.CheckpointAt(position) == nullptr)) {
-    return absl::InvalidArgumentError(absl::StrCat("session \"", id, "\" has no checkpoint at position ", position));
+  if (position < 0 || position > m.length ||
+      (position > 0 && m.CheckpointAt(position) == nullptr)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("session \"", id, "\" has no checkpoint at position ", position));
   }
   m.length = position;
   std::erase_if(m.checkpoints, [&](const CheckpointRecord& c) { return c.position > position; });
@@ -511,8 +554,8 @@ absl::StatusOr<SessionManifest> SessionStore::Rewind(const std::string& tenant, 
   return m;
 }
 
-std::optional<SessionStore::PrefixMatch> SessionStore::FindLongestPrefix(const std::string& tenant,
-                                                                         std::span<const int32_t> tokens) const {
+std::optional<SessionStore::PrefixMatch> SessionStore::FindLongestPrefix(
+    const std::string& tenant, std::span<const int32_t> tokens) const {
   absl::MutexLock lock(&mu_);
   auto it = index_.find(tenant);
   if (it == index_.end() || it->second.empty()) return std::nullopt;
@@ -523,7 +566,8 @@ std::optional<SessionStore::PrefixMatch> SessionStore::FindLongestPrefix(const s
     hash = ExtendPrefixHash(hash, tokens[i]);
     const int64_t position = static_cast<int64_t>(i) + 1;
     auto hit = tenant_index.find({position, hash});
-    if (hit != tenant_index.end() && !hit->second.empty()) best = PrefixMatch{hit->second.front(), position};
+    if (hit != tenant_index.end() && !hit->second.empty())
+      best = PrefixMatch{hit->second.front(), position};
   }
   return best;
 }

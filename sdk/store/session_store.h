@@ -32,8 +32,8 @@ namespace jamba::sdk {
 struct SessionStoreOptions {
   std::string root;
   std::string model_fingerprint;
-  EncryptionKey key;     // 32 bytes, or none for plaintext
-  uint64_t max_bytes = 0;  // disk quota for the whole store; 0: none
+  EncryptionKey key;                          // 32 bytes, or none for plaintext
+  uint64_t max_bytes = 0;                     // disk quota for the whole store; 0: none
   absl::Duration ttl = absl::ZeroDuration();  // idle sessions older than this are deleted; 0: never
   // Sessions the store must not evict or expire (held by a live operation).
   std::function<bool(const std::string& tenant, const std::string& id)> is_pinned;
@@ -46,6 +46,9 @@ class SessionStore {
   // Opens (or initialises) the store; deletes files left by interrupted commits. Fails with
   // FAILED_PRECONDITION when the encryption key does not match the one the store was created with.
   static absl::StatusOr<std::unique_ptr<SessionStore>> Open(SessionStoreOptions options);
+  ~SessionStore();
+  SessionStore(const SessionStore&) = delete;
+  SessionStore& operator=(const SessionStore&) = delete;
 
   // Ids: 1-63 of [a-z0-9-], starting with a letter or digit. Tenants: 1-64 of [A-Za-z0-9_.-], not
   // "." or "..". Never used as paths before validation.
@@ -58,12 +61,14 @@ class SessionStore {
   // NOT_FOUND, DATA_LOSS (corrupted manifest), FAILED_PRECONDITION (another model).
   absl::StatusOr<SessionManifest> Get(const std::string& tenant, const std::string& id) const;
   // Every readable session of the tenant, by id. Unreadable ones are listed in `broken`.
-  std::vector<SessionManifest> List(const std::string& tenant, std::vector<std::string>* broken = nullptr) const;
+  std::vector<SessionManifest> List(const std::string& tenant,
+                                    std::vector<std::string>* broken = nullptr) const;
   absl::Status Delete(const std::string& tenant, const std::string& id);
 
   // Writes the tokens [draft.length, state.position()) as a KV segment and a checkpoint at
   // state.position() (with `reason`), durably but invisibly; records them in `draft`.
-  absl::Status Stage(SessionManifest& draft, const engine::SequenceState& state, const std::string& reason);
+  absl::Status Stage(SessionManifest& draft, const engine::SequenceState& state,
+                     const std::string& reason);
   // Publishes `draft` atomically, then removes files it no longer references. May evict other
   // sessions to stay within the quota; RESOURCE_EXHAUSTED (and nothing published) if it cannot.
   absl::Status Commit(SessionManifest& draft);
@@ -77,7 +82,8 @@ class SessionStore {
 
   absl::StatusOr<SessionManifest> Fork(const std::string& tenant, const std::string& id,
                                        const std::string& new_id, int64_t position);
-  absl::StatusOr<SessionManifest> Rewind(const std::string& tenant, const std::string& id, int64_t position);
+  absl::StatusOr<SessionManifest> Rewind(const std::string& tenant, const std::string& id,
+                                         int64_t position);
 
   struct PrefixMatch {
     std::string session_id;
@@ -85,7 +91,8 @@ class SessionStore {
   };
   // The longest checkpoint (of any session of `tenant`) whose token prefix equals a prefix of
   // `tokens`, by hash; Load with expected_tokens confirms it.
-  std::optional<PrefixMatch> FindLongestPrefix(const std::string& tenant, std::span<const int32_t> tokens) const;
+  std::optional<PrefixMatch> FindLongestPrefix(const std::string& tenant,
+                                               std::span<const int32_t> tokens) const;
 
   // Records a use (for LRU and TTL); persisted with the next commit.
   void Touch(const std::string& tenant, const std::string& id);
@@ -100,13 +107,15 @@ class SessionStore {
   explicit SessionStore(SessionStoreOptions options) : options_(std::move(options)) {}
   std::string SessionDir(const std::string& tenant, const std::string& id) const;
   absl::Status WriteManifest(const SessionManifest& manifest);
-  absl::StatusOr<SessionManifest> ReadManifest(const std::string& tenant, const std::string& id) const;
+  absl::StatusOr<SessionManifest> ReadManifest(const std::string& tenant,
+                                               const std::string& id) const;
   void RemoveUnreferencedFiles(const SessionManifest& manifest) const;
   absl::Status EnforceQuota(const std::string& tenant, const std::string& id);
   void IndexSession(const SessionManifest& manifest);
   void UnindexSession(const std::string& tenant, const std::string& id);
 
   const SessionStoreOptions options_;
+  int lock_fd_ = -1;  // flock()ed <root>/LOCK, held while the store is open
 
   mutable absl::Mutex mu_;
   // Prefix index: tenant -> (position, prefix hash) -> session ids.

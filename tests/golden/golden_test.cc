@@ -109,7 +109,8 @@ TEST_P(GoldenTest, EveryLayerHiddenStateMatchesReference) {
   const size_t per_entry = input_ids_.size() * model_->config().hidden_size;
   ASSERT_EQ(hidden.size() * per_entry, expected.size());
   for (size_t k = 0; k < hidden.size(); ++k) {
-    const std::vector<float> ref(expected.begin() + k * per_entry, expected.begin() + (k + 1) * per_entry);
+    const std::vector<float> ref(expected.begin() + k * per_entry,
+                                 expected.begin() + (k + 1) * per_entry);
     float scale = 1.0f;
     for (float v : ref) scale = std::max(scale, std::fabs(v));
     EXPECT_TRUE(testing::AllClose(hidden[k], ref, 1e-4 * scale)) << "hidden state entry " << k;
@@ -119,7 +120,8 @@ TEST_P(GoldenTest, EveryLayerHiddenStateMatchesReference) {
 TEST_P(GoldenTest, ChunkedPrefillGivesTheSameLogits) {
   const std::vector<float> expected = LoadFloats(Ref("logits_full"));
   for (int64_t chunk : {1, 7, 30}) {
-    EXPECT_TRUE(testing::AllClose(FullLogits(chunk), expected, kLogitTolerance)) << "chunk " << chunk;
+    EXPECT_TRUE(testing::AllClose(FullLogits(chunk), expected, kLogitTolerance))
+        << "chunk " << chunk;
   }
 }
 
@@ -144,7 +146,8 @@ TEST_P(GoldenTest, GreedyContinuationIsIdentical) {
   const int64_t vocab = model_->config().vocab_size;
   std::vector<int32_t> generated;
   for (size_t step = 0; step < expected.size(); ++step) {
-    const std::vector<float> ref(step_logits.begin() + step * vocab, step_logits.begin() + (step + 1) * vocab);
+    const std::vector<float> ref(step_logits.begin() + step * vocab,
+                                 step_logits.begin() + (step + 1) * vocab);
     EXPECT_TRUE(testing::AllClose(state->last_logits(), ref, kLogitTolerance)) << "step " << step;
     const int32_t next = Argmax(state->last_logits());
     generated.push_back(next);
@@ -157,8 +160,10 @@ TEST_P(GoldenTest, GreedyContinuationIsIdentical) {
 TEST_P(GoldenTest, StateAfterPrefillMatchesReferenceCache) {
   auto state = model_->NewSequence();
   ASSERT_TRUE(state.ok());
-  ASSERT_TRUE(model_->Prefill(*state, std::span<const int32_t>(input_ids_).first(kPrefill), *ws_, 8).ok());
-  auto cache = engine::SafetensorsFile::Open(dir_ + "/cache_after_prefill30" + suffix_ + ".safetensors");
+  ASSERT_TRUE(
+      model_->Prefill(*state, std::span<const int32_t>(input_ids_).first(kPrefill), *ws_, 8).ok());
+  auto cache =
+      engine::SafetensorsFile::Open(dir_ + "/cache_after_prefill30" + suffix_ + ".safetensors");
   ASSERT_TRUE(cache.ok()) << cache.status();
   auto tensor = [&](const std::string& name) {
     const engine::TensorInfo* info = (*cache)->Find(name);
@@ -168,7 +173,8 @@ TEST_P(GoldenTest, StateAfterPrefillMatchesReferenceCache) {
     return values;
   };
   const auto& config = model_->config();
-  const int64_t inner = config.mamba_inner(), k = config.mamba_d_conv, kv_heads = config.num_key_value_heads;
+  const int64_t inner = config.mamba_inner(), k = config.mamba_d_conv,
+                kv_heads = config.num_key_value_heads;
   const int64_t dh = config.head_dim();
   for (int layer = 0; layer < config.num_hidden_layers; ++layer) {
     const std::string prefix = "layers." + std::to_string(layer) + ".";
@@ -193,13 +199,16 @@ TEST_P(GoldenTest, StateAfterPrefillMatchesReferenceCache) {
         std::vector<float> out(ref.size());
         for (int64_t h = 0; h < kv_heads; ++h) {
           for (int64_t t = 0; t < kPrefill; ++t) {
-            for (int64_t d = 0; d < dh; ++d) out[(t * kv_heads + h) * dh + d] = ref[(h * kPrefill + t) * dh + d];
+            for (int64_t d = 0; d < dh; ++d)
+              out[(t * kv_heads + h) * dh + d] = ref[(h * kPrefill + t) * dh + d];
           }
         }
         return out;
       };
-      EXPECT_TRUE(testing::AllClose(keys, to_ours(tensor(prefix + "key")), kLogitTolerance)) << prefix;
-      EXPECT_TRUE(testing::AllClose(values, to_ours(tensor(prefix + "value")), kLogitTolerance)) << prefix;
+      EXPECT_TRUE(testing::AllClose(keys, to_ours(tensor(prefix + "key")), kLogitTolerance))
+          << prefix;
+      EXPECT_TRUE(testing::AllClose(values, to_ours(tensor(prefix + "value")), kLogitTolerance))
+          << prefix;
     }
   }
 }
@@ -211,14 +220,16 @@ const GoldenCase kCases[] = {
     {"hybrid8_moe_bf16", "_f32compute"},
 };
 
-INSTANTIATE_TEST_SUITE_P(
-    AllCasesAllTargets, GoldenTest,
-    ::testing::Combine(::testing::ValuesIn(kCases),
-                       ::testing::Values(SimdTarget::kScalar, SimdTarget::kAvx2, SimdTarget::kAvx512)),
-    [](const auto& param_info) {
-      return std::get<0>(param_info.param).name + "_" +
-             std::string(kernels::cpu::SimdTargetName(std::get<1>(param_info.param)));
-    });
+INSTANTIATE_TEST_SUITE_P(AllCasesAllTargets, GoldenTest,
+                         ::testing::Combine(::testing::ValuesIn(kCases),
+                                            ::testing::Values(SimdTarget::kScalar,
+                                                              SimdTarget::kAvx2,
+                                                              SimdTarget::kAvx512)),
+                         [](const auto& param_info) {
+                           return std::get<0>(param_info.param).name + "_" +
+                                  std::string(
+                                      kernels::cpu::SimdTargetName(std::get<1>(param_info.param)));
+                         });
 
 }  // namespace
 }  // namespace jamba

@@ -42,27 +42,26 @@ void ExpectService(const std::string& service, const std::vector<Rpc>& rpcs) {
 }
 
 TEST(ApiProtoTest, ServicesHaveTheirMethods) {
-  ExpectService("jamba.v1.SessionService",
-                {{"CreateSession", "jamba.v1.CreateSessionRequest", "jamba.v1.Session", false, false},
-                 {"GetSession", "jamba.v1.GetSessionRequest", "jamba.v1.Session", false, false},
-                 {"ListSessions", "jamba.v1.ListSessionsRequest", "jamba.v1.ListSessionsResponse",
-                  false, false},
-                 {"DeleteSession", "jamba.v1.DeleteSessionRequest", "google.protobuf.Empty", false,
-                  false},
-                 {"AppendToSession", "jamba.v1.AppendToSessionRequest",
-                  "jamba.v1.AppendToSessionResponse", true, true},
-                 {"ForkSession", "jamba.v1.ForkSessionRequest", "jamba.v1.Session", false, false},
-                 {"ListCheckpoints", "jamba.v1.ListCheckpointsRequest",
-                  "jamba.v1.ListCheckpointsResponse", false, false},
-                 {"RewindSession", "jamba.v1.RewindSessionRequest", "jamba.v1.Session", false,
-                  false}});
-  ExpectService("jamba.v1.GenerationService",
-                {{"Generate", "jamba.v1.GenerateRequest", "jamba.v1.GenerateResponse", false, true}});
-  ExpectService("jamba.v1.ModelService",
-                {{"GetModelInfo", "jamba.v1.GetModelInfoRequest", "jamba.v1.ModelInfo", false, false},
-                 {"Tokenize", "jamba.v1.TokenizeRequest", "jamba.v1.TokenizeResponse", false, false},
-                 {"Detokenize", "jamba.v1.DetokenizeRequest", "jamba.v1.DetokenizeResponse", false,
-                  false}});
+  ExpectService(
+      "jamba.v1.SessionService",
+      {{"CreateSession", "jamba.v1.CreateSessionRequest", "jamba.v1.Session", false, false},
+       {"GetSession", "jamba.v1.GetSessionRequest", "jamba.v1.Session", false, false},
+       {"ListSessions", "jamba.v1.ListSessionsRequest", "jamba.v1.ListSessionsResponse", false,
+        false},
+       {"DeleteSession", "jamba.v1.DeleteSessionRequest", "google.protobuf.Empty", false, false},
+       {"AppendToSession", "jamba.v1.AppendToSessionRequest", "jamba.v1.AppendToSessionResponse",
+        true, true},
+       {"ForkSession", "jamba.v1.ForkSessionRequest", "jamba.v1.Session", false, false},
+       {"ListCheckpoints", "jamba.v1.ListCheckpointsRequest", "jamba.v1.ListCheckpointsResponse",
+        false, false},
+       {"RewindSession", "jamba.v1.RewindSessionRequest", "jamba.v1.Session", false, false}});
+  ExpectService("jamba.v1.GenerationService", {{"Generate", "jamba.v1.GenerateRequest",
+                                                "jamba.v1.GenerateResponse", false, true}});
+  ExpectService(
+      "jamba.v1.ModelService",
+      {{"GetModelInfo", "jamba.v1.GetModelInfoRequest", "jamba.v1.ModelInfo", false, false},
+       {"Tokenize", "jamba.v1.TokenizeRequest", "jamba.v1.TokenizeResponse", false, false},
+       {"Detokenize", "jamba.v1.DetokenizeRequest", "jamba.v1.DetokenizeResponse", false, false}});
 }
 
 TEST(ApiProtoTest, GenerateRequestOneofAndOptionalFields) {

@@ -11,7 +11,9 @@
 namespace jamba::testing {
 
 std::string TestDataDir() { return JAMBA_TEST_DATA_DIR; }
-std::string GoldenDir(const std::string& case_name) { return TestDataDir() + "/golden/" + case_name; }
+std::string GoldenDir(const std::string& case_name) {
+  return TestDataDir() + "/golden/" + case_name;
+}
 std::string BinaryDir() { return JAMBA_BINARY_DIR; }
 
 TempDir::TempDir() {

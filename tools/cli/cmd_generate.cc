@@ -20,7 +20,8 @@ int RunGenerate(const Args& args) {
   auto model_dir = flags->Require("model");
   if (!model_dir.ok()) return Fail("generate", model_dir.status());
   if (flags->Has("prompt") == flags->Has("input-ids")) {
-    return Fail("generate", absl::InvalidArgumentError("give exactly one of --prompt or --input-ids"));
+    return Fail("generate",
+                absl::InvalidArgumentError("give exactly one of --prompt or --input-ids"));
   }
   auto engine_options = EngineOptionsFromFlags(*flags);
   if (!engine_options.ok()) return Fail("generate", engine_options.status());
@@ -33,8 +34,9 @@ int RunGenerate(const Args& args) {
   auto min_p = flags->GetDouble("min-p", 0.0);
   auto repetition = flags->GetDouble("repetition-penalty", 1.0);
   auto seed = flags->GetInt("seed", 0);
-  for (const absl::Status& s : {max_tokens.status(), temperature.status(), top_p.status(), top_k.status(),
-                                min_p.status(), repetition.status(), seed.status()}) {
+  for (const absl::Status& s :
+       {max_tokens.status(), temperature.status(), top_p.status(), top_k.status(), min_p.status(),
+        repetition.status(), seed.status()}) {
     if (!s.ok()) return Fail("generate", s);
   }
   options.stop.max_tokens = *max_tokens;
@@ -79,16 +81,19 @@ int RunGenerate(const Args& args) {
   }
   if (!flags->GetBool("quiet")) {
     const auto& t = result->timings;
-    const double prefill_tps = t.prefill_seconds > 0 ? result->usage.prompt_tokens / t.prefill_seconds : 0;
+    const double prefill_tps =
+        t.prefill_seconds > 0 ? result->usage.prompt_tokens / t.prefill_seconds : 0;
     // The first token is sampled at the end of prefill; the rest are decode steps.
-    const int64_t decode_tokens = std::max<int64_t>(0, static_cast<int64_t>(result->tokens.size()) - 1);
+    const int64_t decode_tokens =
+        std::max<int64_t>(0, static_cast<int64_t>(result->tokens.size()) - 1);
     const double decode_tps = t.decode_seconds > 0 ? decode_tokens / t.decode_seconds : 0;
     std::cerr << absl::StrFormat(
-        "[%s] prompt %d tokens, prefill %.1f tok/s (%.3f s); generated %d tokens, decode %.1f tok/s "
+        "[%s] prompt %d tokens, prefill %.1f tok/s (%.3f s); generated %d tokens, decode %.1f "
+        "tok/s "
         "(%.3f s); finish: %s; seed %d\n",
-        (*engine)->model_info().backend, result->usage.prompt_tokens, prefill_tps, t.prefill_seconds,
-        result->tokens.size(), decode_tps, t.decode_seconds, FinishReasonName(result->finish_reason),
-        result->seed);
+        (*engine)->model_info().backend, result->usage.prompt_tokens, prefill_tps,
+        t.prefill_seconds, result->tokens.size(), decode_tps, t.decode_seconds,
+        FinishReasonName(result->finish_reason), result->seed);
   }
   return 0;
 }

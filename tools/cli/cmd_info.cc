@@ -39,7 +39,8 @@ int RunInfo(const Args& args) {
   auto checkpoint = engine::Checkpoint::Open(*dir);
   if (!checkpoint.ok()) return Fail("info", checkpoint.status());
   auto tokenizer = engine::Tokenizer::Load(*dir, *config);
-  if (!tokenizer.ok() && !absl::IsNotFound(tokenizer.status())) return Fail("info", tokenizer.status());
+  if (!tokenizer.ok() && !absl::IsNotFound(tokenizer.status()))
+    return Fail("info", tokenizer.status());
 
   const engine::ModelConfig& c = *config;
   std::string kinds;
@@ -49,7 +50,8 @@ int RunInfo(const Args& args) {
     const bool moe = layer.ffn == engine::FfnKind::kMoe;
     kinds += attention ? (moe ? "A*" : "A") : (moe ? "M*" : "M");
     kinds += " ";
-    layers.push_back({{"mixer", attention ? "attention" : "mamba"}, {"ffn", moe ? "moe" : "dense"}});
+    layers.push_back(
+        {{"mixer", attention ? "attention" : "mamba"}, {"ffn", moe ? "moe" : "dense"}});
   }
   const uint64_t weight_bytes = (*checkpoint)->total_bytes();
   if (flags->GetBool("json")) {
@@ -85,22 +87,27 @@ int RunInfo(const Args& args) {
             << "layers       " << c.num_hidden_layers << " (" << c.num_mamba_layers() << " Mamba, "
             << c.num_attention_layers() << " attention; * = MoE)\n"
             << "             " << kinds << "\n"
-            << "hidden       " << c.hidden_size << ", intermediate " << c.intermediate_size << ", vocab "
-            << c.vocab_size << "\n"
+            << "hidden       " << c.hidden_size << ", intermediate " << c.intermediate_size
+            << ", vocab " << c.vocab_size << "\n"
             << "attention    " << c.num_attention_heads << " heads, " << c.num_key_value_heads
             << " KV heads, head dim " << c.head_dim() << ", no positional encoding\n"
-            << "mamba        d_state " << c.mamba_d_state << ", d_conv " << c.mamba_d_conv << ", expand "
-            << c.mamba_expand << ", dt_rank " << c.mamba_dt_rank << "\n"
-            << "experts      " << c.num_experts << " per MoE layer, top-" << c.num_experts_per_tok << "\n"
-            << "parameters   " << absl::StrFormat("%.3fB total, %.3fB active per token", c.TotalParameters() / 1e9,
-                                                  c.ActiveParameters() / 1e9)
+            << "mamba        d_state " << c.mamba_d_state << ", d_conv " << c.mamba_d_conv
+            << ", expand " << c.mamba_expand << ", dt_rank " << c.mamba_dt_rank << "\n"
+            << "experts      " << c.num_experts << " per MoE layer, top-" << c.num_experts_per_tok
+            << "\n"
+            << "parameters   "
+            << absl::StrFormat("%.3fB total, %.3fB active per token", c.TotalParameters() / 1e9,
+                               c.ActiveParameters() / 1e9)
             << "\n"
             << "weights      " << HumanBytes(static_cast<double>(weight_bytes)) << " in "
             << (*checkpoint)->files().size() << " file(s)\n"
-            << "kv cache     " << HumanBytes(static_cast<double>(c.KvBytesPerToken())) << " per token (fp32)\n"
-            << "mamba state  " << HumanBytes(static_cast<double>(c.MambaStateBytes())) << " per sequence (fp32)\n"
-            << "tokenizer    " << (tokenizer.ok() ? absl::StrCat((*tokenizer)->num_pieces(), " pieces")
-                                                  : std::string("none (token ids only)"))
+            << "kv cache     " << HumanBytes(static_cast<double>(c.KvBytesPerToken()))
+            << " per token (fp32)\n"
+            << "mamba state  " << HumanBytes(static_cast<double>(c.MambaStateBytes()))
+            << " per sequence (fp32)\n"
+            << "tokenizer    "
+            << (tokenizer.ok() ? absl::StrCat((*tokenizer)->num_pieces(), " pieces")
+                               : std::string("none (token ids only)"))
             << "\n";
   return 0;
 }

@@ -16,7 +16,8 @@ int RunLogits(const Args& args) {
   auto ids_path = flags->Require("input-ids");
   auto out_path = flags->Require("out");
   auto chunk = flags->GetInt("chunk", 512);
-  for (const absl::Status& s : {model_dir.status(), ids_path.status(), out_path.status(), chunk.status()}) {
+  for (const absl::Status& s :
+       {model_dir.status(), ids_path.status(), out_path.status(), chunk.status()}) {
     if (!s.ok()) return Fail("logits", s);
   }
   if (*chunk <= 0) return Fail("logits", absl::InvalidArgumentError("--chunk must be positive"));

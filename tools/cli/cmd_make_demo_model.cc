@@ -34,7 +34,8 @@ int RunMakeDemoModel(const Args& args) {
     if (!offset.ok()) return Fail("make-demo-model", offset.status());
     options.attn_layer_offset = static_cast<int>(*offset);
   }
-  if (absl::Status s = tools::WriteDemoModel(*out, options); !s.ok()) return Fail("make-demo-model", s);
+  if (absl::Status s = tools::WriteDemoModel(*out, options); !s.ok())
+    return Fail("make-demo-model", s);
   std::cerr << "wrote " << options.preset << " model to " << *out << " (random weights)\n";
   return 0;
 }

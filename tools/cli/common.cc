@@ -11,13 +11,15 @@
 namespace jamba::cli {
 
 void AddEngineFlags(FlagSpec& spec) {
-  for (const char* name : {"model", "threads", "device", "simd", "weights"}) spec.values.insert(name);
+  for (const char* name : {"model", "threads", "device", "simd", "weights"})
+    spec.values.insert(name);
 }
 
 absl::StatusOr<EngineOptions> EngineOptionsFromFlags(const Flags& flags) {
   EngineOptions options;
   JAMBA_ASSIGN_OR_RETURN(int64_t threads, flags.GetInt("threads", 0));
-  if (threads < 0 || threads > 4096) return absl::InvalidArgumentError("--threads must be in [0, 4096]");
+  if (threads < 0 || threads > 4096)
+    return absl::InvalidArgumentError("--threads must be in [0, 4096]");
   options.threads = static_cast<int>(threads);
   options.device = flags.GetOr("device", "cpu");
   options.simd = flags.GetOr("simd", "");
@@ -41,7 +43,8 @@ int Fail(const std::string& command, const absl::Status& status) {
 absl::StatusOr<std::vector<int32_t>> ReadTokenIds(const std::string& path) {
   JAMBA_ASSIGN_OR_RETURN(engine::NpyArray array, engine::ReadNpy(path));
   if (!(array.shape.size() == 1 || (array.shape.size() == 2 && array.shape[0] == 1))) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": token ids must have shape [T] or [1, T]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": token ids must have shape [T] or [1, T]"));
   }
   JAMBA_ASSIGN_OR_RETURN(std::vector<int64_t> values, array.AsInts());
   std::vector<int32_t> ids;

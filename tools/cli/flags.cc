@@ -22,13 +22,16 @@ absl::StatusOr<Flags> Flags::Parse(const std::vector<std::string>& args, const F
       name = name.substr(0, eq);
     }
     if (spec.booleans.count(name)) {
-      if (value.has_value()) return absl::InvalidArgumentError(absl::StrCat("--", name, " takes no value"));
+      if (value.has_value())
+        return absl::InvalidArgumentError(absl::StrCat("--", name, " takes no value"));
       flags.booleans_.insert(name);
       continue;
     }
-    if (!spec.values.count(name)) return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+    if (!spec.values.count(name))
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
     if (!value.has_value()) {
-      if (i + 1 >= args.size()) return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+      if (i + 1 >= args.size())
+        return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
       value = args[++i];
     }
     flags.values_[name] = *value;
@@ -48,7 +51,8 @@ std::string Flags::GetOr(const std::string& name, const std::string& fallback) c
 
 absl::StatusOr<std::string> Flags::Require(const std::string& name) const {
   auto value = Get(name);
-  if (!value.has_value()) return absl::InvalidArgumentError(absl::StrCat("--", name, " is required"));
+  if (!value.has_value())
+    return absl::InvalidArgumentError(absl::StrCat("--", name, " is required"));
   return *value;
 }
 
@@ -57,7 +61,8 @@ absl::StatusOr<int64_t> Flags::GetInt(const std::string& name, int64_t fallback)
   if (!value.has_value()) return fallback;
   int64_t parsed = 0;
   if (!absl::SimpleAtoi(*value, &parsed)) {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, " must be an integer, got \"", *value, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, " must be an integer, got \"", *value, "\""));
   }
   return parsed;
 }
@@ -67,7 +72,8 @@ absl::StatusOr<double> Flags::GetDouble(const std::string& name, double fallback
   if (!value.has_value()) return fallback;
   double parsed = 0;
   if (!absl::SimpleAtod(*value, &parsed)) {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, " must be a number, got \"", *value, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, " must be a number, got \"", *value, "\""));
   }
   return parsed;
 }

@@ -23,7 +23,9 @@ class Flags {
  public:
   static absl::StatusOr<Flags> Parse(const std::vector<std::string>& args, const FlagSpec& spec);
 
-  bool Has(const std::string& name) const { return values_.count(name) > 0 || booleans_.count(name) > 0; }
+  bool Has(const std::string& name) const {
+    return values_.count(name) > 0 || booleans_.count(name) > 0;
+  }
   std::optional<std::string> Get(const std::string& name) const;
   std::string GetOr(const std::string& name, const std::string& fallback) const;
   // Required flag; the error names it.

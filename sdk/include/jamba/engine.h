@@ -32,9 +32,9 @@
 namespace jamba {
 
 struct EngineOptions {
-  int threads = 0;              // CPU threads; 0: all this process may use
-  std::string device = "cpu";   // "cpu", "cuda" or "auto"
-  std::string simd;             // CPU kernels: "" (best), "avx512", "avx2" or "scalar"
+  int threads = 0;               // CPU threads; 0: all this process may use
+  std::string device = "cpu";    // "cpu", "cuda" or "auto"
+  std::string simd;              // CPU kernels: "" (best), "avx512", "avx2" or "scalar"
   std::string weights = "auto";  // "auto": as stored; "int8": weight-only int8 MLPs and experts
   // Continuous batching.
   int64_t max_batch_tokens = 512;
@@ -48,12 +48,12 @@ struct EngineOptions {
 
   // Sessions. Without a session directory, session calls fail with FAILED_PRECONDITION.
   std::string session_dir;
-  std::string session_key_file;          // AES-256-GCM encryption at rest when set
-  int64_t session_memory_bytes = 8LL << 30;  // live session states kept in memory
-  int64_t session_disk_quota_bytes = 0;      // 0: unlimited
+  std::string session_key_file;                       // AES-256-GCM encryption at rest when set
+  int64_t session_memory_bytes = 8LL << 30;           // live session states kept in memory
+  int64_t session_disk_quota_bytes = 0;               // 0: unlimited
   absl::Duration session_ttl = absl::ZeroDuration();  // idle sessions are deleted after; 0: never
-  int64_t checkpoint_interval = 4096;    // Mamba-state checkpoint every N tokens
-  int64_t min_prefix_reuse_tokens = 32;  // shorter matches are recomputed
+  int64_t checkpoint_interval = 4096;                 // Mamba-state checkpoint every N tokens
+  int64_t min_prefix_reuse_tokens = 32;               // shorter matches are recomputed
 };
 
 // Called with each streamed chunk, on the thread that called Generate. Return false to cancel.
@@ -73,8 +73,8 @@ class Engine {
   // Needs a tokenizer (tokenizer.model in the model directory).
   ABSL_MUST_USE_RESULT absl::StatusOr<std::vector<int32_t>> Tokenize(const std::string& text,
                                                                      bool add_bos) const;
-  ABSL_MUST_USE_RESULT absl::StatusOr<std::string> Detokenize(std::span<const int32_t> tokens,
-                                                              bool skip_special_tokens = true) const;
+  ABSL_MUST_USE_RESULT absl::StatusOr<std::string> Detokenize(
+      std::span<const int32_t> tokens, bool skip_special_tokens = true) const;
 
   // Runs `input` through the model and generates, streaming chunks to `on_chunk` (may be empty).
   // Blocks until done. Errors: INVALID_ARGUMENT (bad options or input, naming the field),
@@ -93,8 +93,8 @@ class Engine {
   // Every session call names the tenant that owns the session; another tenant's session is
   // NOT_FOUND. Calls on one session are serialized; calls on different sessions run concurrently.
 
-  ABSL_MUST_USE_RESULT absl::StatusOr<SessionInfo> CreateSession(const std::string& tenant,
-                                                                 const CreateSessionOptions& options);
+  ABSL_MUST_USE_RESULT absl::StatusOr<SessionInfo> CreateSession(
+      const std::string& tenant, const CreateSessionOptions& options);
   ABSL_MUST_USE_RESULT absl::StatusOr<SessionInfo> GetSession(const std::string& tenant,
                                                               const std::string& id);
   // Sessions by id; `page_token` from the previous page ("" for the first).
@@ -104,20 +104,18 @@ class Engine {
   ABSL_MUST_USE_RESULT absl::Status DeleteSession(const std::string& tenant, const std::string& id);
   // Feeds `input` to the session and commits it (with a checkpoint every checkpoint_interval
   // tokens and at the end). All or nothing: on error or cancellation the session is unchanged.
-  ABSL_MUST_USE_RESULT absl::StatusOr<AppendResult> AppendToSession(const std::string& tenant,
-                                                                    const std::string& id,
-                                                                    const Input& input,
-                                                                    const AppendOptions& options = {});
+  ABSL_MUST_USE_RESULT absl::StatusOr<AppendResult> AppendToSession(
+      const std::string& tenant, const std::string& id, const Input& input,
+      const AppendOptions& options = {});
   // Generates from the session's state, after feeding `input` if given. With `commit`, the input
   // and the generated tokens are appended to the session; otherwise it is left unchanged.
   ABSL_MUST_USE_RESULT absl::StatusOr<GenerateResult> GenerateFromSession(
       const std::string& tenant, const std::string& id, const std::optional<Input>& input,
       const GenerateOptions& options, bool commit, const StreamCallback& on_chunk = {});
   // A new session sharing the source's state at `position` (a checkpoint; default: its end).
-  ABSL_MUST_USE_RESULT absl::StatusOr<SessionInfo> ForkSession(const std::string& tenant,
-                                                               const std::string& id,
-                                                               const std::string& new_id,
-                                                               std::optional<int64_t> position = {});
+  ABSL_MUST_USE_RESULT absl::StatusOr<SessionInfo> ForkSession(
+      const std::string& tenant, const std::string& id, const std::string& new_id,
+      std::optional<int64_t> position = {});
   ABSL_MUST_USE_RESULT absl::StatusOr<std::vector<CheckpointInfo>> ListCheckpoints(
       const std::string& tenant, const std::string& id);
   // Returns the session to a checkpoint, dropping everything after it.

@@ -74,8 +74,8 @@ struct TokenLogprob {
 
 struct GeneratedToken {
   int32_t token = 0;
-  float logprob = 0.0f;               // set when GenerateOptions::logprobs
-  std::vector<TokenLogprob> top;      // GenerateOptions::top_logprobs alternatives
+  float logprob = 0.0f;           // set when GenerateOptions::logprobs
+  std::vector<TokenLogprob> top;  // GenerateOptions::top_logprobs alternatives
 };
 
 // One streamed piece of output. `text` is always complete UTF-8; it may be empty while the
@@ -95,13 +95,13 @@ struct Usage {
 
 struct Timings {
   double queue_seconds = 0;
-  double prefill_seconds = 0;      // until the first token was sampled
-  double decode_seconds = 0;       // from the first to the last token
+  double prefill_seconds = 0;  // until the first token was sampled
+  double decode_seconds = 0;   // from the first to the last token
 };
 
 struct GenerateResult {
   std::string text;
-  std::vector<int32_t> tokens;  // output tokens (without a final EOS or stop token)
+  std::vector<int32_t> tokens;          // output tokens (without a final EOS or stop token)
   std::vector<int32_t> sampled_tokens;  // every sampled token (with a final EOS or stop token)
   FinishReason finish_reason = FinishReason::kLength;
   std::string matched_stop_string;  // for kStopString
