@@ -59,7 +59,8 @@ TEST_F(EngineSessionsTest, ResumedSessionGeneratesExactlyWhatAnUninterruptedOneD
     EXPECT_EQ(appended->session.checkpoint_count, 5);
   }
   auto engine = Open();  // a new engine over the same store: nothing in memory
-  auto resumed = engine->GenerateFromSession("default", "doc", std::nullopt, Greedy(12), /*commit=*/false);
+  auto resumed =
+      engine->GenerateFromSession("default", "doc", std::nullopt, Greedy(12), /*commit=*/false);
   ASSERT_TRUE(resumed.ok()) << resumed.status();
   EXPECT_EQ(resumed->tokens, expected);
   EXPECT_EQ(resumed->usage.restored_tokens, 70);
@@ -99,7 +100,8 @@ TEST_F(EngineSessionsTest, ForkAndRewindResumeExactly) {
   ASSERT_TRUE(base.ok());
   auto forked = engine->ForkSession("default", "a", "b");
   ASSERT_TRUE(forked.ok()) << forked.status();
-  auto committed = engine->GenerateFromSession("default", "a", std::nullopt, Greedy(5), /*commit=*/true);
+  auto committed =
+      engine->GenerateFromSession("default", "a", std::nullopt, Greedy(5), /*commit=*/true);
   ASSERT_TRUE(committed.ok());
   EXPECT_EQ(committed->tokens, base->tokens);
   auto info = engine->GetSession("default", "a");
