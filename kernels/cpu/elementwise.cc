@@ -1,13 +1,14 @@
 // Row-wise and elementwise kernels for every SIMD target (Highway foreach_target).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/elementwise.cc"
-#include "kernels/cpu/elementwise.h"
-
+// clang-format off: foreach_target.h must come first, then highway.h (Highway's re-inclusion idiom).
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+// clang-format on
 #include <cmath>
 
 #include "hwy/contrib/math/math-inl.h"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "kernels/cpu/elementwise.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace jamba::kernels::cpu::HWY_NAMESPACE {

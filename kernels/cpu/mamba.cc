@@ -2,13 +2,14 @@
 // one channel's state [N] in registers across all tokens and vectorises over the state dimension.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/mamba.cc"
-#include "kernels/cpu/mamba.h"
-
+// clang-format off: foreach_target.h must come first, then highway.h (Highway's re-inclusion idiom).
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+// clang-format on
 #include <cmath>
 
 #include "hwy/contrib/math/math-inl.h"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "kernels/cpu/mamba.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace jamba::kernels::cpu::HWY_NAMESPACE {

@@ -2,10 +2,11 @@
 // in their stored dtype and widened to fp32 in registers, so bf16 weights stay bf16 in memory.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/matmul.cc"
-#include "kernels/cpu/matmul.h"
-
+// clang-format off: foreach_target.h must come first, then highway.h (Highway's re-inclusion idiom).
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
+// clang-format on
 #include "hwy/highway.h"
+#include "kernels/cpu/matmul.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace jamba::kernels::cpu::HWY_NAMESPACE {
