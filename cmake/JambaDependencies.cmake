@@ -12,9 +12,6 @@ find_package(OpenSSL REQUIRED)
 if(JAMBA_BUILD_TESTS)
   find_package(GTest CONFIG REQUIRED)
 endif()
-if(JAMBA_BUILD_BENCH)
-  find_package(benchmark CONFIG QUIET)
-endif()
 
 find_library(JAMBA_SPM_LIB NAMES libsentencepiece.a PATHS "${JAMBA_DEPS_PREFIX}/lib" NO_DEFAULT_PATH)
 find_library(JAMBA_SPM_TRAIN_LIB NAMES libsentencepiece_train.a PATHS "${JAMBA_DEPS_PREFIX}/lib"

@@ -25,6 +25,12 @@ const Command kCommands[] = {
      "           [--simd avx512|avx2|scalar] [--weights bf16|int8] [--quiet]"},
     {"logits", jamba::cli::RunLogits,
      "logits --model DIR --input-ids IDS.npy --out LOGITS.npy [--chunk N]"},
+    {"bench", jamba::cli::RunBench,
+     "bench --model DIR [--json OUT] [--threads N] [--simd T] [--weights bf16|int8] [--prefill "
+     "512,4096]\n"
+     "           [--batches 1,4,16] [--contexts 1024,16384] [--steps N]\n"
+     "  jamba bench --context-sweep --model DIR --attention-model DIR [--contexts ...] [--json "
+     "OUT] [--svg OUT]"},
     {"make-demo-model", jamba::cli::RunMakeDemoModel,
      "make-demo-model --out DIR [--seed S] [--preset demo|bench] [--attn-period P] [--shards N]"},
 };

@@ -18,7 +18,7 @@ constexpr size_t kAlignment = 64;
 
 // Tokens processed together against a block of weight rows: their activations stay in L2 while
 // the block's rows stream through L1.
-constexpr int64_t kTokenBlock = 32;
+constexpr int64_t kTokenBlock = 48;
 
 }  // namespace
 
@@ -144,25 +144,49 @@ void CpuBackend::EmbeddingLookup(const Matrix& table, std::span<const int32_t> t
 }
 
 void CpuBackend::MatMul(const Matrix& w, const float* x, int64_t n, float* y, const float* bias) {
-  if (n <= 0 || w.rows <= 0) return;  // nothing to do; the block arithmetic below divides by n
-  const int64_t token_blocks = (n + kTokenBlock - 1) / kTokenBlock;
-  // Enough row blocks to keep every thread busy, each a multiple of 8 rows.
+  if (n <= 0 || w.rows <= 0) return;
+  // Split rows only when there are enough of them: each task then packs its rows once for all
+  // tokens. Small matrices are split over tokens too.
+  const int64_t threads = pool_.num_threads();
+  const int64_t token_blocks = w.rows / 16 >= 2 * threads ? 1 : (n + kTokenBlock - 1) / kTokenBlock;
+  const int64_t token_block = token_blocks == 1 ? n : kTokenBlock;
+  // Enough row blocks to keep every thread busy; each a multiple of the 16-row packing block.
   const int64_t want_tasks = static_cast<int64_t>(pool_.num_threads()) * 4;
   const int64_t row_blocks =
-      std::clamp<int64_t>((want_tasks + token_blocks - 1) / token_blocks, 1, (w.rows + 7) / 8);
-  const int64_t rows_per_block = (w.rows + row_blocks - 1) / row_blocks;
-  pool_.ParallelFor(row_blocks * token_blocks, [&](int64_t task, int) {
+      std::clamp<int64_t>((want_tasks + token_blocks - 1) / token_blocks, 1, (w.rows + 15) / 16);
+  const int64_t rows_per_block = ((w.rows + row_blocks - 1) / row_blocks + 15) / 16 * 16;
+  // Per-thread scratch for widening weight rows to fp32 once per many-token block.
+  const int64_t pack_floats = PackScratchFloats(w.cols);
+  const bool packed = n >= 8 && w.dtype != DType::kF32;
+  ScratchPool::Lease pack =
+      scratch_.Get(packed ? static_cast<size_t>(pack_floats * pool_.num_threads()) : 0);
+  // Many-token products read activation rows side by side: copy them to a padded stride when
+  // their natural stride is a multiple of 4 KiB (all L1-set aliases of each other).
+  int64_t x_stride = w.cols;
+  ScratchPool::Lease padded = scratch_.Get(0);
+  if (packed && (w.cols * sizeof(float)) % 4096 == 0) {
+    x_stride = PackedRowStride(w.cols);
+    padded = scratch_.Get(static_cast<size_t>(n * x_stride));
+    for (int64_t t = 0; t < n; ++t) {
+      std::memcpy(padded.data() + t * x_stride, x + t * w.cols,
+                  static_cast<size_t>(w.cols) * sizeof(float));
+    }
+    x = padded.data();
+  }
+  pool_.ParallelFor(row_blocks * token_blocks, [&](int64_t task, int thread) {
     const int64_t rb = task % row_blocks;
     const int64_t tb = task / row_blocks;
     const int64_t r0 = rb * rows_per_block;
     const int64_t r1 = std::min(w.rows, r0 + rows_per_block);
-    const int64_t t0 = tb * kTokenBlock;
-    const int64_t tn = std::min(kTokenBlock, n - t0);
+    const int64_t t0 = tb * token_block;
+    const int64_t tn = std::min(token_block, n - t0);
     if (r0 >= r1) return;
-    matmul_.rows(w, r0, r1, x + t0 * w.cols, tn, y + t0 * w.rows, w.rows);
+    float* scratch = packed ? pack.data() + thread * pack_floats : nullptr;
+    matmul_.rows(w, r0, r1, x + t0 * x_stride, x_stride, tn, y + t0 * w.rows, w.rows, scratch);
     if (bias != nullptr) {
-      for (int64_t t = t0; t < t0 + tn; ++t)
+      for (int64_t t = t0; t < t0 + tn; ++t) {
         elementwise_.add(y + t * w.rows + r0, bias + r0, r1 - r0);
+      }
     }
   });
 }
@@ -185,8 +209,8 @@ void CpuBackend::Add(float* y, const float* x, size_t count) {
 
 void CpuBackend::SwiGluMlp(const MlpWeights& mlp, const float* x, int64_t n, float* out) {
   const int64_t f = mlp.gate.rows;
-  std::vector<float> gate(static_cast<size_t>(n * f));
-  std::vector<float> up(static_cast<size_t>(n * f));
+  ScratchPool::Lease gate = scratch_.Get(static_cast<size_t>(n * f));
+  ScratchPool::Lease up = scratch_.Get(static_cast<size_t>(n * f));
   MatMul(mlp.gate, x, n, gate.data(), nullptr);
   MatMul(mlp.up, x, n, up.data(), nullptr);
   ParallelRanges(n * f, 1 << 14, [&](int64_t begin, int64_t end) {
@@ -199,14 +223,15 @@ void CpuBackend::Moe(const MoeArgs& args) {
   const int64_t n = args.tokens;
   const int64_t num_experts = args.router->rows;
   const int64_t hidden = args.router->cols;
-  std::vector<float> probs(static_cast<size_t>(n * num_experts));
-  MatMul(*args.router, args.x, n, probs.data(), nullptr);
+  ScratchPool::Lease probs_lease = scratch_.Get(static_cast<size_t>(n * num_experts));
+  float* probs = probs_lease.data();
+  MatMul(*args.router, args.x, n, probs, nullptr);
   // Group the step's tokens by expert so each expert's weights are read once per call.
   std::vector<std::vector<int64_t>> expert_tokens(static_cast<size_t>(num_experts));
   std::vector<std::vector<float>> expert_weights(static_cast<size_t>(num_experts));
   std::vector<int64_t> order(static_cast<size_t>(num_experts));
   for (int64_t t = 0; t < n; ++t) {
-    float* p = probs.data() + t * num_experts;
+    float* p = probs + t * num_experts;
     elementwise_.softmax(p, num_experts);
     std::iota(order.begin(), order.end(), 0);
     // Highest probability first; ties go to the lower expert index, as torch.topk does on CPU.
@@ -218,14 +243,14 @@ void CpuBackend::Moe(const MoeArgs& args) {
     }
   }
   std::fill_n(args.out, n * hidden, 0.0f);
-  std::vector<float> xs;
-  std::vector<float> ys;
+  size_t most_tokens = 0;
+  for (const auto& tokens : expert_tokens) most_tokens = std::max(most_tokens, tokens.size());
+  ScratchPool::Lease xs = scratch_.Get(most_tokens * static_cast<size_t>(hidden));
+  ScratchPool::Lease ys = scratch_.Get(most_tokens * static_cast<size_t>(hidden));
   for (int64_t e = 0; e < num_experts; ++e) {
     const auto& tokens = expert_tokens[e];
     if (tokens.empty()) continue;
     const int64_t m = static_cast<int64_t>(tokens.size());
-    xs.resize(static_cast<size_t>(m * hidden));
-    ys.resize(static_cast<size_t>(m * hidden));
     for (int64_t j = 0; j < m; ++j) {
       std::memcpy(xs.data() + j * hidden, args.x + tokens[j] * hidden, hidden * sizeof(float));
     }
@@ -253,7 +278,8 @@ void CpuBackend::Attention(const AttentionArgs& args) {
   const int64_t items = args.tokens * args.num_heads;
   if (items <= 0) return;  // nothing to do; the split below divides by the task count
   const size_t scores_per_thread = static_cast<size_t>(args.past + args.tokens);
-  std::vector<float> scores(scores_per_thread * static_cast<size_t>(pool_.num_threads()));
+  ScratchPool::Lease scores =
+      scratch_.Get(scores_per_thread * static_cast<size_t>(pool_.num_threads()));
   const int64_t tasks = std::min<int64_t>(items, static_cast<int64_t>(pool_.num_threads()) * 4);
   const int64_t per_task = (items + tasks - 1) / tasks;
   pool_.ParallelFor(tasks, [&](int64_t task, int thread) {

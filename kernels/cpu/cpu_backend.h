@@ -16,6 +16,7 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/mamba.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/scratch_pool.h"
 #include "kernels/cpu/thread_pool.h"
 
 namespace jamba::kernels::cpu {
@@ -75,6 +76,8 @@ class CpuBackend final : public Backend {
   const ElementwiseKernels& elementwise_;
   const MambaKernels& mamba_;
   const AttentionKernels& attention_;
+
+  ScratchPool scratch_;
 
   absl::Mutex owned_mu_;
   std::vector<DeviceBuffer> owned_ ABSL_GUARDED_BY(owned_mu_);

@@ -47,57 +47,259 @@ HWY_INLINE float ScalarWeight(const void* row, int64_t k) {
   }
 }
 
-// Up to kTokens dot products of one weight row with kTokens activation rows: the weight vector
-// is widened once and used for every token, so a row is read from memory once per call.
-template <DType kType, int kTokens>
-HWY_INLINE void RowTimesTokens(const void* row, int64_t cols, const float* x, float scale, float* y,
-                               int64_t y_stride) {
+// Every output element y[t, r] is one dot product computed the same way on every path: a single
+// vector accumulator over k in steps of Lanes (in order), reduced with SumOfLanes, then the
+// scalar tail, then the int8 scale. Tiles only change how many such products run side by side,
+// never the order inside one, so a token's result does not depend on the batch it was computed
+// in (decode alone, decode batched with others, or a prefill chunk of any size).
+
+// Tile shapes: R weight rows x T tokens of accumulators in registers. AVX-512 has 32 vector
+// registers (R*T + R + 1 of them are live), AVX2 and the scalar target 16.
+#if HWY_TARGET == HWY_AVX3
+constexpr int kTileRows = 4;
+constexpr int kTileTokens = 6;
+#else
+constexpr int kTileRows = 2;
+constexpr int kTileTokens = 4;
+#endif
+// Tokens of one packed-panel product (a multiple of both targets' kTileTokens).
+constexpr int64_t kPanelTokens = 48;
+
+// y[t * y_stride + r] for r < kR, t < kT: rows start at `w` (`row_bytes` apart), tokens at `x`
+// (`cols` apart). With kScaled, each row's sum is multiplied by scales[r] (int8 weights, whether
+// read as int8 or from a packed fp32 copy of the int8 values).
+template <DType kType, bool kScaled, int kR, int kT>
+HWY_INLINE void Tile(const char* w, size_t row_bytes, const float* x, int64_t x_stride,
+                     int64_t cols, const float* scales, float* y, int64_t y_stride) {
   const DF df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
-  VF acc[kTokens];
-  for (int t = 0; t < kTokens; ++t) acc[t] = hn::Zero(df);
+  // The pragmas make the compiler unroll every tile loop, so the kR x kT accumulators live in
+  // registers instead of memory.
+  VF acc[kR][kT];
+#pragma GCC unroll 8
+  for (int r = 0; r < kR; ++r) {
+#pragma GCC unroll 8
+    for (int t = 0; t < kT; ++t) acc[r][t] = hn::Zero(df);
+  }
   int64_t k = 0;
   for (; k + lanes <= cols; k += lanes) {
-    const VF w = LoadWeights<kType>(df, row, k);
-    for (int t = 0; t < kTokens; ++t)
-      acc[t] = hn::MulAdd(w, hn::LoadU(df, x + t * cols + k), acc[t]);
+    VF wv[kR];
+#pragma GCC unroll 8
+    for (int r = 0; r < kR; ++r) wv[r] = LoadWeights<kType>(df, w + r * row_bytes, k);
+#pragma GCC unroll 8
+    for (int t = 0; t < kT; ++t) {
+      const VF xv = hn::LoadU(df, x + t * x_stride + k);
+#pragma GCC unroll 8
+      for (int r = 0; r < kR; ++r) acc[r][t] = hn::MulAdd(wv[r], xv, acc[r][t]);
+    }
   }
-  for (int t = 0; t < kTokens; ++t) {
-    float sum = hn::GetLane(hn::SumOfLanes(df, acc[t]));
-    for (int64_t kk = k; kk < cols; ++kk) sum += ScalarWeight<kType>(row, kk) * x[t * cols + kk];
-    y[t * y_stride] = sum * scale;
+  for (int r = 0; r < kR; ++r) {
+    const void* row = w + r * row_bytes;
+    for (int t = 0; t < kT; ++t) {
+      float sum = hn::GetLane(hn::SumOfLanes(df, acc[r][t]));
+      for (int64_t kk = k; kk < cols; ++kk)
+        sum += ScalarWeight<kType>(row, kk) * x[t * x_stride + kk];
+      y[t * y_stride + r] = kScaled ? sum * scales[r] : sum;
+    }
   }
 }
+
+// All tokens [0, n) against rows [0, rows): full tiles, then narrower ones for the edges.
+template <DType kType, bool kScaled, int kR>
+HWY_INLINE void RowGroup(const char* w, size_t row_bytes, const float* x, int64_t x_stride,
+                         int64_t cols, int64_t n, const float* scales, float* y, int64_t y_stride) {
+  int64_t t = 0;
+  for (; t + kTileTokens <= n; t += kTileTokens) {
+    Tile<kType, kScaled, kR, kTileTokens>(w, row_bytes, x + t * x_stride, x_stride, cols, scales,
+                                          y + t * y_stride, y_stride);
+  }
+  for (; t + 2 <= n; t += 2) {
+    Tile<kType, kScaled, kR, 2>(w, row_bytes, x + t * x_stride, x_stride, cols, scales,
+                                y + t * y_stride, y_stride);
+  }
+  if (t < n) {
+    Tile<kType, kScaled, kR, 1>(w, row_bytes, x + t * x_stride, x_stride, cols, scales,
+                                y + t * y_stride, y_stride);
+  }
+}
+
+// Rows [0, rows) of a weight block (stored as kType) times tokens [0, n).
+template <DType kType, bool kScaled>
+void RowsT(const char* data, size_t row_bytes, const float* scales, int64_t rows, int64_t cols,
+           const float* x, int64_t x_stride, int64_t n, float* y, int64_t y_stride) {
+  int64_t r = 0;
+  for (; r + kTileRows <= rows; r += kTileRows) {
+    RowGroup<kType, kScaled, kTileRows>(data + r * row_bytes, row_bytes, x, x_stride, cols, n,
+                                        kScaled ? scales + r : nullptr, y + r, y_stride);
+  }
+  for (; r < rows; ++r) {
+    RowGroup<kType, kScaled, 1>(data + r * row_bytes, row_bytes, x, x_stride, cols, n,
+                                kScaled ? scales + r : nullptr, y + r, y_stride);
+  }
+}
+
+// ---- many-token products on a packed fp32 panel, blocked over k ----
+// The k dimension is walked in blocks so the panel's slice, one token tile's activations and
+// that tile's accumulators all stay in L1. Accumulators are saved to `acc` between blocks as
+// whole vectors, so every output is still the one fixed-order dot product described above.
+constexpr int64_t kKBlock = 512;  // floats; a multiple of every target's lane count
+
+template <int kR, int kT>
+HWY_INLINE void TileK(const float* w, int64_t w_stride, const float* x, int64_t x_stride,
+                      int64_t k0, int64_t k1, float* acc, int64_t acc_row_stride, bool first) {
+  const DF df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  VF a[kR][kT];
+#pragma GCC unroll 8
+  for (int r = 0; r < kR; ++r) {
+#pragma GCC unroll 8
+    for (int t = 0; t < kT; ++t) {
+      a[r][t] = first ? hn::Zero(df) : hn::LoadU(df, acc + r * acc_row_stride + t * lanes);
+    }
+  }
+  for (int64_t k = k0; k < k1; k += lanes) {
+    VF wv[kR];
+#pragma GCC unroll 8
+    for (int r = 0; r < kR; ++r) wv[r] = hn::LoadU(df, w + r * w_stride + k);
+#pragma GCC unroll 8
+    for (int t = 0; t < kT; ++t) {
+      const VF xv = hn::LoadU(df, x + t * x_stride + k);
+#pragma GCC unroll 8
+      for (int r = 0; r < kR; ++r) a[r][t] = hn::MulAdd(wv[r], xv, a[r][t]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < kR; ++r) {
+#pragma GCC unroll 8
+    for (int t = 0; t < kT; ++t) hn::StoreU(a[r][t], df, acc + r * acc_row_stride + t * lanes);
+  }
+}
+
+template <int kR>
+HWY_INLINE void TileRowK(const float* w, int64_t w_stride, const float* x, int64_t x_stride,
+                         int64_t tokens, int64_t k0, int64_t k1, float* acc, int64_t acc_row_stride,
+                         bool first) {
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(DF()));
+  int64_t t = 0;
+  for (; t + kTileTokens <= tokens; t += kTileTokens) {
+    TileK<kR, kTileTokens>(w, w_stride, x + t * x_stride, x_stride, k0, k1, acc + t * lanes,
+                           acc_row_stride, first);
+  }
+  for (; t + 2 <= tokens; t += 2) {
+    TileK<kR, 2>(w, w_stride, x + t * x_stride, x_stride, k0, k1, acc + t * lanes, acc_row_stride,
+                 first);
+  }
+  if (t < tokens) {
+    TileK<kR, 1>(w, w_stride, x + t * x_stride, x_stride, k0, k1, acc + t * lanes, acc_row_stride,
+                 first);
+  }
+}
+
+// y[t * y_stride + r] for the panel's `rows` (fp32, `w_stride` apart) and `tokens` tokens
+// (`x_stride` apart, at most kPanelTokens). `acc` holds rows * kPanelTokens vectors.
+template <bool kScaled>
+void PanelTimesTokens(const float* panel, int64_t w_stride, int64_t rows, int64_t cols,
+                      const float* x, int64_t x_stride, int64_t tokens, const float* scales,
+                      float* y, int64_t y_stride, float* acc) {
+  const DF df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t vector_cols = cols - cols % lanes;
+  const int64_t acc_row_stride = tokens * lanes;
+  for (int64_t k0 = 0; k0 < vector_cols; k0 += kKBlock) {
+    const int64_t k1 = std::min(vector_cols, k0 + kKBlock);
+    const bool first = k0 == 0;
+    for (int64_t t = 0; t < tokens; t += kTileTokens) {
+      const int64_t tt = std::min<int64_t>(kTileTokens, tokens - t);
+      int64_t r = 0;
+      for (; r + kTileRows <= rows; r += kTileRows) {
+        TileRowK<kTileRows>(panel + r * w_stride, w_stride, x + t * x_stride, x_stride, tt, k0, k1,
+                            acc + r * acc_row_stride + t * lanes, acc_row_stride, first);
+      }
+      for (; r < rows; ++r) {
+        TileRowK<1>(panel + r * w_stride, w_stride, x + t * x_stride, x_stride, tt, k0, k1,
+                    acc + r * acc_row_stride + t * lanes, acc_row_stride, first);
+      }
+    }
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t t = 0; t < tokens; ++t) {
+      float sum = 0.0f;
+      if (vector_cols > 0)
+        sum = hn::GetLane(hn::SumOfLanes(df, hn::LoadU(df, acc + r * acc_row_stride + t * lanes)));
+      for (int64_t k = vector_cols; k < cols; ++k)
+        sum += panel[r * w_stride + k] * x[t * x_stride + k];
+      y[t * y_stride + r] = kScaled ? sum * scales[r] : sum;
+    }
+  }
+}
+
+// Rows are widened to fp32 in blocks of this many before a many-token product, so the
+// conversion is paid once per block instead of once per token tile. Exact, so the result is the
+// same as converting in registers.
+constexpr int64_t kPackRows = 16;
+constexpr int64_t kPackMinTokens = 8;
 
 template <DType kType>
-void RowsT(const Matrix& w, int64_t row_begin, int64_t row_end, const float* x, int64_t n, float* y,
-           int64_t y_stride) {
-  const int64_t cols = w.cols;
-  const size_t row_bytes = static_cast<size_t>(cols) * DTypeSize(kType);
-  for (int64_t r = row_begin; r < row_end; ++r) {
-    const void* row = static_cast<const char*>(w.data) + static_cast<size_t>(r) * row_bytes;
-    const float scale = kType == DType::kI8 ? w.row_scales[r] : 1.0f;
-    int64_t t = 0;
-    for (; t + 4 <= n; t += 4) {
-      RowTimesTokens<kType, 4>(row, cols, x + t * cols, scale, y + t * y_stride + r, y_stride);
-    }
-    for (; t < n; ++t) {
-      RowTimesTokens<kType, 1>(row, cols, x + t * cols, scale, y + t * y_stride + r, y_stride);
-    }
-  }
-}
+void ConvertRowT(const Matrix& w, int64_t r, float* dst);
 
-void Rows(const Matrix& w, int64_t row_begin, int64_t row_end, const float* x, int64_t n, float* y,
-          int64_t y_stride) {
+void Rows(const Matrix& w, int64_t row_begin, int64_t row_end, const float* x, int64_t x_stride,
+          int64_t n, float* y, int64_t y_stride, float* pack) {
+  const size_t row_bytes = static_cast<size_t>(w.cols) * DTypeSize(w.dtype);
+  const char* base = static_cast<const char*>(w.data) + static_cast<size_t>(row_begin) * row_bytes;
+  const float* scales = w.row_scales != nullptr ? w.row_scales + row_begin : nullptr;
+  float* out = y + row_begin;
+  const int64_t rows = row_end - row_begin;
+  if (w.dtype != DType::kF32 && n >= kPackMinTokens && pack != nullptr) {
+    // Rows of the panel are padded by one cache line so rows that are a power of two apart do
+    // not all land in the same L1 sets.
+    const int64_t panel_stride = PackedRowStride(w.cols);
+    for (int64_t r = 0; r < rows; r += kPackRows) {
+      const int64_t block = std::min(kPackRows, rows - r);
+      for (int64_t i = 0; i < block; ++i) {
+        switch (w.dtype) {
+          case DType::kBF16:
+            ConvertRowT<DType::kBF16>(w, row_begin + r + i, pack + i * panel_stride);
+            break;
+          case DType::kF16:
+            ConvertRowT<DType::kF16>(w, row_begin + r + i, pack + i * panel_stride);
+            break;
+          case DType::kI8:
+            // Packed int8 rows keep their scale separate: convert without it.
+            ConvertToF32(base + (r + i) * row_bytes, DType::kI8, static_cast<size_t>(w.cols),
+                         pack + i * panel_stride);
+            break;
+          case DType::kF32:
+            break;
+        }
+      }
+      float* acc = pack + kPackRows * panel_stride;
+      for (int64_t t0 = 0; t0 < n; t0 += kPanelTokens) {
+        const int64_t tn = std::min(kPanelTokens, n - t0);
+        if (w.dtype == DType::kI8) {
+          // The int8 path multiplies by the row scale after the sum, exactly as in registers.
+          PanelTimesTokens<true>(pack, panel_stride, block, w.cols, x + t0 * x_stride, x_stride, tn,
+                                 scales + r, out + r + t0 * y_stride, y_stride, acc);
+        } else {
+          PanelTimesTokens<false>(pack, panel_stride, block, w.cols, x + t0 * x_stride, x_stride,
+                                  tn, nullptr, out + r + t0 * y_stride, y_stride, acc);
+        }
+      }
+    }
+    return;
+  }
   switch (w.dtype) {
     case DType::kF32:
-      return RowsT<DType::kF32>(w, row_begin, row_end, x, n, y, y_stride);
+      return RowsT<DType::kF32, false>(base, row_bytes, nullptr, rows, w.cols, x, x_stride, n, out,
+                                       y_stride);
     case DType::kBF16:
-      return RowsT<DType::kBF16>(w, row_begin, row_end, x, n, y, y_stride);
+      return RowsT<DType::kBF16, false>(base, row_bytes, nullptr, rows, w.cols, x, x_stride, n, out,
+                                        y_stride);
     case DType::kF16:
-      return RowsT<DType::kF16>(w, row_begin, row_end, x, n, y, y_stride);
+      return RowsT<DType::kF16, false>(base, row_bytes, nullptr, rows, w.cols, x, x_stride, n, out,
+                                       y_stride);
     case DType::kI8:
-      return RowsT<DType::kI8>(w, row_begin, row_end, x, n, y, y_stride);
+      return RowsT<DType::kI8, true>(base, row_bytes, scales, rows, w.cols, x, x_stride, n, out,
+                                     y_stride);
   }
 }
 

@@ -11,9 +11,12 @@
 namespace jamba::kernels::cpu {
 
 struct MatMulKernels {
-  // y[t * y_stride + r] = sum_k w[r, k] * x[t * w.cols + k]  for r in [row_begin, row_end), t < n.
-  void (*rows)(const Matrix& w, int64_t row_begin, int64_t row_end, const float* x, int64_t n,
-               float* y, int64_t y_stride);
+  // y[t * y_stride + r] = sum_k w[r, k] * x[t * x_stride + k]  for r in [row_begin, row_end), t <
+  // n. `pack` (optional) is scratch for PackScratchFloats(w.cols) floats: with it, many-token
+  // products widen weight rows to fp32 once per block. The result is bitwise the same with or
+  // without it and for every n: each output is one dot product in a fixed order (batch invariance).
+  void (*rows)(const Matrix& w, int64_t row_begin, int64_t row_end, const float* x,
+               int64_t x_stride, int64_t n, float* y, int64_t y_stride, float* pack);
   // sum_i a[i] * b[i]
   float (*dot)(const float* a, const float* b, int64_t n);
   // y[i] += alpha * x[i]
@@ -23,6 +26,14 @@ struct MatMulKernels {
 };
 
 const MatMulKernels& GetMatMulKernels(SimdTarget target);
+
+// Row stride of packed fp32 weight panels and padded activation copies: one cache line more than
+// the row, so rows a power of two apart do not compete for the same L1 sets.
+inline int64_t PackedRowStride(int64_t cols) { return cols + 16; }
+
+// Floats of `pack` scratch that MatMulKernels::rows needs for a matrix with `cols` columns: a
+// 16-row fp32 panel and 16 x 48 accumulator vectors of up to 16 lanes.
+inline int64_t PackScratchFloats(int64_t cols) { return 16 * PackedRowStride(cols) + 16 * 48 * 16; }
 
 }  // namespace jamba::kernels::cpu
 

@@ -1,0 +1,306 @@
+// CPU model benchmarks: prefill and decode throughput against measured ceilings.
+#include "bench/cpu_bench.h"
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include "absl/strings/str_format.h"
+#include "bench/machine_bench.h"
+#include "bench/svg_plot.h"
+#include "engine/forward_workspace.h"
+#include "engine/jamba_model.h"
+#include "engine/status_macros.h"
+#include "kernels/cpu/cpu_backend.h"
+
+namespace jamba::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Json = nlohmann::json;
+
+double Seconds(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double PeakRssBytes() {
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) * 1024.0;
+}
+
+// Bytes of matrices and vectors one decode step reads, for `batch` sequences at `context`.
+// Experts: top-k per token; over a batch, the expected number of distinct experts under uniform
+// routing (random weights route close to uniformly).
+struct StepBytes {
+  double weights = 0;
+  double kv = 0;
+  double state = 0;
+  double total() const { return weights + kv + state; }
+};
+
+StepBytes DecodeStepBytes(const engine::ModelConfig& c, int batch, int64_t context,
+                          double weight_bytes_per_param, double mlp_bytes_per_param) {
+  const double h = static_cast<double>(c.hidden_size), f = static_cast<double>(c.intermediate_size);
+  const double i = static_cast<double>(c.mamba_inner()), n = c.mamba_d_state,
+               r = static_cast<double>(c.mamba_dt_rank);
+  const double q = static_cast<double>(c.num_attention_heads * c.head_dim());
+  const double kv = static_cast<double>(c.num_key_value_heads * c.head_dim());
+  StepBytes bytes;
+  const double w = weight_bytes_per_param;
+  bytes.weights +=
+      static_cast<double>(c.vocab_size) * h * w;  // lm_head (embedding: one row per token)
+  for (const engine::LayerConfig& layer : c.layers) {
+    if (layer.mixer == engine::MixerKind::kAttention) {
+      bytes.weights += (2 * q * h + 2 * kv * h) * w;
+      bytes.kv += static_cast<double>(batch) * static_cast<double>(context) * 2 * kv * 4;
+    } else {
+      bytes.weights += (2 * i * h + (r + 2 * n) * i + i * r + h * i) * w;
+      bytes.weights += i * (c.mamba_d_conv + n + 4) * 4;  // conv, A, D, biases in fp32
+      bytes.state +=
+          static_cast<double>(batch) * 2 * i * (c.mamba_d_conv - 1 + n) * 4;  // read + write
+    }
+    const double mlp = 3 * h * f * mlp_bytes_per_param;
+    if (layer.ffn == engine::FfnKind::kMoe) {
+      const double e = layer.num_experts, k = c.num_experts_per_tok;
+      const double distinct = e * (1 - std::pow(1 - k / e, batch));
+      bytes.weights += e * h * w + distinct * mlp;
+    } else {
+      bytes.weights += mlp;
+    }
+  }
+  return bytes;
+}
+
+// Matmul and attention flops of prefilling `tokens` tokens from an empty state.
+double PrefillFlops(const engine::ModelConfig& c, int64_t tokens) {
+  const double active_matmul =
+      static_cast<double>(c.ActiveParameters()) -
+      static_cast<double>(c.vocab_size * c.hidden_size);  // no embedding matmul
+  double flops = 2 * active_matmul * static_cast<double>(tokens);
+  const double q = static_cast<double>(c.num_attention_heads * c.head_dim());
+  // Causal attention: QK^T and PV over (t + 1) keys for token t.
+  const double pairs = static_cast<double>(tokens) * static_cast<double>(tokens + 1) / 2;
+  flops += c.num_attention_layers() * 4 * q * pairs;
+  return flops;
+}
+
+absl::StatusOr<engine::SequenceState> SyntheticState(const engine::JambaModel& model,
+                                                     int64_t context, std::mt19937& rng) {
+  JAMBA_ASSIGN_OR_RETURN(engine::SequenceState state, model.NewSequence());
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  const int64_t chunk = 4096;
+  std::vector<float> keys(static_cast<size_t>(chunk * state.kv_row_floats()));
+  std::vector<float> values(keys.size());
+  for (float& v : keys) v = dist(rng);
+  for (float& v : values) v = dist(rng);
+  for (int l = 0; l < state.num_layers(); ++l) {
+    if (state.layer_kind(l) == engine::MixerKind::kAttention) {
+      for (int64_t done = 0; done < context; done += chunk) {
+        JAMBA_RETURN_IF_ERROR(
+            state.AppendKvRows(l, std::min(chunk, context - done), keys.data(), values.data()));
+      }
+    } else {
+      std::vector<float> conv(static_cast<size_t>(state.conv_state_floats()));
+      std::vector<float> ssm(static_cast<size_t>(state.ssm_state_floats()));
+      for (float& v : conv) v = 0.1f * dist(rng);
+      for (float& v : ssm) v = 0.1f * dist(rng);
+      state.WriteMambaState(l, conv.data(), ssm.data());
+    }
+  }
+  std::vector<int32_t> tokens(static_cast<size_t>(context));
+  for (int32_t& t : tokens)
+    t = static_cast<int32_t>(rng() % static_cast<uint32_t>(model.config().vocab_size));
+  state.SetTokensForRestore(std::move(tokens));
+  state.SetLastLogits(std::vector<float>(static_cast<size_t>(model.config().vocab_size), 0.0f));
+  return state;
+}
+
+// Decode tokens/s for `batch` copies of a synthetic state at `context`.
+absl::StatusOr<double> MeasureDecode(const engine::JambaModel& model, engine::ForwardWorkspace& ws,
+                                     int batch, int64_t context, int steps, std::mt19937& rng) {
+  JAMBA_ASSIGN_OR_RETURN(engine::SequenceState first, SyntheticState(model, context, rng));
+  std::vector<engine::SequenceState> states;
+  for (int b = 1; b < batch; ++b) {
+    JAMBA_ASSIGN_OR_RETURN(engine::SequenceState copy, first.Clone());
+    states.push_back(std::move(copy));
+  }
+  states.push_back(std::move(first));
+  std::vector<int32_t> next(static_cast<size_t>(batch));
+  auto step = [&]() -> absl::Status {
+    std::vector<engine::ForwardItem> items;
+    for (int b = 0; b < batch; ++b) {
+      next[b] = static_cast<int32_t>(rng() % static_cast<uint32_t>(model.config().vocab_size));
+      items.push_back({&states[b], std::span<const int32_t>(&next[b], 1), false});
+    }
+    return model.Forward(items, ws);
+  };
+  JAMBA_RETURN_IF_ERROR(step());  // warm-up: workspace and KV growth
+  const auto start = Clock::now();
+  for (int s = 0; s < steps; ++s) JAMBA_RETURN_IF_ERROR(step());
+  return static_cast<double>(batch) * steps / Seconds(start);
+}
+
+absl::StatusOr<std::unique_ptr<kernels::cpu::CpuBackend>> MakeBackend(int threads,
+                                                                      const std::string& simd) {
+  kernels::cpu::CpuBackendOptions options;
+  options.num_threads = threads;
+  if (!simd.empty()) {
+    auto target = kernels::cpu::ParseSimdTarget(simd);
+    if (!target) return absl::InvalidArgumentError("--simd must be avx512, avx2 or scalar");
+    options.simd_target = *target;
+  }
+  return kernels::cpu::CpuBackend::Create(options);
+}
+
+}  // namespace
+
+absl::StatusOr<Json> RunCpuBench(const CpuBenchOptions& options) {
+  JAMBA_ASSIGN_OR_RETURN(auto backend, MakeBackend(options.threads, options.simd));
+  engine::ModelOptions model_options;
+  model_options.weights.int8_mlp = options.int8;
+  JAMBA_ASSIGN_OR_RETURN(auto model,
+                         engine::JambaModel::Load(options.model_dir, *backend, model_options));
+  const engine::ModelConfig& config = model->config();
+  engine::ForwardWorkspace ws(*backend);
+  std::mt19937 rng(1234);
+
+  const MachineCeilings machine = MeasureMachine(backend->pool());
+  std::printf("machine: %d threads, kernels %s; triad %.2f GB/s; peak fp32 FMA %.1f GFLOP/s\n",
+              machine.threads, backend->Name().c_str(), machine.triad_bytes_per_second / 1e9,
+              machine.peak_flops / 1e9);
+  Json report = {{"model_dir", options.model_dir},
+                 {"weights", options.int8 ? "int8 MLPs/experts, rest as stored" : "as stored"},
+                 {"backend", backend->Name()},
+                 {"threads", machine.threads},
+                 {"total_parameters", config.TotalParameters()},
+                 {"active_parameters", config.ActiveParameters()},
+                 {"machine",
+                  {{"triad_bytes_per_second", machine.triad_bytes_per_second},
+                   {"peak_fp32_flops", machine.peak_flops},
+                   {"simd_target", machine.simd_target}}}};
+
+  // Stored weight bytes per parameter (the checkpoint's dtype; the bench preset is bf16).
+  const double weight_bytes = config.torch_dtype == "float32" ? 4.0 : 2.0;
+  const double mlp_bytes = options.int8 ? 1.0 : weight_bytes;
+
+  std::printf("\n%-22s %12s %12s %14s %10s\n", "prefill", "tokens/s", "seconds", "GFLOP/s",
+              "of peak");
+  Json prefill = Json::array();
+  for (int64_t length : options.prefill_lengths) {
+    JAMBA_ASSIGN_OR_RETURN(engine::SequenceState state, model->NewSequence());
+    std::vector<int32_t> ids(static_cast<size_t>(length));
+    for (int32_t& t : ids)
+      t = static_cast<int32_t>(rng() % static_cast<uint32_t>(config.vocab_size));
+    const auto start = Clock::now();
+    JAMBA_RETURN_IF_ERROR(model->Prefill(state, ids, ws, 512));
+    const double seconds = Seconds(start);
+    const double flops = PrefillFlops(config, length) / seconds;
+    std::printf("%-22s %12.1f %12.3f %14.1f %9.1f%%\n",
+                absl::StrFormat("%d tokens", length).c_str(), length / seconds, seconds,
+                flops / 1e9, 100 * flops / machine.peak_flops);
+    prefill.push_back({{"tokens", length},
+                       {"seconds", seconds},
+                       {"tokens_per_second", length / seconds},
+                       {"flops_per_second", flops},
+                       {"fraction_of_peak_fma", flops / machine.peak_flops},
+                       {"time_to_first_token_seconds", seconds}});
+  }
+  report["prefill"] = prefill;
+  if (!prefill.empty())
+    report["time_to_first_token_seconds"] = {{"prompt_tokens", prefill[0]["tokens"]},
+                                             {"seconds", prefill[0]["seconds"]}};
+
+  std::printf("\n%-22s %12s %14s %14s %10s\n", "decode", "tokens/s", "ms/step", "GB/step",
+              "roofline");
+  Json decode = Json::array();
+  for (int64_t context : options.decode_contexts) {
+    double batch1 = 0;
+    for (int batch : options.decode_batches) {
+      JAMBA_ASSIGN_OR_RETURN(double tps,
+                             MeasureDecode(*model, ws, batch, context, options.decode_steps, rng));
+      const StepBytes bytes = DecodeStepBytes(config, batch, context, weight_bytes, mlp_bytes);
+      const double step_seconds = batch / tps;
+      const double roofline_seconds = bytes.total() / machine.triad_bytes_per_second;
+      if (batch == 1) batch1 = tps;
+      std::printf("%-22s %12.2f %14.1f %14.3f %9.1f%%\n",
+                  absl::StrFormat("batch %d, context %d", batch, context).c_str(), tps,
+                  1e3 * step_seconds, bytes.total() / 1e9, 100 * roofline_seconds / step_seconds);
+      decode.push_back({{"batch", batch},
+                        {"context", context},
+                        {"tokens_per_second", tps},
+                        {"step_seconds", step_seconds},
+                        {"bytes_per_step", bytes.total()},
+                        {"weight_bytes_per_step", bytes.weights},
+                        {"kv_bytes_per_step", bytes.kv},
+                        {"state_bytes_per_step", bytes.state},
+                        {"roofline_seconds", roofline_seconds},
+                        {"fraction_of_roofline", roofline_seconds / step_seconds},
+                        {"speedup_over_batch_1", batch1 > 0 ? tps / batch1 : 1.0}});
+    }
+  }
+  report["decode"] = decode;
+  report["peak_rss_bytes"] = PeakRssBytes();
+  std::printf("\npeak RSS %.2f GiB\n", PeakRssBytes() / (1 << 30));
+  return report;
+}
+
+absl::StatusOr<Json> RunContextSweep(const ContextSweepOptions& options) {
+  JAMBA_ASSIGN_OR_RETURN(auto backend, MakeBackend(options.threads, ""));
+  Json sweep = {{"backend", backend->Name()}, {"series", Json::array()}};
+  std::mt19937 rng(99);
+  for (const std::string& dir : {options.hybrid_model_dir, options.attention_model_dir}) {
+    JAMBA_ASSIGN_OR_RETURN(auto model, engine::JambaModel::Load(dir, *backend, {}));
+    engine::ForwardWorkspace ws(*backend);
+    const engine::ModelConfig& config = model->config();
+    const std::string name =
+        config.num_attention_layers() == config.num_hidden_layers
+            ? "every layer attention"
+            : absl::StrFormat("hybrid (%d of %d layers attention)", config.num_attention_layers(),
+                              config.num_hidden_layers);
+    std::printf("\n%s: %s\n%-12s %12s %16s\n", name.c_str(), dir.c_str(), "context", "tokens/s",
+                "KV bytes/seq");
+    Json points = Json::array();
+    for (int64_t context : options.contexts) {
+      JAMBA_ASSIGN_OR_RETURN(double tps,
+                             MeasureDecode(*model, ws, 1, context, options.decode_steps, rng));
+      const double kv_bytes =
+          static_cast<double>(config.KvBytesPerToken()) * static_cast<double>(context);
+      std::printf("%-12lld %12.2f %13.2f GiB\n", static_cast<long long>(context), tps,
+                  kv_bytes / (1 << 30));
+      points.push_back(
+          {{"context", context}, {"tokens_per_second", tps}, {"kv_bytes_per_sequence", kv_bytes}});
+    }
+    sweep["series"].push_back({{"name", name},
+                               {"model_dir", dir},
+                               {"attention_layers", config.num_attention_layers()},
+                               {"layers", config.num_hidden_layers},
+                               {"points", points}});
+  }
+  return sweep;
+}
+
+std::string ContextSweepSvg(const Json& sweep) {
+  std::vector<PlotSeries> series;
+  const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c"};
+  for (size_t s = 0; s < sweep["series"].size(); ++s) {
+    PlotSeries one;
+    one.name = sweep["series"][s]["name"].get<std::string>();
+    one.color = colors[s % 3];
+    for (const Json& p : sweep["series"][s]["points"]) {
+      one.points.push_back({p["context"].get<double>(), p["tokens_per_second"].get<double>()});
+    }
+    series.push_back(std::move(one));
+  }
+  PlotOptions options;
+  options.title = "Decode speed vs context, batch 1 (" + sweep["backend"].get<std::string>() + ")";
+  options.x_label = "context (tokens)";
+  options.y_label = "decode tokens/s";
+  options.log2_x = true;
+  return RenderLinePlot(series, options);
+}
+
+}  // namespace jamba::bench

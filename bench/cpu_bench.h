@@ -1,0 +1,48 @@
+// `jamba bench`: CPU figures for a model in one run, each compared with a ceiling measured in the
+// same run (memory bandwidth for decode, peak FMA rate for prefill). Decode at a context of C
+// tokens runs on a state whose C cached K/V rows and Mamba states are random values: decode cost
+// does not depend on their values, and building a 16K context by real prefill would take the
+// 2-core CI machine many minutes per point.
+#ifndef JAMBA_BENCH_CPU_BENCH_H_
+#define JAMBA_BENCH_CPU_BENCH_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+
+namespace jamba::bench {
+
+struct CpuBenchOptions {
+  std::string model_dir;
+  int threads = 0;
+  std::string simd;   // "" = best
+  bool int8 = false;  // weight-only int8 MLPs and experts
+  std::vector<int64_t> prefill_lengths = {512, 4096};
+  std::vector<int> decode_batches = {1, 4, 16};
+  std::vector<int64_t> decode_contexts = {1024, 16384};
+  int decode_steps = 6;  // timed steps per point (after one warm-up step)
+};
+
+// Returns the report (machine ceilings, prefill, decode, TTFT, peak RSS); prints a table to
+// stdout as it goes.
+absl::StatusOr<nlohmann::json> RunCpuBench(const CpuBenchOptions& options);
+
+struct ContextSweepOptions {
+  std::string hybrid_model_dir;     // the bench preset
+  std::string attention_model_dir;  // same dimensions, every layer attention
+  int threads = 0;
+  std::vector<int64_t> contexts = {1024, 2048, 4096, 8192, 16384, 32768, 65536};
+  int decode_steps = 4;
+};
+
+// Decode tokens/s at batch 1 over the contexts for both models; prints a table.
+absl::StatusOr<nlohmann::json> RunContextSweep(const ContextSweepOptions& options);
+// The sweep as an SVG line chart.
+std::string ContextSweepSvg(const nlohmann::json& sweep);
+
+}  // namespace jamba::bench
+
+#endif  // JAMBA_BENCH_CPU_BENCH_H_

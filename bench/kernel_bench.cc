@@ -1,0 +1,96 @@
+// Micro-benchmarks of the CPU kernels on the bench model's shapes: MatMul (bf16 weights) at
+// decode and prefill batch sizes, against the machine's measured ceilings. Prints a table and,
+// with --json OUT, writes it. Usage: jamba_kernel_bench [--threads N] [--json OUT]
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench/machine_bench.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "nlohmann/json.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Process CPU time: with one thread it is immune to time-slicing by other processes.
+double CpuSeconds() {
+  timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 0;
+  std::string json_path;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--threads") == 0) threads = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--json") == 0) json_path = argv[i + 1];
+  }
+  auto backend = jamba::kernels::cpu::CpuBackend::Create({.num_threads = threads});
+  if (!backend.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(backend.status().message()).c_str());
+    return 1;
+  }
+  const auto machine = jamba::bench::MeasureMachine((*backend)->pool(), size_t{256} << 20);
+  std::printf("%s: triad %.2f GB/s, peak %.1f GFLOP/s\n", (*backend)->Name().c_str(),
+              machine.triad_bytes_per_second / 1e9, machine.peak_flops / 1e9);
+  std::printf("%-28s %10s %12s %10s %12s %10s %14s\n", "matmul (bf16 weights)", "ms", "GFLOP/s",
+              "of peak", "GB/s", "of triad", "GFLOP/s (cpu)");
+  std::mt19937 rng(1);
+  nlohmann::json rows = nlohmann::json::array();
+  struct Shape {
+    int64_t out, in, tokens;
+  };
+  for (const Shape& s : std::vector<Shape>{{8192, 2048, 1},
+                                           {2048, 4096, 1},
+                                           {8192, 2048, 16},
+                                           {8192, 2048, 256},
+                                           {2048, 4096, 512},
+                                           {4096, 2048, 512}}) {
+    std::vector<uint16_t> w(static_cast<size_t>(s.out * s.in));
+    for (auto& v : w)
+      v = jamba::kernels::F32ToBF16(static_cast<float>(rng() % 2000) / 1000.0f - 1.0f);
+    std::vector<float> x(static_cast<size_t>(s.tokens * s.in), 0.5f),
+        y(static_cast<size_t>(s.tokens * s.out));
+    const jamba::kernels::Matrix m{w.data(), jamba::kernels::DType::kBF16, s.out, s.in, nullptr};
+    (*backend)->MatMul(m, x.data(), s.tokens, y.data(), nullptr);
+    const int reps = s.tokens >= 256 ? 3 : 20;
+    const auto start = Clock::now();
+    const double cpu_start = CpuSeconds();
+    for (int r = 0; r < reps; ++r) (*backend)->MatMul(m, x.data(), s.tokens, y.data(), nullptr);
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count() / reps;
+    const double cpu_seconds = (CpuSeconds() - cpu_start) / reps;
+    const double flops = 2.0 * static_cast<double>(s.out * s.in * s.tokens) / seconds;
+    const double bytes = static_cast<double>(w.size() * 2) / seconds;
+    const std::string name =
+        std::to_string(s.out) + "x" + std::to_string(s.in) + " n=" + std::to_string(s.tokens);
+    std::printf("%-28s %10.3f %12.1f %9.1f%% %12.2f %9.1f%% %14.1f\n", name.c_str(), seconds * 1e3,
+                flops / 1e9, 100 * flops / machine.peak_flops, bytes / 1e9,
+                100 * bytes / machine.triad_bytes_per_second,
+                2.0 * static_cast<double>(s.out * s.in * s.tokens) / cpu_seconds / 1e9);
+    rows.push_back({{"shape", name},
+                    {"seconds", seconds},
+                    {"flops_per_second", flops},
+                    {"fraction_of_peak", flops / machine.peak_flops},
+                    {"weight_bytes_per_second", bytes},
+                    {"fraction_of_triad", bytes / machine.triad_bytes_per_second}});
+  }
+  if (!json_path.empty()) {
+    std::ofstream out(json_path);
+    out << nlohmann::json({{"backend", (*backend)->Name()},
+                           {"triad_bytes_per_second", machine.triad_bytes_per_second},
+                           {"peak_fp32_flops", machine.peak_flops},
+                           {"matmul", rows}})
+               .dump(2)
+        << "\n";
+  }
+  return 0;
+}

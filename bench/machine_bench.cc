@@ -1,0 +1,121 @@
+// Triad bandwidth and peak FMA microkernels, compiled for every SIMD target with Highway; the best
+// target this CPU supports runs.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "bench/machine_bench.cc"
+// clang-format off: foreach_target.h must come first, then highway.h (Highway's re-inclusion idiom).
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+// clang-format on
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "bench/machine_bench.h"
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace jamba::bench::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+void Triad(float* a, const float* b, const float* c, float s, int64_t begin, int64_t end) {
+  const hn::ScalableTag<float> df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  const auto vs = hn::Set(df, s);
+  int64_t i = begin;
+  for (; i + lanes <= end; i += lanes) {
+    hn::StoreU(hn::MulAdd(vs, hn::LoadU(df, c + i), hn::LoadU(df, b + i)), df, a + i);
+  }
+  for (; i < end; ++i) a[i] = b[i] + s * c[i];
+}
+
+// 12 independent FMA chains stay in registers: the rate is bounded by FMA throughput only.
+// Returns flops done.
+double FmaLoop(int64_t iterations, float* sink) {
+  const hn::ScalableTag<float> df;
+  const auto m = hn::Set(df, 0.999999f);
+  const auto add = hn::Set(df, 1e-7f);
+  auto a0 = hn::Set(df, 1.0f), a1 = hn::Set(df, 1.1f), a2 = hn::Set(df, 1.2f),
+       a3 = hn::Set(df, 1.3f);
+  auto a4 = hn::Set(df, 1.4f), a5 = hn::Set(df, 1.5f), a6 = hn::Set(df, 1.6f),
+       a7 = hn::Set(df, 1.7f);
+  auto a8 = hn::Set(df, 1.8f), a9 = hn::Set(df, 1.9f), a10 = hn::Set(df, 2.0f),
+       a11 = hn::Set(df, 2.1f);
+  for (int64_t i = 0; i < iterations; ++i) {
+    a0 = hn::MulAdd(a0, m, add);
+    a1 = hn::MulAdd(a1, m, add);
+    a2 = hn::MulAdd(a2, m, add);
+    a3 = hn::MulAdd(a3, m, add);
+    a4 = hn::MulAdd(a4, m, add);
+    a5 = hn::MulAdd(a5, m, add);
+    a6 = hn::MulAdd(a6, m, add);
+    a7 = hn::MulAdd(a7, m, add);
+    a8 = hn::MulAdd(a8, m, add);
+    a9 = hn::MulAdd(a9, m, add);
+    a10 = hn::MulAdd(a10, m, add);
+    a11 = hn::MulAdd(a11, m, add);
+  }
+  const auto sum = hn::Add(hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)),
+                           hn::Add(hn::Add(hn::Add(a4, a5), hn::Add(a6, a7)),
+                                   hn::Add(hn::Add(a8, a9), hn::Add(a10, a11))));
+  *sink += hn::GetLane(hn::SumOfLanes(df, sum));
+  return static_cast<double>(iterations) * 12.0 * 2.0 * static_cast<double>(hn::Lanes(df));
+}
+
+}  // namespace jamba::bench::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace jamba::bench {
+
+HWY_EXPORT(Triad);
+HWY_EXPORT(FmaLoop);
+
+MachineCeilings MeasureMachine(kernels::cpu::ThreadPool& pool, size_t array_bytes) {
+  using Clock = std::chrono::steady_clock;
+  MachineCeilings result;
+  result.threads = pool.num_threads();
+  const int64_t available = hwy::SupportedTargets() & HWY_TARGETS;
+  result.simd_target = hwy::TargetName(available & -available);  // lowest bit: the best target
+
+  const int64_t n = static_cast<int64_t>(array_bytes / sizeof(float));
+  std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n), 1.0f),
+      c(static_cast<size_t>(n), 2.0f);
+  const int threads = pool.num_threads();
+  const int64_t per_thread = (n + threads - 1) / threads;
+  auto triad = [&] {
+    pool.ParallelFor(threads, [&](int64_t task, int) {
+      const int64_t begin = task * per_thread;
+      HWY_DYNAMIC_DISPATCH(Triad)
+      (a.data(), b.data(), c.data(), 3.0f, begin, std::min(n, begin + per_thread));
+    });
+  };
+  triad();  // first touch: page faults do not belong in the figure
+  double best = 1e30;
+  for (int run = 0; run < 5; ++run) {
+    const auto start = Clock::now();
+    triad();
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  result.triad_bytes_per_second = 12.0 * static_cast<double>(n) / best;
+
+  std::vector<float> sinks(static_cast<size_t>(threads) * 16, 0.0f);
+  const int64_t iterations = 20'000'000;
+  double best_flops = 0;
+  for (int run = 0; run < 3; ++run) {
+    std::vector<double> flops(static_cast<size_t>(threads), 0.0);
+    const auto start = Clock::now();
+    pool.ParallelFor(threads, [&](int64_t task, int) {
+      flops[task] = HWY_DYNAMIC_DISPATCH(FmaLoop)(iterations, &sinks[task * 16]);
+    });
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    double total = 0;
+    for (double f : flops) total += f;
+    best_flops = std::max(best_flops, total / seconds);
+  }
+  result.peak_flops = best_flops;
+  return result;
+}
+
+}  // namespace jamba::bench
+#endif  // HWY_ONCE

@@ -1,0 +1,26 @@
+// The two ceilings every CPU figure is compared with, measured on this machine in the same run:
+// memory bandwidth (STREAM-style triad over arrays far larger than the caches) and the peak fp32
+// FMA rate (a register-resident microkernel on every thread).
+#ifndef JAMBA_BENCH_MACHINE_BENCH_H_
+#define JAMBA_BENCH_MACHINE_BENCH_H_
+
+#include <string>
+
+#include "kernels/cpu/thread_pool.h"
+
+namespace jamba::bench {
+
+struct MachineCeilings {
+  double triad_bytes_per_second = 0;  // a[i] = b[i] + s * c[i], 12 bytes per element (STREAM)
+  double peak_flops = 0;              // fp32, 2 flops per FMA lane
+  int threads = 0;
+  std::string simd_target;
+};
+
+// `array_bytes` per triad array (default 512 MiB: far beyond any L3).
+MachineCeilings MeasureMachine(kernels::cpu::ThreadPool& pool,
+                               size_t array_bytes = size_t{512} << 20);
+
+}  // namespace jamba::bench
+
+#endif  // JAMBA_BENCH_MACHINE_BENCH_H_

@@ -1,0 +1,107 @@
+// `jamba bench`: CPU throughput of a model against this machine's measured ceilings, and
+// `jamba bench --context-sweep`: decode speed versus context for a hybrid and an all-attention
+// model. Prints a table; --json writes the figures (see bench/cpu_bench.h).
+#include <fstream>
+#include <iostream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "bench/cpu_bench.h"
+#include "tools/cli/commands.h"
+#include "tools/cli/common.h"
+
+namespace jamba::cli {
+namespace {
+
+template <typename T>
+absl::StatusOr<std::vector<T>> ParseList(const Flags& flags, const std::string& name,
+                                         std::vector<T> fallback) {
+  auto value = flags.Get(name);
+  if (!value.has_value()) return fallback;
+  std::vector<T> out;
+  for (absl::string_view part : absl::StrSplit(*value, ',', absl::SkipEmpty())) {
+    int64_t parsed = 0;
+    if (!absl::SimpleAtoi(part, &parsed) || parsed <= 0) {
+      return absl::InvalidArgumentError("--" + name +
+                                        " takes a comma-separated list of positive integers");
+    }
+    out.push_back(static_cast<T>(parsed));
+  }
+  return out;
+}
+
+absl::Status WriteText(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return absl::PermissionDeniedError("cannot write " + path);
+  std::cerr << "wrote " << path << "\n";
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int RunBench(const Args& args) {
+  FlagSpec spec;
+  spec.values = {"model",   "attention-model", "json",    "svg",      "threads", "simd",
+                 "weights", "prefill",         "batches", "contexts", "steps"};
+  spec.booleans = {"context-sweep"};
+  auto flags = Flags::Parse(args, spec);
+  if (!flags.ok()) return Fail("bench", flags.status());
+  auto model = flags->Require("model");
+  auto threads = flags->GetInt("threads", 0);
+  auto steps = flags->GetInt("steps", 0);
+  for (const absl::Status& s : {model.status(), threads.status(), steps.status()}) {
+    if (!s.ok()) return Fail("bench", s);
+  }
+  if (flags->GetBool("context-sweep")) {
+    bench::ContextSweepOptions options;
+    options.hybrid_model_dir = *model;
+    auto attention = flags->Require("attention-model");
+    if (!attention.ok()) return Fail("bench", attention.status());
+    options.attention_model_dir = *attention;
+    options.threads = static_cast<int>(*threads);
+    auto contexts = ParseList<int64_t>(*flags, "contexts", options.contexts);
+    if (!contexts.ok()) return Fail("bench", contexts.status());
+    options.contexts = *contexts;
+    if (*steps > 0) options.decode_steps = static_cast<int>(*steps);
+    auto sweep = bench::RunContextSweep(options);
+    if (!sweep.ok()) return Fail("bench", sweep.status());
+    if (auto path = flags->Get("json")) {
+      if (absl::Status s = WriteText(*path, sweep->dump(2) + "\n"); !s.ok())
+        return Fail("bench", s);
+    }
+    if (auto path = flags->Get("svg")) {
+      if (absl::Status s = WriteText(*path, bench::ContextSweepSvg(*sweep)); !s.ok())
+        return Fail("bench", s);
+    }
+    return 0;
+  }
+  bench::CpuBenchOptions options;
+  options.model_dir = *model;
+  options.threads = static_cast<int>(*threads);
+  options.simd = flags->GetOr("simd", "");
+  const std::string weights = flags->GetOr("weights", "bf16");
+  if (weights != "bf16" && weights != "auto" && weights != "int8") {
+    return Fail("bench", absl::InvalidArgumentError("--weights must be bf16 (as stored) or int8"));
+  }
+  options.int8 = weights == "int8";
+  auto prefill = ParseList<int64_t>(*flags, "prefill", options.prefill_lengths);
+  auto batches = ParseList<int>(*flags, "batches", options.decode_batches);
+  auto contexts = ParseList<int64_t>(*flags, "contexts", options.decode_contexts);
+  for (const absl::Status& s : {prefill.status(), batches.status(), contexts.status()}) {
+    if (!s.ok()) return Fail("bench", s);
+  }
+  options.prefill_lengths = *prefill;
+  options.decode_batches = *batches;
+  options.decode_contexts = *contexts;
+  if (*steps > 0) options.decode_steps = static_cast<int>(*steps);
+  auto report = bench::RunCpuBench(options);
+  if (!report.ok()) return Fail("bench", report.status());
+  if (auto path = flags->Get("json")) {
+    if (absl::Status s = WriteText(*path, report->dump(2) + "\n"); !s.ok()) return Fail("bench", s);
+  }
+  return 0;
+}
+
+}  // namespace jamba::cli
