@@ -3,6 +3,9 @@
 
 set(JAMBA_WARNING_FLAGS -Wall -Wextra -Wpedantic -Wnon-virtual-dtor
     -Wno-missing-field-initializers)
+# C sources (the C ABI's tests and examples) are C11 and held to the same standard.
+set(JAMBA_C_WARNING_FLAGS -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes
+    -Wmissing-prototypes)
 if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
   list(APPEND JAMBA_WARNING_FLAGS -Wshadow-uncaptured-local)  # clang's name for -Wshadow=local
 else()
@@ -20,7 +23,8 @@ if(JAMBA_SANITIZE)
 endif()
 
 function(jamba_target_defaults target)
-  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:${JAMBA_WARNING_FLAGS}>)
+  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:${JAMBA_WARNING_FLAGS}>
+                         $<$<COMPILE_LANGUAGE:C>:${JAMBA_C_WARNING_FLAGS}>)
   target_include_directories(${target} PUBLIC
     $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}>)
 endfunction()

@@ -1,0 +1,27 @@
+# Writes the fenced code block that follows a marker line in a Markdown page to a source file, so
+# that the examples in docs/ are compiled (and run) by the tests (cmake -P script).
+# Usage: cmake -DINPUT=page.md -DMARKER="<!-- c-api-example -->" -DOUTPUT=example.c -P ExtractDocExample.cmake
+file(READ "${INPUT}" page)
+string(FIND "${page}" "${MARKER}" marker_at)
+if(marker_at EQUAL -1)
+  message(FATAL_ERROR "${INPUT}: no line \"${MARKER}\"")
+endif()
+string(SUBSTRING "${page}" ${marker_at} -1 rest)
+string(FIND "${rest}" "```" open_at)
+string(SUBSTRING "${rest}" ${open_at} -1 rest)
+string(FIND "${rest}" "\n" body_at)  # the code starts after the ```c line
+math(EXPR body_at "${body_at} + 1")
+string(SUBSTRING "${rest}" ${body_at} -1 rest)
+string(FIND "${rest}" "\n```" close_at)
+if(close_at EQUAL -1)
+  message(FATAL_ERROR "${INPUT}: the code block after \"${MARKER}\" is not closed")
+endif()
+string(SUBSTRING "${rest}" 0 ${close_at} code)
+set(code "/* Extracted from ${INPUT} by cmake/ExtractDocExample.cmake; edit the page, not this. */\n${code}\n")
+if(EXISTS "${OUTPUT}")
+  file(READ "${OUTPUT}" old)
+  if(old STREQUAL code)
+    return()
+  endif()
+endif()
+file(WRITE "${OUTPUT}" "${code}")
