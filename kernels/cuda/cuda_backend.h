@@ -123,6 +123,7 @@ class CudaBackend final : public Backend {
   absl::Status MemoryInfo(size_t* free_bytes, size_t* total_bytes) const;
   // Returns every cached pool block to the driver.
   void ReleaseCachedMemory() { pool_.ReleaseCached(); }
+  void ResetPeakMemory() { pool_.ResetPeak(); }
 
  protected:
   void Free(void* data, size_t bytes) override;

@@ -3,6 +3,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <bit>
 
 #include "absl/status/status.h"
@@ -39,6 +40,7 @@ absl::StatusOr<void*> DevicePool::Allocate(size_t bytes) {
     it->second.pop_back();
     stats_.cached_bytes -= bucket;
     stats_.live_bytes += bucket;
+    stats_.peak_live_bytes = std::max(stats_.peak_live_bytes, stats_.live_bytes);
     ++stats_.reuses;
     live_.emplace(block, bucket);
     return block;
@@ -56,6 +58,7 @@ absl::StatusOr<void*> DevicePool::Allocate(size_t bytes) {
   }
   ++stats_.mallocs;
   stats_.live_bytes += bucket;
+  stats_.peak_live_bytes = std::max(stats_.peak_live_bytes, stats_.live_bytes);
   live_.emplace(block, bucket);
   return block;
 }
@@ -83,6 +86,11 @@ void DevicePool::ReleaseCachedLocked() {
   }
   cached_.clear();
   stats_.cached_bytes = 0;
+}
+
+void DevicePool::ResetPeak() {
+  absl::MutexLock lock(&mu_);
+  stats_.peak_live_bytes = stats_.live_bytes;
 }
 
 DevicePool::Stats DevicePool::stats() const {

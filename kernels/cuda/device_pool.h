@@ -24,10 +24,11 @@ namespace jamba::kernels::cuda {
 class DevicePool {
  public:
   struct Stats {
-    size_t live_bytes = 0;    // bucket bytes handed out and not yet freed
-    size_t cached_bytes = 0;  // bucket bytes held in free lists
-    size_t mallocs = 0;       // cudaMalloc calls so far
-    size_t reuses = 0;        // allocations served from a free list
+    size_t live_bytes = 0;       // bucket bytes handed out and not yet freed
+    size_t peak_live_bytes = 0;  // highest live_bytes since creation or ResetPeak()
+    size_t cached_bytes = 0;     // bucket bytes held in free lists
+    size_t mallocs = 0;          // cudaMalloc calls so far
+    size_t reuses = 0;           // allocations served from a free list
   };
 
   DevicePool() = default;
@@ -43,6 +44,8 @@ class DevicePool {
   // cudaFree of every cached block (not the live ones).
   void ReleaseCached();
   Stats stats() const;
+  // Restarts peak_live_bytes from the current live_bytes.
+  void ResetPeak();
 
   static size_t BucketSize(size_t bytes);
 
