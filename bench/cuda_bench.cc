@@ -805,6 +805,13 @@ int Run(const Options& o) {
     return 1;
   };
   Json out;
+  // Rewritten after every stage, so a run cut short still leaves what it measured.
+  auto write_json = [&]() {
+    if (o.json_path.empty()) return true;
+    std::ofstream f(o.json_path, std::ios::trunc);
+    f << out.dump(2) << "\n";
+    return f.good();
+  };
   out["device"] = be.device_name();
   out["backend"] = be.Name();
   out["matmul_precision"] = o.fast_bf16 ? "bf16-activations" : "split-bf16";
@@ -831,6 +838,7 @@ int Run(const Options& o) {
   std::printf("  D2D copy bandwidth (read+write)        %10.1f GB/s\n", *copy_bps / 1e9);
   std::printf("  cuBLAS bf16 GEMM 8192^3 (fp32 out)     %10.1f TFLOP/s\n", *gemm_tflops);
   std::printf("  backend MatMul 8192x4096 -> 14336      %10.1f TFLOP/s (useful)\n", matmul_tflops);
+  write_json();
 
   // The model.
   Shape m;
@@ -852,6 +860,7 @@ int Run(const Options& o) {
   std::printf("  model: %d layers, %.2fB params (%.2fB active), %.1f GiB of weights (%.1f s)\n",
               m.layers, m.Params(false) / 1e9, m.Params(true) / 1e9, synth.bytes() / kGiB,
               weight_seconds);
+  write_json();
 
   Driver driver(be, m, w);
   Workspace ws;
@@ -881,8 +890,9 @@ int Run(const Options& o) {
         "(first chunk %.1f, last %.1f)\n",
         static_cast<long long>(context), static_cast<long long>(o.prefill_chunk), r->seconds, tps,
         r->first_chunk_tps, r->last_chunk_tps);
+    out["prefill"] = prefill;
+    write_json();
   }
-  out["prefill"] = prefill;
 
   // Decode.
   Json decode = Json::array();
@@ -902,8 +912,11 @@ int Run(const Options& o) {
                       {"bytes_per_step_estimate", r->bytes_per_step},
                       {"achieved_gbps", r->achieved_bps / 1e9},
                       {"fraction_of_copy_bandwidth", fraction}});
+    out["decode"] = decode;
+    write_json();
+    std::printf("  decode batch %3d at context %lld: %8.2f ms/step %9.1f tok/s\n", batch,
+                static_cast<long long>(r->context), r->step_ms, r->tokens_per_s);
   }
-  out["decode"] = decode;
   out["decode_bytes_note"] =
       "bytes per step = non-expert weights + experts expected under uniform routing "
       "E(1-(1-k/E)^batch) per MoE layer + fp32 KV read + Mamba state read/write";
@@ -936,9 +949,7 @@ int Run(const Options& o) {
       mc->free_bytes / kGiB, mc->reserve_bytes / kGiB);
 
   if (!o.json_path.empty()) {
-    std::ofstream f(o.json_path);
-    f << out.dump(2) << "\n";
-    if (!f.good()) {
+    if (!write_json()) {
       std::fprintf(stderr, "cuda_bench: cannot write %s\n", o.json_path.c_str());
       return 1;
     }
@@ -951,6 +962,7 @@ int Run(const Options& o) {
 }  // namespace jamba::bench
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines reach a log even if cut short
   jamba::bench::Options options;
   if (!jamba::bench::ParseArgs(argc, argv, options)) {
     jamba::bench::Usage();

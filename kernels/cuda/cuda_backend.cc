@@ -79,8 +79,8 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(
                                                ") has compute capability ", props.major, ".",
                                                props.minor, "; this build needs 8.0 or newer"));
   }
-  auto backend = std::unique_ptr<CudaBackend>(
-      new CudaBackend(options, options.device, props.name, props.multiProcessorCount));
+  auto backend = std::make_unique<CudaBackend>(Token(), options, options.device, props.name,
+                                               props.multiProcessorCount);
   auto stream = CreateStream();
   if (!stream.ok()) return stream.status();
   backend->stream_ = *std::move(stream);
@@ -111,8 +111,8 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(
   return backend;
 }
 
-CudaBackend::CudaBackend(const CudaBackendOptions& options, int device, std::string device_name,
-                         int num_sms)
+CudaBackend::CudaBackend(Token, const CudaBackendOptions& options, int device,
+                         std::string device_name, int num_sms)
     : options_(options), device_(device), device_name_(std::move(device_name)), num_sms_(num_sms) {}
 
 CudaBackend::~CudaBackend() {

@@ -10,11 +10,13 @@
 //   * n > 8 (prefill), bf16 and int8 weights (int8 values are exact in bf16): cuBLAS bf16 tensor
 //     cores with fp32 accumulation on a two-term split of the activations, x = hi + lo with
 //     hi = bf16(x), lo = bf16(x - hi). Both terms multiply the exact bf16 weights, so the only
-//     error left is x - hi - lo, at most 2^-17 |x| per element (about 8e-6 relative, the size of
-//     fp32 accumulation error over thousands of terms) instead of 2^-9 for plain bf16 rounding.
-//     Cost: two tensor-core products (hi and lo stacked as 2n rows, so W is read once for n <=
-//     512). MatMulPrecision::kBf16Activations drops the lo term: twice the speed, ~3e-3 relative
-//     error.
+//     error added is W (x - hi - lo), with |x - hi - lo| <= 2^-16 |x| (bf16 keeps 8 bits, so each
+//     rounding leaves at most 2^-8): at most 1.5e-5 of sum_k |w_k x_k| and in practice far less,
+//     since the residuals have random signs -- the order of fp32 accumulation error -- instead of
+//     2^-8 (4e-3) for plain bf16 activations. Cost: two tensor-core products; hi and lo are
+//     stacked as 2n columns of one GEMM (W read once) while that fp32 product fits 256 MiB of
+//     scratch. MatMulPrecision::kBf16Activations drops the lo term: half the tensor work, up to
+//     4e-3 relative error.
 //   * n > 8, f32 weights: cuBLAS SGEMM (no TF32). f16 weights: converted to fp32 in row chunks,
 //     then SGEMM (f16 activations could overflow; f16 checkpoints are rare).
 //
@@ -48,7 +50,7 @@ namespace jamba::kernels::cuda {
 
 enum class MatMulPrecision : uint8_t {
   kSplitBf16,        // prefill GEMMs on bf16 tensor cores with hi+lo activations (~fp32 accuracy)
-  kBf16Activations,  // activations rounded to bf16 once (faster, ~3e-3 relative error)
+  kBf16Activations,  // activations rounded to bf16 once (faster, up to 4e-3 relative error)
 };
 
 struct CudaBackendOptions {
@@ -64,6 +66,14 @@ class CudaBackend final : public Backend {
   static int DeviceCount();
   // kUnavailable when the device cannot be used, kInvalidArgument for a bad device index.
   static absl::StatusOr<std::unique_ptr<CudaBackend>> Create(const CudaBackendOptions& options);
+
+  // Only Create() can make the token; the constructor is public for std::make_unique.
+  class Token {
+    friend class CudaBackend;
+    Token() = default;
+  };
+  CudaBackend(Token, const CudaBackendOptions& options, int device, std::string device_name,
+              int num_sms);
   ~CudaBackend() override;
 
   std::string Name() const override;
@@ -141,8 +151,6 @@ class CudaBackend final : public Backend {
     WeightType type = WeightType::kBF16;
     bool vectorized = false;
   };
-
-  CudaBackend(const CudaBackendOptions& options, int device, std::string device_name, int num_sms);
 
   // Implementations; callers hold mu_.
   void MatMulLocked(const Matrix& w, const float* x, int64_t n, float* y, int64_t ldy,

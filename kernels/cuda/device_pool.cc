@@ -80,6 +80,8 @@ void DevicePool::ReleaseCached() {
   ReleaseCachedLocked();
 }
 
+// cudaFree failures are ignored here and in the destructor: a block is either freed or leaked,
+// and nothing the caller could do differs.
 void DevicePool::ReleaseCachedLocked() {
   for (auto& [bucket, blocks] : cached_) {
     for (void* block : blocks) (void)cudaFree(block);

@@ -132,9 +132,13 @@ ChunkLayout MakeChunkLayout(int64_t n_state) {
 template <int kPerLane>
 __global__ void __launch_bounds__(kScanThreads)
     ScanChunkKernel(ScanParams p, int lanes, int chunk) {
-  // Same tensors as ScanStepKernel. Shared memory per chunk of `chunk` tokens: xs, dts (after
-  // softplus), gz (SiLU(z)) [chunk][CB]; bs, cs [chunk][N]; part [CB][chunk][lanes + 1] the
-  // per-lane partial sums of h * C (padded to avoid bank conflicts in the reduction).
+  // x: [tokens, channels] conv output; dt_raw: [tokens, channels] pre-softplus step;
+  // a: [channels, N] = -exp(A_log); b: [tokens, b_stride] (first N used); c: [tokens, c_stride]
+  // (first N used); d: [channels] skip; z: [tokens, z_stride] gate (first `channels` used);
+  // state: [channels, N] in/out; y: [tokens, channels] out. grid: channel groups of CB = 128 /
+  // lanes. Shared memory per chunk of `chunk` tokens: xs, dts (after softplus), gz (SiLU(z))
+  // [chunk][CB]; bs, cs [chunk][N]; part [CB][chunk][lanes + 1] the per-lane partial sums of
+  // h * C (padded against bank conflicts in the reduction).
   extern __shared__ float smem[];
   const int cb = kScanThreads / lanes;
   const int64_t n_state = p.state_size;

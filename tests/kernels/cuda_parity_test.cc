@@ -9,9 +9,9 @@
 //     relative -- to the output's magnitude, or for matmuls to sum_k |w_rk x_k| (the scale of
 //     the rounding errors of a dot product).
 //   * MatMul/FFN on bf16 or int8 weights with more than 8 rows: the split-bf16 tensor-core path
-//     leaves at most 2^-17 |x| per activation, so 3e-5 relative to sum_k |w_rk x_k|; composite
+//     leaves at most 2^-16 |x| per activation, so 3e-5 relative to sum_k |w_rk x_k|; composite
 //     ops (SwiGLU, MoE) 1e-4 of the output's magnitude.
-//   * MatMulPrecision::kBf16Activations: activations rounded to bf16 (2^-9), 4e-3 relative.
+//   * MatMulPrecision::kBf16Activations: activations rounded to bf16 (2^-8), 4e-3 relative.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -311,7 +311,7 @@ TEST_F(CudaParityTest, MatMulMatchesForEveryDtypeAndBatchSize) {
       for (int64_t cols : {1, 8, 17, 130, 512}) {
         for (int64_t n : {1, 5, 8, 9, 37, 300}) {
           // GEMV (n <= 8) and SGEMM (f32, f16) keep fp32 products: 1e-5. bf16/int8 weights with
-          // n > 8 go through split-bf16 tensor cores: 3e-5 (2^-17 per activation + accumulation).
+          // n > 8 go through split-bf16 tensor cores: 3e-5 (2^-16 per activation + accumulation).
           const bool split = n > 8 && (dtype == DType::kBF16 || dtype == DType::kI8);
           const double tol = split ? 3e-5 : 1e-5;
           CheckMatMul(*this, *cpu_, *gpu_, rows, cols, n, dtype, /*with_bias=*/(rows + n) % 2 == 0,
@@ -340,7 +340,7 @@ TEST_F(CudaParityTest, MatMulBf16ActivationModeIsWithinBf16Rounding) {
   auto fast = CudaBackend::Create({.matmul_precision = cuda::MatMulPrecision::kBf16Activations});
   ASSERT_TRUE(fast.ok()) << fast.status();
   CheckMatMul(*this, *cpu_, **fast, 130, 512, 37, DType::kBF16, true, 4e-3,
-              "kBf16Activations rounds activations to bf16 (2^-9): 4e-3 of sum|w x|");
+              "kBf16Activations rounds activations to bf16 (2^-8): 4e-3 of sum|w x|");
 }
 
 void CheckMatMul(CudaParityTest& /*t*/, cpu::CpuBackend& cpu, CudaBackend& gpu, int64_t rows,
@@ -439,10 +439,14 @@ void BuildMoe(cpu::CpuBackend& cpu, CudaBackend& gpu, int64_t e, int64_t h, int6
               bool duplicate_router_rows, MoeFixture& m) {
   m.hosts.reserve(static_cast<size_t>(1 + 3 * e));
   auto router_values = RandomFloats(static_cast<size_t>(e * h), -1, 1, 40);
-  if (duplicate_router_rows) {  // experts 1 and 2 get identical logits: the tie goes to 1
-    std::copy_n(router_values.begin() + h, h, router_values.begin() + 2 * h);
+  if (duplicate_router_rows) {
+    // Rows 1 and 2 all ones: for positive inputs experts 1 and 2 tie with the top logit (bit
+    // for bit on both backends), and the tie must go to expert 1.
+    std::fill_n(router_values.begin() + h, 2 * h, 1.0f);
   }
-  m.hosts.emplace_back(router_values, e, h, dtype);
+  // An fp32 router: with >8 tokens a bf16 router's logits go through split-bf16 (~1e-5), which
+  // could flip a near-tie between experts; MatMul's own test covers that path.
+  m.hosts.emplace_back(router_values, e, h, DType::kF32);
   auto cr = cpu.PrepareMatrix(m.hosts.back().matrix, WeightFormat::kAsStored);
   auto gr = gpu.PrepareMatrix(m.hosts.back().matrix, WeightFormat::kAsStored);
   ASSERT_TRUE(cr.ok() && gr.ok());
@@ -503,7 +507,7 @@ TEST_F(CudaParityTest, MoeTiesGoToTheLowerExpertIndex) {
   BuildMoe(*cpu_, *gpu_, 4, 32, 16, DType::kF32, /*duplicate_router_rows=*/true, m);
   if (HasFatalFailure()) return;
   const int64_t n = 5;  // GEMV router: identical rows give bit-identical logits
-  const auto x = RandomFloats(static_cast<size_t>(n * 32), -2, 2, 42);
+  const auto x = RandomFloats(static_cast<size_t>(n * 32), 0.5f, 2.0f, 42);
   std::vector<float> cpu_out(static_cast<size_t>(n * 32));
   MoeArgs ca{n, x.data(), &m.cpu_router, m.cpu_experts, 1, cpu_out.data()};
   cpu_->Moe(ca);
