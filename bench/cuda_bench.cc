@@ -3,7 +3,9 @@
 // a Jamba-v0.1-shaped model (spec section 5.1, 52B parameters) with synthetic bf16 weights made on
 // the device: prefill tokens/s at 8K and 128K context, decode tokens/s at batch 1, 8 and 32, the
 // largest context whose KV cache fits beside the weights, and the HBM bandwidth decode achieves
-// as a fraction of the measured copy bandwidth. Prints a table; --json OUT writes the figures.
+// as a fraction of the measured copy bandwidth; last, decode again with the Mamba layers replayed
+// as CUDA graphs (what the graph API would save the engine in launches). Prints a table;
+// --json OUT writes the figures (rewritten after every stage).
 //
 // Why a driver of its own instead of engine::JambaModel: JambaModel loads only from a checkpoint
 // directory (52B parameters of safetensors), and the engine library cannot be linked while it
@@ -303,6 +305,12 @@ class Driver {
  public:
   Driver(CudaBackend& be, const Shape& m, const Weights& w) : be_(be), m_(m), w_(w) {}
 
+  // With a non-empty tag, every Mamba layer (norms, mixer, FFN, residual adds) runs as a CUDA
+  // graph captured on first use under "<tag>/L<layer>", the use CudaBackend's header allows: the
+  // caller keeps the batch (sequences, token counts, workspace) fixed while the tag stays.
+  // Attention layers stay eager (their `past` changes every step). Empty: everything eager.
+  void set_graph_tag(std::string tag) { graph_tag_ = std::move(tag); }
+
   // Advances every sequence by its tokens; returns the last-token logits of each (host).
   absl::Status Forward(std::span<Sequence* const> seqs,
                        std::span<const std::vector<int32_t>> tokens, Workspace& ws,
@@ -323,32 +331,19 @@ class Driver {
     if (absl::Status st = ws.Reserve(be_, m_, total, rows_out); !st.ok()) return st;
     const int64_t h = m_.hidden;
     float* hidden = ws.slot(Workspace::kHidden);
-    float* normed = ws.slot(Workspace::kNormed);
-    float* branch = ws.slot(Workspace::kBranch);
     be_.EmbeddingLookup(w_.embed, all, hidden);
     for (int l = 0; l < m_.layers; ++l) {
-      const LayerW& lw = w_.layers[static_cast<size_t>(l)];
-      be_.RmsNorm(hidden, h, total, h, lw.input_norm, m_.eps, normed, h);
-      if (m_.IsAttention(l)) {
-        Attention(l, lw.attn, slices, total, ws, normed, branch);
-      } else {
-        Mamba(l, lw.mamba, slices, total, ws, normed, branch);
+      if (graph_tag_.empty() || m_.IsAttention(l)) {
+        Layer(l, slices, total, ws);
+        continue;
       }
-      be_.Add(hidden, branch, static_cast<size_t>(total * h));
-      be_.RmsNorm(hidden, h, total, h, lw.pre_ff_norm, m_.eps, normed, h);
-      if (m_.IsMoe(l)) {
-        MoeArgs args;
-        args.tokens = total;
-        args.x = normed;
-        args.router = &lw.router;
-        args.experts = lw.experts;
-        args.top_k = m_.top_k;
-        args.out = branch;
-        be_.Moe(args);
-      } else {
-        be_.SwiGluMlp(lw.dense, normed, total, branch);
+      const std::string key = absl::StrCat(graph_tag_, "/L", l);
+      if (!be_.HasGraph(key)) {
+        if (absl::Status st = be_.BeginCapture(); !st.ok()) return st;
+        Layer(l, slices, total, ws);
+        if (absl::Status st = be_.EndCapture(key); !st.ok()) return st;
       }
-      be_.Add(hidden, branch, static_cast<size_t>(total * h));
+      if (absl::Status st = be_.Replay(key); !st.ok()) return st;
     }
     float* rows = ws.slot(Workspace::kRows);
     for (size_t b = 0; b < slices.size(); ++b) {
@@ -365,6 +360,36 @@ class Driver {
   }
 
  private:
+  // One decoder layer (engine/jamba_model.cc's loop body).
+  void Layer(int l, const std::vector<Slice>& slices, int64_t total, Workspace& ws) {
+    const int64_t h = m_.hidden;
+    float* hidden = ws.slot(Workspace::kHidden);
+    float* normed = ws.slot(Workspace::kNormed);
+    float* branch = ws.slot(Workspace::kBranch);
+    const LayerW& lw = w_.layers[static_cast<size_t>(l)];
+    be_.RmsNorm(hidden, h, total, h, lw.input_norm, m_.eps, normed, h);
+    if (m_.IsAttention(l)) {
+      Attention(l, lw.attn, slices, total, ws, normed, branch);
+    } else {
+      Mamba(l, lw.mamba, slices, total, ws, normed, branch);
+    }
+    be_.Add(hidden, branch, static_cast<size_t>(total * h));
+    be_.RmsNorm(hidden, h, total, h, lw.pre_ff_norm, m_.eps, normed, h);
+    if (m_.IsMoe(l)) {
+      MoeArgs args;
+      args.tokens = total;
+      args.x = normed;
+      args.router = &lw.router;
+      args.experts = lw.experts;
+      args.top_k = m_.top_k;
+      args.out = branch;
+      be_.Moe(args);
+    } else {
+      be_.SwiGluMlp(lw.dense, normed, total, branch);
+    }
+    be_.Add(hidden, branch, static_cast<size_t>(total * h));
+  }
+
   // engine/layers/mamba_mixer.cc
   void Mamba(int l, const MambaW& w, const std::vector<Slice>& slices, int64_t t, Workspace& ws,
              const float* in, float* out) {
@@ -455,6 +480,7 @@ class Driver {
   CudaBackend& be_;
   const Shape& m_;
   const Weights& w_;
+  std::string graph_tag_;
 };
 
 // ---- measurements ----
@@ -690,11 +716,14 @@ double DecodeWeightBytes(const Shape& m, int batch, size_t bf16_bytes, size_t ml
          m.moe_layers() * expected_experts * m.mlp_params() * static_cast<double>(mlp_bytes);
 }
 
+// Decode steps of `batch` sequences at o.decode_context. With `graphs`, the Mamba layers run as
+// CUDA graphs captured in one untimed step after the eager warm-up (which builds the MoE tables).
 absl::StatusOr<DecodeResult> Decode(CudaBackend& be, const Shape& m, Driver& driver, Workspace& ws,
-                                    int batch, const Options& o, size_t mlp_elem_bytes) {
+                                    int batch, const Options& o, size_t mlp_elem_bytes,
+                                    bool graphs) {
   std::vector<std::unique_ptr<Sequence>> seqs;
   std::vector<Sequence*> ptrs;
-  const int64_t capacity = o.decode_context + o.decode_warmup + o.decode_steps;
+  const int64_t capacity = o.decode_context + o.decode_warmup + 1 + o.decode_steps;
   for (int b = 0; b < batch; ++b) {
     auto s = NewSequence(be, m, capacity);
     if (!s.ok()) return s.status();
@@ -726,11 +755,23 @@ absl::StatusOr<DecodeResult> Decode(CudaBackend& be, const Shape& m, Driver& dri
   for (int i = 0; i < o.decode_warmup; ++i) {
     if (absl::Status s = step(i); !s.ok()) return s;
   }
-  const auto t0 = Clock::now();
-  for (int i = 0; i < o.decode_steps; ++i) {
-    if (absl::Status s = step(o.decode_warmup + i); !s.ok()) return s;
+  int index = o.decode_warmup;
+  if (graphs) {
+    driver.set_graph_tag(absl::StrCat("decode-b", batch));
+    if (absl::Status s = step(index++); !s.ok()) {
+      driver.set_graph_tag("");
+      return s;
+    }
   }
+  absl::Status status;
+  const auto t0 = Clock::now();
+  for (int i = 0; i < o.decode_steps && status.ok(); ++i) status = step(index++);
   const double seconds = Seconds(t0, Clock::now());
+  if (graphs) {
+    driver.set_graph_tag("");
+    be.ClearGraphs();
+  }
+  if (!status.ok()) return status;
   DecodeResult r;
   r.batch = batch;
   r.context = o.decode_context;
@@ -894,13 +935,13 @@ int Run(const Options& o) {
     write_json();
   }
 
-  // Decode.
+  // Decode, eager (as the engine issues ops today).
   Json decode = Json::array();
   std::vector<DecodeResult> decodes;
   for (int batch : o.batches) {
     ws.Clear();
     be.ReleaseCachedMemory();
-    auto r = Decode(be, m, driver, ws, batch, o, mlp_elem_bytes);
+    auto r = Decode(be, m, driver, ws, batch, o, mlp_elem_bytes, /*graphs=*/false);
     if (!r.ok()) return fail("decode", r.status());
     decodes.push_back(*r);
     const double fraction = r->achieved_bps / *copy_bps;
@@ -934,13 +975,37 @@ int Run(const Options& o) {
                          "one sequence, KV preallocated in fp32; the engine's "
                          "doubling KV growth reaches about half of this"}};
 
+  write_json();
+
+  // Decode again with the Mamba layers replayed as CUDA graphs (CudaBackend::BeginCapture);
+  // last, so that a failure here cannot cost the figures above.
+  std::vector<double> graph_tps(decodes.size(), 0.0);
+  for (size_t i = 0; i < o.batches.size(); ++i) {
+    ws.Clear();
+    be.ReleaseCachedMemory();
+    auto r = Decode(be, m, driver, ws, o.batches[i], o, mlp_elem_bytes, /*graphs=*/true);
+    if (r.ok()) {
+      graph_tps[i] = r->tokens_per_s;
+      decode[i]["graphs_step_ms"] = r->step_ms;
+      decode[i]["graphs_tokens_per_s"] = r->tokens_per_s;
+    } else {
+      decode[i]["graphs_error"] = r.status().ToString();
+    }
+    out["decode"] = decode;
+    write_json();
+    std::printf("  decode batch %3d with CUDA graphs: %s\n", o.batches[i],
+                r.ok() ? absl::StrCat(r->step_ms, " ms/step, ", r->tokens_per_s, " tok/s").c_str()
+                       : r.status().ToString().c_str());
+  }
+
   // Table.
-  std::printf("\n  %-8s %-9s %11s %12s %14s %12s\n", "batch", "context", "step ms", "tokens/s",
-              "HBM GB/s(est)", "of copy BW");
-  for (const DecodeResult& r : decodes) {
-    std::printf("  %-8d %-9lld %11.2f %12.1f %14.1f %11.1f%%\n", r.batch,
+  std::printf("\n  %-6s %-8s %9s %10s %14s %11s %12s\n", "batch", "context", "step ms", "tokens/s",
+              "HBM GB/s(est)", "of copy BW", "graphs tok/s");
+  for (size_t i = 0; i < decodes.size(); ++i) {
+    const DecodeResult& r = decodes[i];
+    std::printf("  %-6d %-8lld %9.2f %10.1f %14.1f %10.1f%% %12.1f\n", r.batch,
                 static_cast<long long>(r.context), r.step_ms, r.tokens_per_s, r.achieved_bps / 1e9,
-                100.0 * r.achieved_bps / *copy_bps);
+                100.0 * r.achieved_bps / *copy_bps, graph_tps[i]);
   }
   std::printf(
       "\n  largest context beside the weights: %lld tokens (%s; %.1f GiB free after "
