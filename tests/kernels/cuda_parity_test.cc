@@ -300,9 +300,10 @@ TEST_F(CudaParityTest, Int8QuantizationIsBitIdenticalToTheCpuBackend) {
 }
 
 // One MatMul case on both backends; `tol` is relative to sum_k |w_rk x_tk|.
+// x_offset shifts the activations by that many floats inside their buffer (misalignment).
 void CheckMatMul(CudaParityTest& t, cpu::CpuBackend& cpu, CudaBackend& gpu, int64_t rows,
                  int64_t cols, int64_t n, DType dtype, bool with_bias, double tol,
-                 const std::string& what);
+                 const std::string& what, int64_t x_offset = 0);
 
 TEST_F(CudaParityTest, MatMulMatchesForEveryDtypeAndBatchSize) {
   if (CudaBackend::DeviceCount() == 0) GTEST_SKIP() << kNoDevice;
@@ -335,6 +336,20 @@ TEST_F(CudaParityTest, MatMulLargeShapesUseTheStackedAndTwoGemmPaths) {
               "bf16 GEMV at model width (fp32 products: 1e-5 of sum|w x|)");
 }
 
+TEST_F(CudaParityTest, MatMulWithMisalignedActivations) {
+  if (CudaBackend::DeviceCount() == 0) GTEST_SKIP() << kNoDevice;
+  for (DType dtype : {DType::kF32, DType::kBF16, DType::kI8}) {
+    for (int64_t n : {3, 37}) {
+      const bool split = n > 8 && dtype != DType::kF32;
+      CheckMatMul(*this, *cpu_, *gpu_, 130, 512, n, dtype, true, split ? 3e-5 : 1e-5,
+                  std::string(DTypeName(dtype)) + " x offset by one float (" +
+                      (split ? "split-bf16: 3e-5" : "fp32 products: 1e-5") + " of sum|w x|), n " +
+                      std::to_string(n),
+                  /*x_offset=*/1);
+    }
+  }
+}
+
 TEST_F(CudaParityTest, MatMulBf16ActivationModeIsWithinBf16Rounding) {
   if (CudaBackend::DeviceCount() == 0) GTEST_SKIP() << kNoDevice;
   auto fast = CudaBackend::Create({.matmul_precision = cuda::MatMulPrecision::kBf16Activations});
@@ -345,7 +360,7 @@ TEST_F(CudaParityTest, MatMulBf16ActivationModeIsWithinBf16Rounding) {
 
 void CheckMatMul(CudaParityTest& /*t*/, cpu::CpuBackend& cpu, CudaBackend& gpu, int64_t rows,
                  int64_t cols, int64_t n, DType dtype, bool with_bias, double tol,
-                 const std::string& what) {
+                 const std::string& what, int64_t x_offset) {
   const auto values = RandomFloats(static_cast<size_t>(rows * cols), -1, 1, 11);
   HostWeight host(values, rows, cols, dtype == DType::kI8 ? DType::kBF16 : dtype);
   const WeightFormat format = dtype == DType::kI8 ? WeightFormat::kInt8 : WeightFormat::kAsStored;
@@ -357,13 +372,14 @@ void CheckMatMul(CudaParityTest& /*t*/, cpu::CpuBackend& cpu, CudaBackend& gpu, 
   std::vector<float> cpu_y(static_cast<size_t>(n * rows));
   cpu.MatMul(*cw, x.data(), n, cpu_y.data(), with_bias ? bias.data() : nullptr);
 
-  auto gx = gpu.Allocate(x.size() * sizeof(float));
+  auto gx = gpu.Allocate((x.size() + static_cast<size_t>(x_offset)) * sizeof(float));
   auto gb = gpu.Allocate(bias.size() * sizeof(float));
   auto gy = gpu.Allocate(cpu_y.size() * sizeof(float));
   ASSERT_TRUE(gx.ok() && gb.ok() && gy.ok()) << what;
-  gpu.CopyFromHost(gx->data(), x.data(), x.size() * sizeof(float));
+  float* gx_data = gx->f32() + x_offset;
+  gpu.CopyFromHost(gx_data, x.data(), x.size() * sizeof(float));
   gpu.CopyFromHost(gb->data(), bias.data(), bias.size() * sizeof(float));
-  gpu.MatMul(*gw, gx->f32(), n, gy->f32(), with_bias ? gb->f32() : nullptr);
+  gpu.MatMul(*gw, gx_data, n, gy->f32(), with_bias ? gb->f32() : nullptr);
   std::vector<float> gpu_y(cpu_y.size());
   gpu.CopyToHost(gpu_y.data(), gy->data(), gpu_y.size() * sizeof(float));
 
