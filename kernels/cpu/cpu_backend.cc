@@ -275,19 +275,18 @@ void CpuBackend::SelectiveScan(const SelectiveScanArgs& args) {
 }
 
 void CpuBackend::Attention(const AttentionArgs& args) {
-  const int64_t items = args.tokens * args.num_heads;
+  const int64_t items = AttentionItems(args);
   if (items <= 0) return;  // nothing to do; the split below divides by the task count
-  const size_t scores_per_thread = static_cast<size_t>(args.past + args.tokens);
-  ScratchPool::Lease scores =
-      scratch_.Get(scores_per_thread * static_cast<size_t>(pool_.num_threads()));
+  const int64_t scratch_per_thread = AttentionScratchFloats(args);
+  ScratchPool::Lease scratch =
+      scratch_.Get(static_cast<size_t>(scratch_per_thread * pool_.num_threads()));
   const int64_t tasks = std::min<int64_t>(items, static_cast<int64_t>(pool_.num_threads()) * 4);
   const int64_t per_task = (items + tasks - 1) / tasks;
   pool_.ParallelFor(tasks, [&](int64_t task, int thread) {
     const int64_t begin = task * per_task;
     const int64_t end = std::min(items, begin + per_task);
-    if (begin < end) {
-      attention_.attend(args, begin, end, scores.data() + thread * scores_per_thread);
-    }
+    if (begin < end)
+      attention_.attend(args, begin, end, scratch.data() + thread * scratch_per_thread);
   });
 }
 
