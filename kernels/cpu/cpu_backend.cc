@@ -157,7 +157,7 @@ void CpuBackend::MatMul(const Matrix& w, const float* x, int64_t n, float* y, co
   const int64_t rows_per_block = ((w.rows + row_blocks - 1) / row_blocks + 15) / 16 * 16;
   // Per-thread scratch for widening weight rows to fp32 once per many-token block.
   const int64_t pack_floats = PackScratchFloats(w.cols);
-  const bool packed = n >= 8 && w.dtype != DType::kF32;
+  const bool packed = n >= kPackMinTokens && w.dtype != DType::kF32;
   ScratchPool::Lease pack =
       scratch_.Get(packed ? static_cast<size_t>(pack_floats * pool_.num_threads()) : 0);
   // Many-token products read activation rows side by side: copy them to a padded stride when

@@ -5,6 +5,7 @@
 // clang-format off: foreach_target.h must come first, then highway.h (Highway's re-inclusion idiom).
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 // clang-format on
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/cpu/matmul.h"
 
@@ -82,10 +83,16 @@ HWY_INLINE void Tile(const char* w, size_t row_bytes, const float* x, int64_t x_
     for (int t = 0; t < kT; ++t) acc[r][t] = hn::Zero(df);
   }
   int64_t k = 0;
+  // Weight rows are short streams (a few KiB) that the hardware prefetcher has to rediscover at
+  // every row; asking for the next row group's lines one group ahead keeps memory busy.
+  const size_t ahead = static_cast<size_t>(kR) * row_bytes;
   for (; k + lanes <= cols; k += lanes) {
     VF wv[kR];
 #pragma GCC unroll 8
-    for (int r = 0; r < kR; ++r) wv[r] = LoadWeights<kType>(df, w + r * row_bytes, k);
+    for (int r = 0; r < kR; ++r) {
+      hwy::Prefetch(w + ahead + r * row_bytes + static_cast<size_t>(k) * DTypeSize(kType));
+      wv[r] = LoadWeights<kType>(df, w + r * row_bytes, k);
+    }
 #pragma GCC unroll 8
     for (int t = 0; t < kT; ++t) {
       const VF xv = hn::LoadU(df, x + t * x_stride + k);
@@ -237,7 +244,6 @@ void PanelTimesTokens(const float* panel, int64_t w_stride, int64_t rows, int64_
 // conversion is paid once per block instead of once per token tile. Exact, so the result is the
 // same as converting in registers.
 constexpr int64_t kPackRows = 16;
-constexpr int64_t kPackMinTokens = 8;
 
 template <DType kType>
 void ConvertRowT(const Matrix& w, int64_t r, float* dst);

@@ -27,6 +27,10 @@ struct MatMulKernels {
 
 const MatMulKernels& GetMatMulKernels(SimdTarget target);
 
+// From this many tokens on, MatMulKernels::rows widens weight rows to fp32 panels (when given
+// `pack` scratch); below it, weights are widened in registers, which is faster for decode batches.
+inline constexpr int64_t kPackMinTokens = 24;
+
 // Row stride of packed fp32 weight panels and padded activation copies: one cache line more than
 // the row, so rows a power of two apart do not compete for the same L1 sets.
 inline int64_t PackedRowStride(int64_t cols) { return cols + 16; }
