@@ -75,7 +75,7 @@ Deviation Compare(const std::string& model_dir, int64_t tokens) {
 TEST(Int8WeightsTest, GoldenMoeLogitsStayCloseToBf16) {
   const Deviation d = Compare(testing::GoldenDir("hybrid8_moe_bf16"), 40);
   EXPECT_GT(d.max_abs, 0.0);                  // the weights really are quantized
-  EXPECT_LT(d.mean_abs, 0.02 * d.logit_std);  // a small fraction of the logits' spread
+  EXPECT_LT(d.mean_abs, 0.03 * d.logit_std);  // a small fraction of the logits' spread
   EXPECT_GE(d.argmax_agreement, 0.9);
 }
 
