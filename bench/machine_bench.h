@@ -12,7 +12,7 @@ namespace jamba::bench {
 
 struct MachineCeilings {
   double triad_bytes_per_second = 0;  // a[i] = b[i] + s * c[i], 12 bytes per element (STREAM)
-  double peak_flops = 0;              // fp32, 2 flops per FMA lane
+  double peak_flops = 0;  // fp32, 2 flops per FMA lane; per thread by its CPU time, summed
   int threads = 0;
   std::string simd_target;
 };

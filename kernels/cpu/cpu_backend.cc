@@ -150,11 +150,9 @@ void CpuBackend::MatMul(const Matrix& w, const float* x, int64_t n, float* y, co
   int64_t token_block = n;
   int64_t rows_per_block = 0;
   if (packed) {
-    // Many tokens: tasks of 128 rows x 48 tokens. The task's activations stay in L2 while its
-    // rows are widened and multiplied 16 at a time; consecutive tasks share rows, so a row block
-    // is read from memory about once (re-widening it per token block costs ~2% of the FMAs).
-    token_block = kTokenBlock;
-    rows_per_block = 128;
+    // Many tokens: one task per kPackMaxRows rows and all tokens; the kernel widens the rows once
+    // and walks token blocks that stay in L2.
+    rows_per_block = kPackMaxRows;
   } else {
     // Few tokens (decode): split rows, and tokens too when rows alone cannot feed every thread.
     const int64_t token_blocks =
@@ -279,9 +277,22 @@ void CpuBackend::CausalConv1dSilu(const CausalConvArgs& args) {
 }
 
 void CpuBackend::SelectiveScan(const SelectiveScanArgs& args) {
-  const int64_t grain = std::max<int64_t>(8, 2048 / std::max<int64_t>(args.tokens, 1));
-  ParallelRanges(args.channels, grain,
-                 [&](int64_t begin, int64_t end) { mamba_.selective_scan(args, begin, end); });
+  if (args.tokens <= 0 || args.channels <= 0) return;
+  const int64_t grain = std::max<int64_t>(8, 2048 / args.tokens);
+  const int64_t tasks = std::clamp<int64_t>(args.channels / grain, 1, pool_.num_threads() * 4);
+  // Task boundaries on multiples of 16 channels: a channel then always takes the same (vector or
+  // scalar tail) path in the scan's input transform, whatever the token count and split.
+  const int64_t per_task = ((args.channels + tasks - 1) / tasks + 15) / 16 * 16;
+  const int64_t scratch_per_thread = 2 * args.tokens * per_task;
+  ScratchPool::Lease scratch =
+      scratch_.Get(static_cast<size_t>(scratch_per_thread * pool_.num_threads()));
+  pool_.ParallelFor((args.channels + per_task - 1) / per_task, [&](int64_t task, int thread) {
+    const int64_t begin = task * per_task;
+    const int64_t end = std::min(args.channels, begin + per_task);
+    if (begin < end) {
+      mamba_.selective_scan(args, begin, end, scratch.data() + thread * scratch_per_thread);
+    }
+  });
 }
 
 void CpuBackend::Attention(const AttentionArgs& args) {

@@ -22,6 +22,40 @@ using VF = hn::Vec<DF>;
 HWY_INLINE float Softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
 HWY_INLINE float Silu(float x) { return x / (1.0f + std::exp(-x)); }
 
+HWY_INLINE VF SoftplusV(DF df, VF x) {
+  const VF threshold = hn::Set(df, 20.0f);
+  const VF soft = hn::Log1p(df, hn::Exp(df, hn::Min(x, threshold)));
+  return hn::IfThenElse(hn::Gt(x, threshold), x, soft);
+}
+
+HWY_INLINE VF SiluV(DF df, VF x) {
+  return hn::Div(x, hn::Add(hn::Set(df, 1.0f), hn::Exp(df, hn::Neg(x))));
+}
+
+// dt = softplus(dt_raw) and gate = SiLU(z) for channels [c0, c1) of every token, vectorised over
+// channels, into [tokens, c1 - c0] scratch rows: the scan then does no transcendental work but
+// its state decay.
+void ScanInputs(const SelectiveScanArgs& a, int64_t c0, int64_t c1, float* dt, float* gate) {
+  const DF df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t width = c1 - c0;
+  for (int64_t t = 0; t < a.tokens; ++t) {
+    const float* raw = a.dt_raw + t * a.channels + c0;
+    const float* z = a.z + t * a.z_stride + c0;
+    float* dt_row = dt + t * width;
+    float* gate_row = gate + t * width;
+    int64_t i = 0;
+    for (; i + lanes <= width; i += lanes) {
+      hn::StoreU(SoftplusV(df, hn::LoadU(df, raw + i)), df, dt_row + i);
+      hn::StoreU(SiluV(df, hn::LoadU(df, z + i)), df, gate_row + i);
+    }
+    for (; i < width; ++i) {
+      dt_row[i] = Softplus(raw[i]);
+      gate_row[i] = Silu(z[i]);
+    }
+  }
+}
+
 void CausalConv1dSilu(const CausalConvArgs& a, int64_t channel_begin, int64_t channel_end) {
   const int k = a.kernel_size;
   constexpr int kMaxKernel = 16;
@@ -45,10 +79,15 @@ void CausalConv1dSilu(const CausalConvArgs& a, int64_t channel_begin, int64_t ch
 // State sizes up to kMaxVectors * Lanes stay in registers; Mamba uses N = 16.
 constexpr int kMaxVectors = 8;
 
-void SelectiveScan(const SelectiveScanArgs& a, int64_t channel_begin, int64_t channel_end) {
+void SelectiveScan(const SelectiveScanArgs& a, int64_t channel_begin, int64_t channel_end,
+                   float* scratch) {
   const DF df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   const int64_t n_state = a.state_size;
+  const int64_t width = channel_end - channel_begin;
+  float* dts = scratch;
+  float* gates = scratch + a.tokens * width;
+  ScanInputs(a, channel_begin, channel_end, dts, gates);
   const int64_t vectors = n_state / lanes;
   if (vectors > kMaxVectors || vectors * lanes != n_state) {
     // Portable path for state sizes that are not a multiple of the vector width.
@@ -56,7 +95,7 @@ void SelectiveScan(const SelectiveScanArgs& a, int64_t channel_begin, int64_t ch
       float* h = a.state + c * n_state;
       const float* a_row = a.a + c * n_state;
       for (int64_t t = 0; t < a.tokens; ++t) {
-        const float dt = Softplus(a.dt_raw[t * a.channels + c]);
+        const float dt = dts[t * width + (c - channel_begin)];
         const float xv = a.x[t * a.channels + c];
         const float* b = a.b + t * a.b_stride;
         const float* cc = a.c + t * a.c_stride;
@@ -66,7 +105,7 @@ void SelectiveScan(const SelectiveScanArgs& a, int64_t channel_begin, int64_t ch
           y += h[n] * cc[n];
         }
         y += a.d[c] * xv;
-        a.y[t * a.channels + c] = y * Silu(a.z[t * a.z_stride + c]);
+        a.y[t * a.channels + c] = y * gates[t * width + (c - channel_begin)];
       }
     }
     return;
@@ -81,7 +120,7 @@ void SelectiveScan(const SelectiveScanArgs& a, int64_t channel_begin, int64_t ch
     }
     const float d = a.d[c];
     for (int64_t t = 0; t < a.tokens; ++t) {
-      const float dt = Softplus(a.dt_raw[t * a.channels + c]);
+      const float dt = dts[t * width + (c - channel_begin)];
       const float xv = a.x[t * a.channels + c];
       const float* b = a.b + t * a.b_stride;
       const float* cc = a.c + t * a.c_stride;
@@ -94,7 +133,7 @@ void SelectiveScan(const SelectiveScanArgs& a, int64_t channel_begin, int64_t ch
         acc = hn::MulAdd(h[v], hn::LoadU(df, cc + v * lanes), acc);
       }
       const float y = hn::GetLane(hn::SumOfLanes(df, acc)) + d * xv;
-      a.y[t * a.channels + c] = y * Silu(a.z[t * a.z_stride + c]);
+      a.y[t * a.channels + c] = y * gates[t * width + (c - channel_begin)];
     }
     for (int64_t v = 0; v < vectors; ++v) hn::StoreU(h[v], df, state + v * lanes);
   }

@@ -14,7 +14,9 @@ namespace jamba::kernels::cpu {
 struct MambaKernels {
   void (*causal_conv1d_silu)(const CausalConvArgs& args, int64_t channel_begin,
                              int64_t channel_end);
-  void (*selective_scan)(const SelectiveScanArgs& args, int64_t channel_begin, int64_t channel_end);
+  // `scratch` holds 2 * tokens * (channel_end - channel_begin) floats.
+  void (*selective_scan)(const SelectiveScanArgs& args, int64_t channel_begin, int64_t channel_end,
+                         float* scratch);
 };
 
 const MambaKernels& GetMambaKernels(SimdTarget target);

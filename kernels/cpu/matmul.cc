@@ -240,9 +240,9 @@ void PanelTimesTokens(const float* panel, int64_t w_stride, int64_t rows, int64_
   }
 }
 
-// Rows are widened to fp32 in blocks of this many before a many-token product, so the
-// conversion is paid once per block instead of once per token tile. Exact, so the result is the
-// same as converting in registers.
+// Many-token products first widen all the call's rows (at most kPackMaxRows) to fp32 once, then
+// walk token blocks that stay in L2, each against 16-row panels of the widened rows. Widening is
+// exact, so the result is the same as converting in registers.
 constexpr int64_t kPackRows = 16;
 
 template <DType kType>
@@ -255,38 +255,39 @@ void Rows(const Matrix& w, int64_t row_begin, int64_t row_end, const float* x, i
   const float* scales = w.row_scales != nullptr ? w.row_scales + row_begin : nullptr;
   float* out = y + row_begin;
   const int64_t rows = row_end - row_begin;
-  if (w.dtype != DType::kF32 && n >= kPackMinTokens && pack != nullptr) {
-    // Rows of the panel are padded by one cache line so rows that are a power of two apart do
-    // not all land in the same L1 sets.
+  if (w.dtype != DType::kF32 && n >= kPackMinTokens && pack != nullptr && rows <= kPackMaxRows) {
+    // Packed rows are padded by one cache line so rows that are a power of two apart do not all
+    // land in the same L1 sets.
     const int64_t panel_stride = PackedRowStride(w.cols);
-    for (int64_t r = 0; r < rows; r += kPackRows) {
-      const int64_t block = std::min(kPackRows, rows - r);
-      for (int64_t i = 0; i < block; ++i) {
-        switch (w.dtype) {
-          case DType::kBF16:
-            ConvertRowT<DType::kBF16>(w, row_begin + r + i, pack + i * panel_stride);
-            break;
-          case DType::kF16:
-            ConvertRowT<DType::kF16>(w, row_begin + r + i, pack + i * panel_stride);
-            break;
-          case DType::kI8:
-            // Packed int8 rows keep their scale separate: convert without it.
-            ConvertToF32(base + (r + i) * row_bytes, DType::kI8, static_cast<size_t>(w.cols),
-                         pack + i * panel_stride);
-            break;
-          case DType::kF32:
-            break;
-        }
+    for (int64_t i = 0; i < rows; ++i) {
+      switch (w.dtype) {
+        case DType::kBF16:
+          ConvertRowT<DType::kBF16>(w, row_begin + i, pack + i * panel_stride);
+          break;
+        case DType::kF16:
+          ConvertRowT<DType::kF16>(w, row_begin + i, pack + i * panel_stride);
+          break;
+        case DType::kI8:
+          // Packed int8 rows keep their scale separate: convert without it.
+          ConvertToF32(base + i * row_bytes, DType::kI8, static_cast<size_t>(w.cols),
+                       pack + i * panel_stride);
+          break;
+        case DType::kF32:
+          break;
       }
-      float* acc = pack + kPackRows * panel_stride;
-      for (int64_t t0 = 0; t0 < n; t0 += kPanelTokens) {
-        const int64_t tn = std::min(kPanelTokens, n - t0);
+    }
+    float* acc = pack + kPackMaxRows * panel_stride;
+    for (int64_t t0 = 0; t0 < n; t0 += kPanelTokens) {
+      const int64_t tn = std::min(kPanelTokens, n - t0);
+      for (int64_t r = 0; r < rows; r += kPackRows) {
+        const int64_t block = std::min(kPackRows, rows - r);
+        const float* panel = pack + r * panel_stride;
         if (w.dtype == DType::kI8) {
           // The int8 path multiplies by the row scale after the sum, exactly as in registers.
-          PanelTimesTokens<true>(pack, panel_stride, block, w.cols, x + t0 * x_stride, x_stride, tn,
-                                 scales + r, out + r + t0 * y_stride, y_stride, acc);
+          PanelTimesTokens<true>(panel, panel_stride, block, w.cols, x + t0 * x_stride, x_stride,
+                                 tn, scales + r, out + r + t0 * y_stride, y_stride, acc);
         } else {
-          PanelTimesTokens<false>(pack, panel_stride, block, w.cols, x + t0 * x_stride, x_stride,
+          PanelTimesTokens<false>(panel, panel_stride, block, w.cols, x + t0 * x_stride, x_stride,
                                   tn, nullptr, out + r + t0 * y_stride, y_stride, acc);
         }
       }

@@ -35,9 +35,14 @@ inline constexpr int64_t kPackMinTokens = 24;
 // the row, so rows a power of two apart do not compete for the same L1 sets.
 inline int64_t PackedRowStride(int64_t cols) { return cols + 16; }
 
-// Floats of `pack` scratch that MatMulKernels::rows needs for a matrix with `cols` columns: a
-// 16-row fp32 panel and 16 x 48 accumulator vectors of up to 16 lanes.
-inline int64_t PackScratchFloats(int64_t cols) { return 16 * PackedRowStride(cols) + 16 * 48 * 16; }
+// Most rows one many-token MatMulKernels::rows call widens to fp32 (callers split bigger ranges).
+inline constexpr int64_t kPackMaxRows = 128;
+
+// Floats of `pack` scratch that MatMulKernels::rows needs for a matrix with `cols` columns: the
+// widened rows and 16 x 48 accumulator vectors of up to 16 lanes.
+inline int64_t PackScratchFloats(int64_t cols) {
+  return kPackMaxRows * PackedRowStride(cols) + 16 * 48 * 16;
+}
 
 }  // namespace jamba::kernels::cpu
 
