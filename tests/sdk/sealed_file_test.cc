@@ -252,6 +252,15 @@ TEST(SealedFileTest, PlaintextFileWithKeyIsFailedPrecondition) {
   EXPECT_THAT(decoded.status().message(), HasSubstr("not encrypted"));
 }
 
+TEST(SealedFileTest, KeyOfTheWrongSizeIsInvalidArgument) {
+  const EncryptionKey short_key = std::string(16, 'k');
+  auto encoded = EncodeSealedFile(FileKind::kManifest, SectionsOf(FileKind::kManifest), short_key);
+  EXPECT_EQ(encoded.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string sealed = Encode(FileKind::kManifest, KeyA());
+  auto decoded = DecodeSealedFile(sealed, FileKind::kManifest, short_key, "MANIFEST");
+  EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(SealedFileTest, KeyFileHoldsRawBytesOrHex) {
   testing::TempDir dir;
   testing::WriteFile(dir.File("raw"), KeyA());
