@@ -220,5 +220,14 @@ TEST(SessionManifestTest, NoCheckpointAtTheLengthIsDataLoss) {
   EXPECT_THAT(s.message(), HasSubstr("no checkpoint at the session's length"));
 }
 
+TEST(SessionManifestTest, FileNumberThatWouldBeReusedIsDataLoss) {
+  // A new file would be named seg-5.kv and replace a committed one: the append-only rule broken.
+  Json j = ExampleJson();
+  j["next_file_number"] = 5;
+  const absl::Status s = Parse(j);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(s.message(), HasSubstr("next_file_number"));
+}
+
 }  // namespace
 }  // namespace jamba::sdk
