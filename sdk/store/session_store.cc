@@ -61,6 +61,17 @@ absl::Status MissingSection(const std::string& name, SectionTag tag, uint32_t in
                                           " is missing or has the wrong size"));
 }
 
+// Reads a file the manifest references. Its absence is damage to a session that exists, so it is
+// DATA_LOSS, never the NOT_FOUND that means "no such session".
+absl::StatusOr<std::string> ReadReferencedFile(const std::string& dir, const std::string& file,
+                                               const std::string& name) {
+  auto bytes = ReadWholeFile(absl::StrCat(dir, "/", file));
+  if (absl::IsNotFound(bytes.status())) {
+    return absl::DataLossError(absl::StrCat(name, " is missing (", dir, "/", file, ")"));
+  }
+  return bytes;
+}
+
 // The store directory lock: one open store at a time (per process and across processes).
 absl::StatusOr<int> LockStore(const std::string& root) {
   const std::string path = root + "/LOCK";
@@ -423,8 +434,7 @@ absl::Status SessionStore::Load(const SessionManifest& manifest, int64_t positio
   tokens.reserve(static_cast<size_t>(position));
   for (const SessionManifest::UsedSegment& used : manifest.UsedSegments(position)) {
     const std::string name = absl::StrCat("session ", manifest.id, " segment ", used.segment->file);
-    JAMBA_ASSIGN_OR_RETURN(std::string bytes,
-                           ReadWholeFile(absl::StrCat(dir, "/", used.segment->file)));
+    JAMBA_ASSIGN_OR_RETURN(std::string bytes, ReadReferencedFile(dir, used.segment->file, name));
     JAMBA_ASSIGN_OR_RETURN(std::vector<Section> sections,
                            DecodeSealedFile(bytes, FileKind::kSegment, options_.key, name));
     bytes.clear();
@@ -470,8 +480,7 @@ absl::Status SessionStore::Load(const SessionManifest& manifest, int64_t positio
   }
 
   const std::string name = absl::StrCat("session ", manifest.id, " checkpoint ", checkpoint->file);
-  JAMBA_ASSIGN_OR_RETURN(std::string bytes,
-                         ReadWholeFile(absl::StrCat(dir, "/", checkpoint->file)));
+  JAMBA_ASSIGN_OR_RETURN(std::string bytes, ReadReferencedFile(dir, checkpoint->file, name));
   JAMBA_ASSIGN_OR_RETURN(std::vector<Section> sections,
                          DecodeSealedFile(bytes, FileKind::kCheckpoint, options_.key, name));
   JAMBA_ASSIGN_OR_RETURN(Json meta, MetaOf(sections, name));

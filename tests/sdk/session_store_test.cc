@@ -522,6 +522,16 @@ TEST_F(SessionStoreTest, DamagedSessionIsAClearErrorWhileOtherSessionsStillLoad)
                        testing::WriteFile(path, bytes.substr(0, bytes.size() - 3));
                      },
                      absl::StatusCode::kDataLoss, "truncated"});
+  damages.push_back({"missing segment",
+                     [](const std::string& dir, const SessionManifest& m) {
+                       std::filesystem::remove(dir + "/" + m.segments[1].file);
+                     },
+                     absl::StatusCode::kDataLoss, "is missing"});
+  damages.push_back({"missing checkpoint",
+                     [](const std::string& dir, const SessionManifest& m) {
+                       std::filesystem::remove(dir + "/" + m.checkpoints.back().file);
+                     },
+                     absl::StatusCode::kDataLoss, "is missing"});
   damages.push_back({"segment swapped for a checkpoint",
                      [](const std::string& dir, const SessionManifest& m) {
                        std::filesystem::copy_file(
