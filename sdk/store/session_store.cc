@@ -261,6 +261,7 @@ absl::StatusOr<SessionManifest> SessionStore::Create(
   if (std::filesystem::exists(absl::StrCat(dir, "/", kManifestName))) {
     return absl::AlreadyExistsError(absl::StrCat("session \"", id, "\" already exists"));
   }
+  JAMBA_RETURN_IF_ERROR(RemoveTree(dir));  // the leftover of an interrupted create or fork
   JAMBA_RETURN_IF_ERROR(MakeDirectories(dir));
   SessionManifest m;
   m.id = id;
@@ -524,6 +525,9 @@ absl::StatusOr<SessionManifest> SessionStore::Fork(const std::string& tenant, co
   if (std::filesystem::exists(absl::StrCat(dir, "/", kManifestName))) {
     return absl::AlreadyExistsError(absl::StrCat("session \"", new_id, "\" already exists"));
   }
+  // A directory without a manifest is the leftover of an interrupted create or fork; its files
+  // may carry the names this fork is about to link, with another session's contents.
+  JAMBA_RETURN_IF_ERROR(RemoveTree(dir));
   JAMBA_RETURN_IF_ERROR(MakeDirectories(dir));
   SessionManifest fork = source;
   fork.id = new_id;
@@ -531,20 +535,26 @@ absl::StatusOr<SessionManifest> SessionStore::Fork(const std::string& tenant, co
   fork.segments.clear();
   fork.checkpoints.clear();
   const std::string from = SessionDir(tenant, id);
-  // Immutable files are shared by hard links: a fork costs no copy of the KV.
-  for (const SessionManifest::UsedSegment& used : source.UsedSegments(position)) {
-    JAMBA_RETURN_IF_ERROR(
-        LinkOrCopy(absl::StrCat(from, "/", used.segment->file), dir, used.segment->file));
-    fork.segments.push_back(*used.segment);
+  auto link_and_commit = [&]() -> absl::Status {
+    // Immutable files are shared by hard links: a fork costs no copy of the KV.
+    for (const SessionManifest::UsedSegment& used : source.UsedSegments(position)) {
+      JAMBA_RETURN_IF_ERROR(
+          LinkOrCopy(absl::StrCat(from, "/", used.segment->file), dir, used.segment->file));
+      fork.segments.push_back(*used.segment);
+    }
+    for (const CheckpointRecord& c : source.checkpoints) {
+      if (c.position > position) break;
+      JAMBA_RETURN_IF_ERROR(LinkOrCopy(absl::StrCat(from, "/", c.file), dir, c.file));
+      fork.checkpoints.push_back(c);
+    }
+    fork.create_time_us = NowMicros();
+    JAMBA_RETURN_IF_ERROR(SyncDirectory(dir));
+    return Commit(fork);
+  };
+  if (absl::Status status = link_and_commit(); !status.ok()) {
+    (void)RemoveTree(dir);  // nothing was published: leave no half-made session behind
+    return status;
   }
-  for (const CheckpointRecord& c : source.checkpoints) {
-    if (c.position > position) break;
-    JAMBA_RETURN_IF_ERROR(LinkOrCopy(absl::StrCat(from, "/", c.file), dir, c.file));
-    fork.checkpoints.push_back(c);
-  }
-  fork.create_time_us = NowMicros();
-  JAMBA_RETURN_IF_ERROR(SyncDirectory(dir));
-  JAMBA_RETURN_IF_ERROR(Commit(fork));
   return fork;
 }
 

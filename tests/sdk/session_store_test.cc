@@ -403,6 +403,38 @@ TEST_F(SessionStoreTest, ForkChecksItsArguments) {
   EXPECT_TRUE(empty->segments.empty());
 }
 
+// Regression: a fork that failed (here on the quota) left its directory with links to the
+// source's files; a later fork into the same id silently kept those stale files (a link that
+// already existed counted as success) and loaded another session's tokens.
+TEST_F(SessionStoreTest, ForkAfterAFailedForkIntoTheSameIdUsesTheNewSource) {
+  const std::vector<int32_t> doc1 = Doc(16, 7);
+  const std::vector<int32_t> doc2 = Doc(16, 8);
+  {
+    auto store = Open();
+    ASSERT_TRUE(CreateWith(*store, "one", doc1, 16).ok());
+    ASSERT_TRUE(CreateWith(*store, "two", doc2, 16).ok());
+    ASSERT_TRUE(CreateWith(*store, "filler", Doc(16, 9), 16).ok());
+  }
+  SessionStoreOptions options = Options();
+  {
+    auto probe = Open();
+    options.max_bytes = probe->TotalBytes() - 1;  // full: nothing more fits
+  }
+  bool filler_deletable = false;
+  options.is_pinned = [&filler_deletable](const std::string&, const std::string& id) {
+    return !(filler_deletable && id == "filler");
+  };
+  auto store = Open(options);
+  EXPECT_EQ(store->Fork(kTenant, "one", "copy", 16).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(store->Get(kTenant, "copy").status().code(), absl::StatusCode::kNotFound);
+  // Make room, then fork the other source into the same id.
+  filler_deletable = true;
+  auto fork = store->Fork(kTenant, "two", "copy", 16);
+  ASSERT_TRUE(fork.ok()) << fork.status();
+  ExpectSessionHolds(*store, "copy", doc2);
+}
+
 TEST_F(SessionStoreTest, RewindThenAppend) {
   auto store = Open();
   const std::vector<int32_t> doc = Doc(40, 10);
