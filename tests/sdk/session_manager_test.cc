@@ -215,6 +215,38 @@ TEST_F(SessionManagerTest, CallsOnOneSessionAreSerialized) {
   }
 }
 
+// Regression: Fork pinned only its source, so a fork and a create of the same new id could both
+// pass the store's "does it exist" check; both reported success and one silently replaced the
+// other (or removed its directory half-way).
+TEST_F(SessionManagerTest, ForkAndCreateRacingForOneIdLetExactlyOneWin) {
+  auto engine = Open();
+  const std::vector<int32_t> doc = Doc(32, 31);
+  ASSERT_TRUE(engine->CreateSession(kTenant, {.id = "src"}).ok());
+  ASSERT_TRUE(engine->AppendToSession(kTenant, "src", Input::Tokens(doc)).ok());
+  for (int round = 0; round < 20; ++round) {
+    const std::string id = "race-" + std::to_string(round);
+    Rendezvous start(2);
+    absl::Status created, forked;
+    std::thread creator([&] {
+      start.ArriveAndWait();
+      created = engine->CreateSession(kTenant, {.id = id}).status();
+    });
+    std::thread forker([&] {
+      start.ArriveAndWait();
+      forked = engine->ForkSession(kTenant, "src", id).status();
+    });
+    creator.join();
+    forker.join();
+    ASSERT_NE(created.ok(), forked.ok())
+        << "round " << round << ": create " << created << ", fork " << forked;
+    const absl::Status& lost = created.ok() ? forked : created;
+    EXPECT_EQ(lost.code(), absl::StatusCode::kAlreadyExists) << lost;
+    auto info = engine->GetSession(kTenant, id);
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_EQ(info->token_count, created.ok() ? 0 : 32);
+  }
+}
+
 TEST_F(SessionManagerTest, TinyMemoryBudgetDropsLeastRecentlyUsedStatesAndReloadsThemExactly) {
   // Room for about one state of this model (Mamba states ~58 KiB plus the KV rows).
   auto engine = Open(/*memory_bytes=*/110 << 10);
