@@ -13,6 +13,7 @@ int RunInfo(const Args& args);
 int RunGenerate(const Args& args);
 int RunLogits(const Args& args);
 int RunMakeDemoModel(const Args& args);
+int RunSession(const Args& args);
 
 }  // namespace jamba::cli
 
