@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <ostream>
 #include <random>
 #include <set>
 #include <string>
@@ -41,6 +42,9 @@ struct CrashRun {
   int kills = 55;
   uint32_t seed = 1;
 };
+
+// Test names and failure messages show the case by name.
+void PrintTo(const CrashRun& c, std::ostream* os) { *os << c.name; }
 
 // The last complete line of a writer log, or -1 when it has none (the session may not exist).
 int64_t LastLogged(const std::string& path) {

@@ -8,6 +8,7 @@
 // Every step runs tests/sdk/session_tool_main.cc as a separate process.
 #include <cstring>
 #include <filesystem>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ struct ModelCase {
   bool text;         // documents are text (through the tokenizer) rather than ids
   int64_t interval;  // checkpoint interval
 };
+
+// Test names and failure messages show the case by name.
+void PrintTo(const ModelCase& c, std::ostream* os) { *os << c.name; }
 
 struct Trace {
   std::vector<int32_t> api_tokens;
