@@ -475,8 +475,11 @@ absl::Status SessionStore::Load(const SessionManifest& manifest, int64_t positio
     return absl::DataLossError(absl::StrCat("session ", manifest.id, ": segments hold ",
                                             tokens.size(), " tokens, expected ", position));
   }
-  if (!expected_tokens.empty() && !std::equal(tokens.begin(), tokens.end(), expected_tokens.begin(),
-                                              expected_tokens.begin() + position)) {
+  // Only the first `position` expected tokens are compared; fewer than that cannot match (and
+  // must not be read past).
+  if (!expected_tokens.empty() &&
+      (static_cast<int64_t>(expected_tokens.size()) < position ||
+       !std::equal(tokens.begin(), tokens.end(), expected_tokens.begin()))) {
     return absl::AbortedError("stored tokens differ from the expected prefix");
   }
 

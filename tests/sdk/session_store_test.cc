@@ -484,6 +484,22 @@ TEST_F(SessionStoreTest, LongestPrefixIsFoundPerTenantAndFollowsRewinds) {
   EXPECT_FALSE(store->FindLongestPrefix(kTenant, query).has_value());
 }
 
+// Regression: Load compared `position` expected tokens without checking there were that many, a
+// read past the end of a shorter span.
+TEST_F(SessionStoreTest, LoadConfirmsTheExpectedPrefixAndRefusesAShorterOne) {
+  auto store = Open();
+  const std::vector<int32_t> doc = Doc(32, 27);
+  auto m = CreateWith(*store, "a", doc, 16);
+  ASSERT_TRUE(m.ok());
+  engine::SequenceState same = Fresh();
+  EXPECT_TRUE(store->Load(*m, 32, same, Concat(doc, Doc(3, 28))).ok());
+  engine::SequenceState other = Fresh();
+  EXPECT_EQ(store->Load(*m, 32, other, Doc(40, 29)).code(), absl::StatusCode::kAborted);
+  engine::SequenceState shorter = Fresh();
+  EXPECT_EQ(store->Load(*m, 32, shorter, std::span(doc).first(20)).code(),
+            absl::StatusCode::kAborted);
+}
+
 TEST_F(SessionStoreTest, SessionOfAnotherModelIsFailedPrecondition) {
   const std::vector<int32_t> doc = Doc(20, 15);
   {
