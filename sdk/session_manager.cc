@@ -402,27 +402,30 @@ absl::StatusOr<SessionInfo> SessionManager::Fork(const std::string& tenant, cons
   JAMBA_RETURN_IF_ERROR(SessionStore::ValidateSessionId(fork_id));
   if (fork_id == id)
     return absl::InvalidArgumentError("new session id must differ from the source");
-  std::optional<engine::SequenceState> clone;
-  SessionManifest fork;
-  {
-    Pin pin(*this, tenant, id);
-    JAMBA_ASSIGN_OR_RETURN(SessionManifest source, store_->Get(tenant, id));
-    const int64_t at = position.value_or(source.length);
-    JAMBA_ASSIGN_OR_RETURN(fork, store_->Fork(tenant, id, fork_id, at));
-    // A live source at the fork point is cloned in memory, so the fork's first use needs no disk.
-    Live& live = pin.live();
-    if (live.state.has_value() && live.state_update_us == source.update_time_us &&
-        at == source.length) {
-      auto copy = live.state->Clone();
-      if (copy.ok()) clone.emplace(*std::move(copy));
+  // Both sessions are pinned for the whole fork: the source so it cannot change under it, the
+  // new id so a concurrent create or fork of the same id waits and then finds it taken. Pins are
+  // taken in id order, so two forks in opposite directions cannot deadlock.
+  std::optional<Pin> first, second;
+  first.emplace(*this, tenant, std::min(id, fork_id));
+  second.emplace(*this, tenant, std::max(id, fork_id));
+  Pin& source_pin = id < fork_id ? *first : *second;
+  Pin& fork_pin = id < fork_id ? *second : *first;
+  JAMBA_ASSIGN_OR_RETURN(SessionManifest source, store_->Get(tenant, id));
+  const int64_t at = position.value_or(source.length);
+  JAMBA_ASSIGN_OR_RETURN(SessionManifest fork, store_->Fork(tenant, id, fork_id, at));
+  // A live source at the fork point is cloned in memory, so the fork's first use needs no disk.
+  Live& live = source_pin.live();
+  bool cloned = false;
+  if (live.state.has_value() && live.state_update_us == source.update_time_us &&
+      at == source.length) {
+    auto copy = live.state->Clone();
+    if (copy.ok()) {
+      fork_pin.live().state.emplace(*std::move(copy));
+      fork_pin.live().state_update_us = fork.update_time_us;
+      cloned = true;
     }
   }
-  if (clone.has_value()) {
-    Pin pin(*this, tenant, fork_id);
-    pin.live().state.emplace(*std::move(clone));
-    pin.live().state_update_us = fork.update_time_us;
-  }
-  return ToInfo(fork, clone.has_value());
+  return ToInfo(fork, cloned);
 }
 
 absl::StatusOr<std::vector<CheckpointInfo>> SessionManager::ListCheckpoints(

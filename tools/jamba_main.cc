@@ -33,6 +33,9 @@ const Command kCommands[] = {
      "OUT] [--svg OUT]"},
     {"make-demo-model", jamba::cli::RunMakeDemoModel,
      "make-demo-model --out DIR [--seed S] [--preset demo|bench] [--attn-period P] [--shards N]"},
+    {"session", jamba::cli::RunSession,
+     "session create|append|generate|fork|rewind|checkpoints|list|delete --store DIR --model DIR\n"
+     "           [--tenant T] ...   (jamba session --help)"},
 };
 
 void PrintUsage(std::ostream& out) {

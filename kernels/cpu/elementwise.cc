@@ -4,6 +4,7 @@
 // clang-format off: foreach_target.h must come first, then highway.h (Highway's re-inclusion idiom).
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 // clang-format on
+#include <algorithm>
 #include <cmath>
 
 #include "hwy/contrib/math/math-inl.h"
@@ -50,7 +51,19 @@ void SiluMul(const float* gate, const float* up, int64_t n, float* out) {
   for (; i + lanes <= n; i += lanes) {
     hn::StoreU(hn::Mul(Silu(df, hn::LoadU(df, gate + i)), hn::LoadU(df, up + i)), df, out + i);
   }
-  for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  if (i < n) {
+    // The tail takes the same vector path through a padded buffer. A scalar std::exp rounds
+    // differently from hn::Exp, and callers split ranges by token and thread count, so an
+    // element's value depended on how many tokens shared the call: a prefill cut into other
+    // chunks (a resumed session) gave different logits.
+    HWY_ALIGN float g[HWY_MAX_BYTES / sizeof(float)] = {};
+    HWY_ALIGN float u[HWY_MAX_BYTES / sizeof(float)] = {};
+    const int64_t rest = n - i;
+    std::copy_n(gate + i, rest, g);
+    std::copy_n(up + i, rest, u);
+    hn::Store(hn::Mul(Silu(df, hn::Load(df, g)), hn::Load(df, u)), df, g);
+    std::copy_n(g, rest, out + i);
+  }
 }
 
 void Add(float* y, const float* x, int64_t n) {

@@ -127,7 +127,8 @@ absl::Status LinkOrCopy(const std::string& from, const std::string& to_dir,
                         const std::string& to_name) {
   const std::string to = absl::StrCat(to_dir, "/", to_name);
   if (::link(from.c_str(), to.c_str()) == 0) return absl::OkStatus();
-  if (errno == EEXIST) return absl::OkStatus();
+  // An existing file may hold other contents: never take it for the one asked for.
+  if (errno == EEXIST) return absl::AlreadyExistsError(absl::StrCat(to, " already exists"));
   auto contents = ReadWholeFile(from);
   if (!contents.ok()) return contents.status();
   return WriteFileDurably(to_dir, to_name, *contents);

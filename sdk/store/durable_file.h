@@ -24,6 +24,7 @@ absl::Status RemoveTree(const std::string& dir);
 // Names of the entries of `dir` (no "." or ".."); NotFound if it does not exist.
 absl::StatusOr<std::vector<std::string>> ListDirectory(const std::string& dir);
 // Hard-links `from` to `to`, copying durably where links are impossible (another filesystem).
+// ALREADY_EXISTS if `to` exists.
 absl::Status LinkOrCopy(const std::string& from, const std::string& to_dir,
                         const std::string& to_name);
 // Bytes used by the regular files directly inside `dir`.

@@ -115,6 +115,15 @@ absl::StatusOr<std::string> Open(std::string_view header, std::string_view seale
   return body;
 }
 
+// AES-256 reads exactly 32 key bytes: a shorter key would be read past its end.
+absl::Status CheckKeySize(const EncryptionKey& key) {
+  if (key.has_value() && key->size() != kEncryptionKeySize) {
+    return absl::InvalidArgumentError(absl::StrCat("an encryption key must be ", kEncryptionKeySize,
+                                                   " bytes, got ", key->size()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 const char* FileKindName(FileKind kind) {
@@ -160,6 +169,7 @@ absl::StatusOr<std::string> LoadEncryptionKey(const std::string& path) {
 
 absl::StatusOr<std::string> EncodeSealedFile(FileKind kind, const std::vector<Section>& sections,
                                              const EncryptionKey& key) {
+  if (absl::Status s = CheckKeySize(key); !s.ok()) return s;
   std::string header(kSealedMagic, sizeof(kSealedMagic));
   PutU32(header, kSealedFormatVersion);
   PutU32(header, static_cast<uint32_t>(kind));
@@ -189,6 +199,7 @@ absl::StatusOr<std::string> EncodeSealedFile(FileKind kind, const std::vector<Se
 absl::StatusOr<std::vector<Section>> DecodeSealedFile(std::string_view bytes, FileKind expected,
                                                       const EncryptionKey& key,
                                                       const std::string& name) {
+  if (absl::Status s = CheckKeySize(key); !s.ok()) return s;
   if (bytes.size() < kHeaderSize)
     return absl::DataLossError(absl::StrCat(name, ": truncated (no header)"));
   if (std::memcmp(bytes.data(), kSealedMagic, sizeof(kSealedMagic)) != 0) {

@@ -5,6 +5,7 @@
 #ifndef JAMBA_SDK_STORE_SEALED_FILE_H_
 #define JAMBA_SDK_STORE_SEALED_FILE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -47,10 +48,12 @@ struct Section {
 
 // 32-byte AES-256 key, or none.
 using EncryptionKey = std::optional<std::string>;
+inline constexpr size_t kEncryptionKeySize = 32;
 
 // Reads a key file: 32 raw bytes or 64 hex characters (whitespace around is ignored).
 absl::StatusOr<std::string> LoadEncryptionKey(const std::string& path);
 
+// Both fail with INVALID_ARGUMENT for a key that is not kEncryptionKeySize bytes.
 absl::StatusOr<std::string> EncodeSealedFile(FileKind kind, const std::vector<Section>& sections,
                                              const EncryptionKey& key);
 // Errors: DATA_LOSS for truncation, bad magic, a checksum mismatch (naming the section) or failed

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 
@@ -17,6 +18,16 @@ bool PlainFileName(const std::string& name) {
   return std::all_of(name.begin(), name.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
   });
+}
+
+// The number in a name the store generated ("seg-12.kv", "ckpt-3.state"), or -1.
+int64_t FileNumber(const std::string& name) {
+  const size_t dash = name.find('-');
+  const size_t dot = name.find('.', dash == std::string::npos ? 0 : dash);
+  if (dash == std::string::npos || dot == std::string::npos || dot == dash + 1) return -1;
+  int64_t number = 0;
+  if (!absl::SimpleAtoi(name.substr(dash + 1, dot - dash - 1), &number)) return -1;
+  return number;
 }
 
 }  // namespace
@@ -133,6 +144,16 @@ absl::StatusOr<SessionManifest> ManifestFromJson(const std::string& json, const 
   }
   if (m.length > 0 && m.CheckpointAt(m.length) == nullptr)
     return bad("no checkpoint at the session's length");
+  // New files are named from next_file_number; one at or below a referenced file's number would
+  // replace that file, which the append-only rule forbids.
+  for (const SegmentRecord& s : m.segments) {
+    if (FileNumber(s.file) >= 0 && static_cast<uint64_t>(FileNumber(s.file)) >= m.next_file_number)
+      return bad(absl::StrCat("next_file_number ", m.next_file_number, " would reuse ", s.file));
+  }
+  for (const CheckpointRecord& c : m.checkpoints) {
+    if (FileNumber(c.file) >= 0 && static_cast<uint64_t>(FileNumber(c.file)) >= m.next_file_number)
+      return bad(absl::StrCat("next_file_number ", m.next_file_number, " would reuse ", c.file));
+  }
   return m;
 }
 

@@ -61,6 +61,17 @@ absl::Status MissingSection(const std::string& name, SectionTag tag, uint32_t in
                                           " is missing or has the wrong size"));
 }
 
+// Reads a file the manifest references. Its absence is damage to a session that exists, so it is
+// DATA_LOSS, never the NOT_FOUND that means "no such session".
+absl::StatusOr<std::string> ReadReferencedFile(const std::string& dir, const std::string& file,
+                                               const std::string& name) {
+  auto bytes = ReadWholeFile(absl::StrCat(dir, "/", file));
+  if (absl::IsNotFound(bytes.status())) {
+    return absl::DataLossError(absl::StrCat(name, " is missing (", dir, "/", file, ")"));
+  }
+  return bytes;
+}
+
 // The store directory lock: one open store at a time (per process and across processes).
 absl::StatusOr<int> LockStore(const std::string& root) {
   const std::string path = root + "/LOCK";
@@ -250,6 +261,7 @@ absl::StatusOr<SessionManifest> SessionStore::Create(
   if (std::filesystem::exists(absl::StrCat(dir, "/", kManifestName))) {
     return absl::AlreadyExistsError(absl::StrCat("session \"", id, "\" already exists"));
   }
+  JAMBA_RETURN_IF_ERROR(RemoveTree(dir));  // the leftover of an interrupted create or fork
   JAMBA_RETURN_IF_ERROR(MakeDirectories(dir));
   SessionManifest m;
   m.id = id;
@@ -423,8 +435,7 @@ absl::Status SessionStore::Load(const SessionManifest& manifest, int64_t positio
   tokens.reserve(static_cast<size_t>(position));
   for (const SessionManifest::UsedSegment& used : manifest.UsedSegments(position)) {
     const std::string name = absl::StrCat("session ", manifest.id, " segment ", used.segment->file);
-    JAMBA_ASSIGN_OR_RETURN(std::string bytes,
-                           ReadWholeFile(absl::StrCat(dir, "/", used.segment->file)));
+    JAMBA_ASSIGN_OR_RETURN(std::string bytes, ReadReferencedFile(dir, used.segment->file, name));
     JAMBA_ASSIGN_OR_RETURN(std::vector<Section> sections,
                            DecodeSealedFile(bytes, FileKind::kSegment, options_.key, name));
     bytes.clear();
@@ -464,14 +475,16 @@ absl::Status SessionStore::Load(const SessionManifest& manifest, int64_t positio
     return absl::DataLossError(absl::StrCat("session ", manifest.id, ": segments hold ",
                                             tokens.size(), " tokens, expected ", position));
   }
-  if (!expected_tokens.empty() && !std::equal(tokens.begin(), tokens.end(), expected_tokens.begin(),
-                                              expected_tokens.begin() + position)) {
+  // Only the first `position` expected tokens are compared; fewer than that cannot match (and
+  // must not be read past).
+  if (!expected_tokens.empty() &&
+      (static_cast<int64_t>(expected_tokens.size()) < position ||
+       !std::equal(tokens.begin(), tokens.end(), expected_tokens.begin()))) {
     return absl::AbortedError("stored tokens differ from the expected prefix");
   }
 
   const std::string name = absl::StrCat("session ", manifest.id, " checkpoint ", checkpoint->file);
-  JAMBA_ASSIGN_OR_RETURN(std::string bytes,
-                         ReadWholeFile(absl::StrCat(dir, "/", checkpoint->file)));
+  JAMBA_ASSIGN_OR_RETURN(std::string bytes, ReadReferencedFile(dir, checkpoint->file, name));
   JAMBA_ASSIGN_OR_RETURN(std::vector<Section> sections,
                          DecodeSealedFile(bytes, FileKind::kCheckpoint, options_.key, name));
   JAMBA_ASSIGN_OR_RETURN(Json meta, MetaOf(sections, name));
@@ -515,6 +528,9 @@ absl::StatusOr<SessionManifest> SessionStore::Fork(const std::string& tenant, co
   if (std::filesystem::exists(absl::StrCat(dir, "/", kManifestName))) {
     return absl::AlreadyExistsError(absl::StrCat("session \"", new_id, "\" already exists"));
   }
+  // A directory without a manifest is the leftover of an interrupted create or fork; its files
+  // may carry the names this fork is about to link, with another session's contents.
+  JAMBA_RETURN_IF_ERROR(RemoveTree(dir));
   JAMBA_RETURN_IF_ERROR(MakeDirectories(dir));
   SessionManifest fork = source;
   fork.id = new_id;
@@ -522,20 +538,26 @@ absl::StatusOr<SessionManifest> SessionStore::Fork(const std::string& tenant, co
   fork.segments.clear();
   fork.checkpoints.clear();
   const std::string from = SessionDir(tenant, id);
-  // Immutable files are shared by hard links: a fork costs no copy of the KV.
-  for (const SessionManifest::UsedSegment& used : source.UsedSegments(position)) {
-    JAMBA_RETURN_IF_ERROR(
-        LinkOrCopy(absl::StrCat(from, "/", used.segment->file), dir, used.segment->file));
-    fork.segments.push_back(*used.segment);
+  auto link_and_commit = [&]() -> absl::Status {
+    // Immutable files are shared by hard links: a fork costs no copy of the KV.
+    for (const SessionManifest::UsedSegment& used : source.UsedSegments(position)) {
+      JAMBA_RETURN_IF_ERROR(
+          LinkOrCopy(absl::StrCat(from, "/", used.segment->file), dir, used.segment->file));
+      fork.segments.push_back(*used.segment);
+    }
+    for (const CheckpointRecord& c : source.checkpoints) {
+      if (c.position > position) break;
+      JAMBA_RETURN_IF_ERROR(LinkOrCopy(absl::StrCat(from, "/", c.file), dir, c.file));
+      fork.checkpoints.push_back(c);
+    }
+    fork.create_time_us = NowMicros();
+    JAMBA_RETURN_IF_ERROR(SyncDirectory(dir));
+    return Commit(fork);
+  };
+  if (absl::Status status = link_and_commit(); !status.ok()) {
+    (void)RemoveTree(dir);  // nothing was published: leave no half-made session behind
+    return status;
   }
-  for (const CheckpointRecord& c : source.checkpoints) {
-    if (c.position > position) break;
-    JAMBA_RETURN_IF_ERROR(LinkOrCopy(absl::StrCat(from, "/", c.file), dir, c.file));
-    fork.checkpoints.push_back(c);
-  }
-  fork.create_time_us = NowMicros();
-  JAMBA_RETURN_IF_ERROR(SyncDirectory(dir));
-  JAMBA_RETURN_IF_ERROR(Commit(fork));
   return fork;
 }
 

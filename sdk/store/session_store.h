@@ -76,7 +76,7 @@ class SessionStore {
   void Abandon(const SessionManifest& committed, const SessionManifest& draft);
 
   // Restores a fresh `state` to `position`, which must be a checkpoint of `manifest`. With
-  // `expected_tokens`, fails with ABORTED unless the stored tokens equal them.
+  // `expected_tokens`, fails with ABORTED unless the stored tokens are its first `position` tokens.
   absl::Status Load(const SessionManifest& manifest, int64_t position, engine::SequenceState& state,
                     std::span<const int32_t> expected_tokens = {}) const;
 

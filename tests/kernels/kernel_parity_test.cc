@@ -448,6 +448,29 @@ TEST_P(KernelParityTest, SwiGluMlpMatchesReference) {
   }
 }
 
+// A token's output must not depend on which other tokens share the call: the engine cuts a
+// prefill into different chunks when it resumes a session, and the logits must not change.
+TEST_P(KernelParityTest, SwiGluMlpOfATokenIsBitIdenticalWhateverElseIsInTheCall) {
+  Rng rng(3003);
+  for (DType dtype : {DType::kF32, DType::kBF16}) {
+    for (int64_t f : {int64_t{17}, int64_t{130}, int64_t{1000}}) {
+      const int64_t h = 33;
+      const Mlp mlp = RandomMlp(rng, dtype, h, f);
+      for (int64_t n : {int64_t{2}, int64_t{37}, int64_t{300}}) {
+        const std::vector<float> x = rng.Vector(static_cast<size_t>(n * h), -2.0f, 2.0f);
+        std::vector<float> together(static_cast<size_t>(n * h), kNaN);
+        backend_->SwiGluMlp(mlp.weights(), x.data(), n, together.data());
+        for (int64_t t = 0; t < n; ++t) {
+          std::vector<float> alone(static_cast<size_t>(h), kNaN);
+          backend_->SwiGluMlp(mlp.weights(), x.data() + t * h, 1, alone.data());
+          ASSERT_EQ(std::memcmp(alone.data(), together.data() + t * h, h * sizeof(float)), 0)
+              << DTypeName(dtype) << " " << Case({{"f", f}, {"n", n}, {"token", t}});
+        }
+      }
+    }
+  }
+}
+
 // Reference MoE: softmax over all experts, top-k by probability (ties to the lower index), no
 // renormalisation. Returns the outputs; `chosen` gets each token's experts, `margin` the smallest
 // gap between the k-th and (k+1)-th probability over all tokens.

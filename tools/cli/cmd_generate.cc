@@ -12,9 +12,9 @@ namespace jamba::cli {
 int RunGenerate(const Args& args) {
   FlagSpec spec;
   AddEngineFlags(spec);
-  spec.values.insert({"prompt", "input-ids", "max-tokens", "temperature", "top-p", "top-k", "min-p",
-                      "seed", "output-ids", "repetition-penalty", "stop"});
-  spec.booleans = {"ignore-eos", "quiet"};
+  AddSamplingFlags(spec);
+  spec.values.insert({"prompt", "input-ids", "output-ids"});
+  spec.booleans.insert("quiet");
   auto flags = Flags::Parse(args, spec);
   if (!flags.ok()) return Fail("generate", flags.status());
   auto model_dir = flags->Require("model");
@@ -25,29 +25,9 @@ int RunGenerate(const Args& args) {
   }
   auto engine_options = EngineOptionsFromFlags(*flags);
   if (!engine_options.ok()) return Fail("generate", engine_options.status());
-
-  GenerateOptions options;
-  auto max_tokens = flags->GetInt("max-tokens", 64);
-  auto temperature = flags->GetDouble("temperature", 1.0);
-  auto top_p = flags->GetDouble("top-p", 1.0);
-  auto top_k = flags->GetInt("top-k", 0);
-  auto min_p = flags->GetDouble("min-p", 0.0);
-  auto repetition = flags->GetDouble("repetition-penalty", 1.0);
-  auto seed = flags->GetInt("seed", 0);
-  for (const absl::Status& s :
-       {max_tokens.status(), temperature.status(), top_p.status(), top_k.status(), min_p.status(),
-        repetition.status(), seed.status()}) {
-    if (!s.ok()) return Fail("generate", s);
-  }
-  options.stop.max_tokens = *max_tokens;
-  options.stop.ignore_eos = flags->GetBool("ignore-eos");
-  if (auto stop = flags->Get("stop")) options.stop.stop_strings.push_back(*stop);
-  options.sampling.temperature = static_cast<float>(*temperature);
-  options.sampling.top_p = static_cast<float>(*top_p);
-  options.sampling.top_k = static_cast<int32_t>(*top_k);
-  options.sampling.min_p = static_cast<float>(*min_p);
-  options.sampling.repetition_penalty = static_cast<float>(*repetition);
-  if (flags->Has("seed")) options.sampling.seed = static_cast<uint64_t>(*seed);
+  auto generate_options = GenerateOptionsFromFlags(*flags);
+  if (!generate_options.ok()) return Fail("generate", generate_options.status());
+  const GenerateOptions& options = *generate_options;
 
   Input input;
   if (auto path = flags->Get("input-ids")) {

@@ -14,6 +14,7 @@ int RunGenerate(const Args& args);
 int RunLogits(const Args& args);
 int RunMakeDemoModel(const Args& args);
 int RunBench(const Args& args);
+int RunSession(const Args& args);
 
 }  // namespace jamba::cli
 

@@ -28,6 +28,33 @@ absl::StatusOr<EngineOptions> EngineOptionsFromFlags(const Flags& flags) {
   return options;
 }
 
+void AddSamplingFlags(FlagSpec& spec) {
+  spec.values.insert({"max-tokens", "temperature", "top-p", "top-k", "min-p", "seed",
+                      "repetition-penalty", "stop"});
+  spec.booleans.insert("ignore-eos");
+}
+
+absl::StatusOr<GenerateOptions> GenerateOptionsFromFlags(const Flags& flags) {
+  GenerateOptions options;
+  JAMBA_ASSIGN_OR_RETURN(const int64_t max_tokens, flags.GetInt("max-tokens", 64));
+  JAMBA_ASSIGN_OR_RETURN(const double temperature, flags.GetDouble("temperature", 1.0));
+  JAMBA_ASSIGN_OR_RETURN(const double top_p, flags.GetDouble("top-p", 1.0));
+  JAMBA_ASSIGN_OR_RETURN(const int64_t top_k, flags.GetInt("top-k", 0));
+  JAMBA_ASSIGN_OR_RETURN(const double min_p, flags.GetDouble("min-p", 0.0));
+  JAMBA_ASSIGN_OR_RETURN(const double repetition, flags.GetDouble("repetition-penalty", 1.0));
+  JAMBA_ASSIGN_OR_RETURN(const int64_t seed, flags.GetInt("seed", 0));
+  options.stop.max_tokens = max_tokens;
+  options.stop.ignore_eos = flags.GetBool("ignore-eos");
+  if (auto stop = flags.Get("stop")) options.stop.stop_strings.push_back(*stop);
+  options.sampling.temperature = static_cast<float>(temperature);
+  options.sampling.top_p = static_cast<float>(top_p);
+  options.sampling.top_k = static_cast<int32_t>(top_k);
+  options.sampling.min_p = static_cast<float>(min_p);
+  options.sampling.repetition_penalty = static_cast<float>(repetition);
+  if (flags.Has("seed")) options.sampling.seed = static_cast<uint64_t>(seed);
+  return options;
+}
+
 int Fail(const std::string& command, const absl::Status& status) {
   std::cerr << "jamba " << command << ": " << status.message() << "\n";
   switch (status.code()) {

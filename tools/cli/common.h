@@ -17,6 +17,11 @@ namespace jamba::cli {
 void AddEngineFlags(FlagSpec& spec);
 absl::StatusOr<EngineOptions> EngineOptionsFromFlags(const Flags& flags);
 
+// Generation flags shared by `generate` and `session generate`: --max-tokens --temperature
+// --top-p --top-k --min-p --repetition-penalty --seed --stop --ignore-eos.
+void AddSamplingFlags(FlagSpec& spec);
+absl::StatusOr<GenerateOptions> GenerateOptionsFromFlags(const Flags& flags);
+
 // Prints "jamba <command>: <message>" to stderr and returns the exit code for `status`.
 int Fail(const std::string& command, const absl::Status& status);
 
