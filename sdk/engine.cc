@@ -318,6 +318,22 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const std::string& model_di
 
 const ModelInfo& Engine::model_info() const { return impl_->model_info(); }
 
+EngineStats Engine::stats() const {
+  EngineStats stats;
+  engine::Scheduler& scheduler = impl_->scheduler();
+  stats.queued_requests = scheduler.queue_depth();
+  stats.running_requests = scheduler.running();
+  const engine::Scheduler::StepStats steps = scheduler.stats();
+  stats.steps = steps.steps;
+  stats.last_batch_sequences = steps.last_batch_sequences;
+  stats.last_batch_tokens = steps.last_batch_tokens;
+  if (sdk::SessionManager* sessions = impl_->sessions(); sessions != nullptr) {
+    stats.session_memory_bytes = sessions->MemoryBytes();
+    stats.session_disk_bytes = static_cast<int64_t>(sessions->store().TotalBytes());
+  }
+  return stats;
+}
+
 absl::StatusOr<std::vector<int32_t>> Engine::Tokenize(const std::string& text, bool add_bos) const {
   return impl_->Tokenize(text, add_bos);
 }

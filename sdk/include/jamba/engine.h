@@ -70,6 +70,10 @@ class Engine {
 
   const ModelInfo& model_info() const;
 
+  // Load figures for monitoring. Cheap enough for a metrics scrape: the session disk figure walks
+  // the session directory (no file is read).
+  EngineStats stats() const;
+
   // Needs a tokenizer (tokenizer.model in the model directory).
   ABSL_MUST_USE_RESULT absl::StatusOr<std::vector<int32_t>> Tokenize(const std::string& text,
                                                                      bool add_bos) const;

@@ -182,6 +182,18 @@ struct SessionPage {
   std::string next_page_token;  // empty on the last page
 };
 
+// A snapshot of the engine's load for monitoring (Engine::stats()). Each figure is read on its
+// own, so they are not one consistent instant.
+struct EngineStats {
+  int64_t queued_requests = 0;       // submitted, waiting for the engine thread
+  int64_t running_requests = 0;      // advanced together in the current steps
+  int64_t steps = 0;                 // forward steps since Open
+  int64_t last_batch_sequences = 0;  // sequences in the last step
+  int64_t last_batch_tokens = 0;     // tokens (decode + prefill) in the last step
+  int64_t session_memory_bytes = 0;  // live session states held in memory
+  int64_t session_disk_bytes = 0;    // all session files (shared files counted once)
+};
+
 }  // namespace jamba
 
 #endif  // JAMBA_SDK_TYPES_H_
