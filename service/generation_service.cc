@@ -281,6 +281,8 @@ class GenerateCall final
     if (!content.empty()) fed = Input::Tokens(content);
     absl::StatusOr<GenerateResult> result =
         ctx().engine->GenerateFromSession(tenant, *id, fed, Options(), input.commit(), Callback());
+    // Free the session before the client can see the outcome, so it can change it again at once.
+    lease.reset();
     if (!result.ok()) {
       EngineErrorContext error;
       error.session_name = input.session();

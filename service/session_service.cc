@@ -105,18 +105,18 @@ class AppendCall final
   void OnReadDone(bool ok) override {
     if (!ok) {  // the client half-closed, or the call ended
       if (cancelled()) {
-        Complete(absl::CancelledError("the client cancelled the append; nothing was changed"));
+        Fail(absl::CancelledError("the client cancelled the append; nothing was changed"));
       } else if (!lease_.has_value()) {
-        Complete(InvalidField("config", "the stream ended before its AppendToSessionConfig"));
+        Fail(InvalidField("config", "the stream ended before its AppendToSessionConfig"));
       } else if (!ctx().stream_pool->TrySubmit([this] { Complete(Run()); })) {
-        Complete(QueueFull("every stream worker is busy and their queue is full; retry later",
-                           ctx().retry_delay));
+        Fail(QueueFull("every stream worker is busy and their queue is full; retry later",
+                       ctx().retry_delay));
       }
       return;
     }
     absl::Status status = Accept();
     if (!status.ok()) {
-      Complete(status);  // no further read: the remaining chunks are dropped with the call
+      Fail(status);  // no further read: the remaining chunks are dropped with the call
       return;
     }
     StartRead(&read_buffer_);
@@ -133,6 +133,13 @@ class AppendCall final
   void Merge(v1::AppendToSessionResponse& pending,
              v1::AppendToSessionResponse&& next) const override {
     pending = std::move(next);  // progress is cumulative: the newer report says it all
+  }
+
+  // Ends the call with an error. The session is freed first, so that a client retrying right
+  // after the status never finds it busy with this call.
+  void Fail(const absl::Status& status) {
+    lease_.reset();
+    Complete(status);
   }
 
   absl::Status AcceptConfig(const v1::AppendToSessionConfig& config) {
@@ -170,6 +177,9 @@ class AppendCall final
     lease_.emplace(*std::move(lease));
     role_ = config.message_role();
     progress_interval_ = interval == 0 ? kDefaultProgressInterval : interval;
+    // The response headers now tell the client the stream is established (the session exists,
+    // is not busy and matches the etag) before it sends a large document.
+    StartSendInitialMetadata();
     return absl::OkStatus();
   }
 
@@ -292,6 +302,12 @@ class AppendCall final
 
   // After the client half-closed, on a stream worker thread.
   absl::Status Run() {
+    absl::Status status = Append();
+    lease_.reset();  // (on every path: the session is free before the client sees the status)
+    return status;
+  }
+
+  absl::Status Append() {
     if (cancelled()) return absl::CancelledError("the client cancelled the append");
     const std::string field = has_text_ ? "text" : tokens_sent_ > 0 ? "token_ids" : "message";
     absl::StatusOr<std::vector<int32_t>> tokens = Tokens();
@@ -330,6 +346,8 @@ class AppendCall final
     };
     absl::StatusOr<AppendResult> result = ctx().engine->AppendToSession(
         record().tenant(), id_, Input::Tokens(*std::move(tokens)), options);
+    // Done with the session: free it before the client can see the outcome.
+    lease_.reset();
     if (!result.ok()) return SessionError(result.status(), ctx(), name_, field);
 
     record().SetTokens(received, 0);
