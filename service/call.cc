@@ -63,9 +63,12 @@ bool UsableRequestId(absl::string_view id) {
   return true;
 }
 
+// 128 random bits from the OS: no generator state to share between threads.
 std::string NewRequestId() {
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  return absl::StrFormat("%016x%016x", rng(), rng());
+  std::random_device random;
+  uint32_t words[4];
+  for (uint32_t& word : words) word = random();
+  return absl::StrFormat("%08x%08x%08x%08x", words[0], words[1], words[2], words[3]);
 }
 
 absl::string_view Metadata(const grpc::CallbackServerContext& context, absl::string_view key,

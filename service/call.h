@@ -102,8 +102,6 @@ struct ServiceContext {
   RequestLimits limits;
   std::string model_id;
   bool sessions_enabled = false;
-  int64_t checkpoint_interval = 0;
-  int64_t max_request_bytes = 0;
   absl::Duration retry_delay = absl::Seconds(1);
 };
 

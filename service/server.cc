@@ -121,8 +121,6 @@ absl::StatusOr<std::unique_ptr<JambaServer>> JambaServer::Start(Engine& engine,
         std::filesystem::path(config.model).lexically_normal().parent_path().filename().string();
   }
   ctx.sessions_enabled = !config.session_dir.empty();
-  ctx.checkpoint_interval = config.checkpoint_interval_tokens;
-  ctx.max_request_bytes = config.max_request_bytes;
   ctx.retry_delay = options.retry_delay;
 
   ServerLimitsInfo limits;
