@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "tests/integration/jambad_process.h"
 
@@ -139,6 +140,35 @@ TEST(LifecycleIntegrationTest, HealthIsServingThenNotServingWhileDrainingAndExit
   EXPECT_EQ(last.session().token_count(), 21);
   EXPECT_EQ(jambad.Wait(), 0);
   EXPECT_THAT(jambad.Log(), ::testing::HasSubstr("\"event\":\"stopped\""));
+}
+
+TEST(LifecycleIntegrationTest, CallsStillRunningAfterTheDrainTimeoutAreCancelledAndChangeNothing) {
+  TempDir sessions_dir;
+  auto server = JambadProcess::Start({.model_dir = GoldenModelDir(),
+                                      .session_dir = sessions_dir.path(),
+                                      .flags = {"--drain-timeout", "100ms"}});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto sessions = v1::SessionService::NewStub((*server)->Channel());
+  CreateSession(*sessions, "open");
+  grpc::ClientContext context;
+  auto stream = sessions->AppendToSession(&context);
+  v1::AppendToSessionRequest config;
+  config.mutable_config()->set_session("sessions/open");
+  ASSERT_TRUE(stream->Write(config));
+  stream->WaitForInitialMetadata();
+  v1::AppendToSessionRequest chunk;
+  chunk.mutable_token_ids()->add_ids(5);
+  stream->Write(chunk);
+  // The client never half-closes: the drain gives up on it.
+  (*server)->Signal(SIGTERM);
+  EXPECT_EQ((*server)->Wait(), 0);
+  EXPECT_FALSE(stream->Finish().ok());
+
+  auto restarted =
+      JambadProcess::Start({.model_dir = GoldenModelDir(), .session_dir = sessions_dir.path()});
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  auto after = v1::SessionService::NewStub((*restarted)->Channel());
+  EXPECT_EQ(SessionTokens(*after, "sessions/open"), 1);
 }
 
 TEST(LifecycleIntegrationTest, ARestartedServerContinuesASessionExactlyAsWithoutTheRestart) {
@@ -296,6 +326,56 @@ TEST(LifecycleIntegrationTest, WithoutAModelTheServerRefusesToStartAndSaysWhy) {
   const int status = std::system(command.c_str());
   EXPECT_EQ(WEXITSTATUS(status), 2);
   EXPECT_THAT(ReadFile(dir.File("stderr")), ::testing::HasSubstr("no model configured"));
+}
+
+// Server reflection, spoken by hand: this binary may not link gRPC's reflection protos next to
+// the health copy, so the request and the check are on the wire bytes.
+TEST(LifecycleIntegrationTest, ReflectionListsTheJambaServices) {
+  auto server = JambadProcess::Start({.model_dir = GoldenModelDir()});
+  ASSERT_TRUE(server.ok()) << server.status();
+  grpc::GenericStub stub((*server)->Channel());
+  grpc::CompletionQueue queue;
+  grpc::ClientContext context;
+  auto call = stub.PrepareCall(
+      &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &queue);
+  auto step = [&](void* tag) {
+    void* got = nullptr;
+    bool ok = false;
+    EXPECT_TRUE(queue.Next(&got, &ok));
+    EXPECT_EQ(got, tag);
+    return ok;
+  };
+  int tags[5];
+  call->StartCall(&tags[0]);
+  ASSERT_TRUE(step(&tags[0]));
+  // ServerReflectionRequest{list_services: ""}: field 7, length-delimited, empty.
+  grpc::Slice request(std::string("\x3a\x00", 2));
+  call->Write(grpc::ByteBuffer(&request, 1), &tags[1]);
+  ASSERT_TRUE(step(&tags[1]));
+  call->WritesDone(&tags[2]);
+  ASSERT_TRUE(step(&tags[2]));
+  grpc::ByteBuffer response;
+  call->Read(&response, &tags[3]);
+  ASSERT_TRUE(step(&tags[3]));
+  grpc::Status status;
+  call->Finish(&status, &tags[4]);
+  step(&tags[4]);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& slice : slices) {
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  for (const char* service : {"jamba.v1.GenerationService", "jamba.v1.SessionService",
+                              "jamba.v1.ModelService", "grpc.health.v1.Health"}) {
+    EXPECT_NE(bytes.find(service), std::string::npos) << service;
+  }
+  queue.Shutdown();
+  void* ignored_tag = nullptr;
+  bool ignored_ok = false;
+  while (queue.Next(&ignored_tag, &ignored_ok)) {
+  }
 }
 
 }  // namespace
