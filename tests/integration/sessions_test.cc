@@ -354,5 +354,67 @@ TEST_F(SessionsIntegrationTest, TextChunksFormOneChatMessageAsTheTemplateRenders
   EXPECT_EQ(a.last.usage().prompt_tokens(), b.last.usage().prompt_tokens());
 }
 
+TEST_F(SessionsIntegrationTest, SkipBosSessionsHoldExactlyWhatIsAppended) {
+  StartServer(GoldenModelDir());
+  grpc::ClientContext context;
+  v1::CreateSessionRequest request;
+  request.set_session_id("raw");
+  request.mutable_session()->set_skip_bos(true);
+  request.mutable_session()->set_display_name("raw tokens");
+  v1::Session session;
+  ASSERT_TRUE(sessions_->CreateSession(&context, request, &session).ok());
+  EXPECT_TRUE(session.skip_bos());
+  EXPECT_EQ(session.token_count(), 0);
+  EXPECT_EQ(session.display_name(), "raw tokens");
+  ASSERT_EQ(Checkpoints("sessions/raw").size(), 1u);
+  EXPECT_EQ(Checkpoints("sessions/raw")[0].name(), "sessions/raw/checkpoints/0");
+  grpc::Status status;
+  AppendTokens("sessions/raw", {5, 6, 7}, 1, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  v1::Session after;
+  ASSERT_TRUE(Get("sessions/raw", &after).ok());
+  EXPECT_EQ(after.token_count(), 3);
+  EXPECT_TRUE(after.skip_bos());
+}
+
+TEST_F(SessionsIntegrationTest, WholeMessageChunksAreRenderedWithTheTemplate) {
+  StartServer(DemoModelDir());
+  Create("messages");
+  grpc::ClientContext context;
+  auto stream = sessions_->AppendToSession(&context);
+  v1::AppendToSessionRequest config;
+  config.mutable_config()->set_session("sessions/messages");
+  stream->Write(config);
+  v1::AppendToSessionRequest system;
+  system.mutable_message()->set_role(v1::ChatMessage::SYSTEM);
+  system.mutable_message()->set_content("Be brief.");
+  stream->Write(system);
+  v1::AppendToSessionRequest user;
+  user.mutable_message()->set_role(v1::ChatMessage::USER);
+  user.mutable_message()->set_content("Name a fox.");
+  stream->Write(user);
+  stream->WritesDone();
+  v1::AppendToSessionResponse response;
+  while (stream->Read(&response)) {
+  }
+  ASSERT_TRUE(stream->Finish().ok());
+
+  v1::GenerateRequest from_session;
+  from_session.mutable_session()->set_session("sessions/messages");
+  from_session.mutable_session()->set_start_assistant_turn(true);
+  from_session.set_max_tokens(8);
+  from_session.mutable_sampling()->set_temperature(0);
+  GenerateOutcome a = Generate(*generation_, from_session);
+  v1::GenerateRequest stateless;
+  *stateless.mutable_messages()->add_messages() = system.message();
+  *stateless.mutable_messages()->add_messages() = user.message();
+  stateless.set_max_tokens(8);
+  stateless.mutable_sampling()->set_temperature(0);
+  GenerateOutcome b = Generate(*generation_, stateless);
+  ASSERT_TRUE(a.status.ok() && b.status.ok());
+  EXPECT_EQ(a.tokens, b.tokens);
+  EXPECT_EQ(a.last.usage().prompt_tokens(), b.last.usage().prompt_tokens());
+}
+
 }  // namespace
 }  // namespace jamba::testing
