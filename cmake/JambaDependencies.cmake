@@ -9,6 +9,10 @@ find_package(Protobuf REQUIRED)
 # gRPC's CMake config: gRPC::grpc++, gRPC::grpc++_reflection and the gRPC::grpc_cpp_plugin executable.
 find_package(gRPC CONFIG REQUIRED)
 find_package(OpenSSL REQUIRED)
+# cpp-httplib (jambad's /metrics endpoint) has only pkg-config; Debian builds it as a shared
+# library whose header must see the same feature macros, which the .pc file carries.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(JAMBA_HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 if(JAMBA_BUILD_TESTS)
   find_package(GTest CONFIG REQUIRED)
 endif()

@@ -79,13 +79,24 @@ absl::StatusOr<std::unique_ptr<Engine::Impl>> Engine::Impl::Create(const std::st
   info.model_dir = model_dir;
   info.fingerprint = engine::ComputeModelFingerprint(
       config, impl->model_->checkpoint(), impl->tokenizer_ ? impl->tokenizer_->ContentHash() : "");
+  info.model_type = config.model_type;
+  info.weights_dtype = config.torch_dtype;
   info.vocab_size = config.vocab_size;
   info.hidden_size = config.hidden_size;
+  info.intermediate_size = config.intermediate_size;
   info.num_layers = config.num_hidden_layers;
   info.num_attention_layers = config.num_attention_layers();
   info.num_mamba_layers = config.num_mamba_layers();
+  info.num_attention_heads = config.num_attention_heads;
+  info.num_key_value_heads = config.num_key_value_heads;
+  info.head_dim = config.head_dim();
   info.num_experts = config.num_experts;
   info.experts_per_token = config.num_experts_per_tok;
+  info.mamba_d_state = config.mamba_d_state;
+  info.mamba_d_conv = config.mamba_d_conv;
+  info.mamba_inner_size = config.mamba_inner();
+  info.mamba_dt_rank = config.mamba_dt_rank;
+  info.max_position_embeddings = config.max_position_embeddings;
   info.total_parameters = config.TotalParameters();
   info.active_parameters = config.ActiveParameters();
   info.kv_bytes_per_token = config.KvBytesPerToken();
@@ -93,6 +104,20 @@ absl::StatusOr<std::unique_ptr<Engine::Impl>> Engine::Impl::Create(const std::st
   info.max_context_tokens =
       options.max_context_tokens > 0 ? options.max_context_tokens : config.max_position_embeddings;
   info.has_tokenizer = impl->tokenizer_ != nullptr;
+  if (impl->tokenizer_ != nullptr) {
+    const engine::Tokenizer& tokenizer = *impl->tokenizer_;
+    info.bos_token_id = tokenizer.bos_id();
+    info.eos_token_ids = tokenizer.eos_ids();
+    info.pad_token_id = tokenizer.pad_id();
+    // The template needs only special pieces, so one probe message tells whether it works.
+    const engine::ChatMessage probe{"user", "x"};
+    info.has_chat_template =
+        engine::EncodeChat(tokenizer, std::span<const engine::ChatMessage>(&probe, 1), true).ok();
+  } else {
+    info.bos_token_id = static_cast<int32_t>(config.bos_token_id);
+    for (int64_t id : config.eos_token_ids) info.eos_token_ids.push_back(static_cast<int32_t>(id));
+    info.pad_token_id = static_cast<int32_t>(config.pad_token_id);
+  }
   info.backend = impl->backend_->Name();
   for (const engine::LayerConfig& layer : config.layers) {
     info.layers.push_back({layer.mixer == engine::MixerKind::kMamba ? "mamba" : "attention",
@@ -318,6 +343,22 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const std::string& model_di
 
 const ModelInfo& Engine::model_info() const { return impl_->model_info(); }
 
+EngineStats Engine::stats() const {
+  EngineStats stats;
+  engine::Scheduler& scheduler = impl_->scheduler();
+  stats.queued_requests = scheduler.queue_depth();
+  stats.running_requests = scheduler.running();
+  const engine::Scheduler::StepStats steps = scheduler.stats();
+  stats.steps = steps.steps;
+  stats.last_batch_sequences = steps.last_batch_sequences;
+  stats.last_batch_tokens = steps.last_batch_tokens;
+  if (sdk::SessionManager* sessions = impl_->sessions(); sessions != nullptr) {
+    stats.session_memory_bytes = sessions->MemoryBytes();
+    stats.session_disk_bytes = static_cast<int64_t>(sessions->store().TotalBytes());
+  }
+  return stats;
+}
+
 absl::StatusOr<std::vector<int32_t>> Engine::Tokenize(const std::string& text, bool add_bos) const {
   return impl_->Tokenize(text, add_bos);
 }
@@ -325,6 +366,19 @@ absl::StatusOr<std::vector<int32_t>> Engine::Tokenize(const std::string& text, b
 absl::StatusOr<std::string> Engine::Detokenize(std::span<const int32_t> tokens,
                                                bool skip_special) const {
   return impl_->Detokenize(tokens, skip_special);
+}
+
+absl::StatusOr<std::vector<int32_t>> Engine::Tokenize(const Input& input) const {
+  return impl_->InputTokens(input, 0);
+}
+
+std::vector<std::string> Engine::TokenPieces(std::span<const int32_t> tokens) const {
+  std::vector<std::string> pieces;
+  const engine::Tokenizer* tokenizer = impl_->tokenizer();
+  if (tokenizer == nullptr) return pieces;
+  pieces.reserve(tokens.size());
+  for (int32_t id : tokens) pieces.push_back(tokenizer->IdToPiece(id));
+  return pieces;
 }
 
 absl::StatusOr<GenerateResult> Engine::Generate(const Input& input, const GenerateOptions& options,

@@ -70,11 +70,21 @@ class Engine {
 
   const ModelInfo& model_info() const;
 
+  // Load figures for monitoring. Cheap enough for a metrics scrape: the session disk figure walks
+  // the session directory (no file is read).
+  EngineStats stats() const;
+
   // Needs a tokenizer (tokenizer.model in the model directory).
   ABSL_MUST_USE_RESULT absl::StatusOr<std::vector<int32_t>> Tokenize(const std::string& text,
                                                                      bool add_bos) const;
   ABSL_MUST_USE_RESULT absl::StatusOr<std::string> Detokenize(
       std::span<const int32_t> tokens, bool skip_special_tokens = true) const;
+  // The tokens Generate feeds the model for `input` as a new sequence (BOS, chat template and all),
+  // with the same errors; so Generate(Input::Tokens(*Tokenize(input))) == Generate(input).
+  ABSL_MUST_USE_RESULT absl::StatusOr<std::vector<int32_t>> Tokenize(const Input& input) const;
+  // Each token's vocabulary piece as the tokenizer spells it ("▁the", "<0x0A>"); "" for an
+  // id that is not a piece. Empty without a tokenizer.
+  std::vector<std::string> TokenPieces(std::span<const int32_t> tokens) const;
 
   // Runs `input` through the model and generates, streaming chunks to `on_chunk` (may be empty).
   // Blocks until done. Errors: INVALID_ARGUMENT (bad options or input, naming the field),

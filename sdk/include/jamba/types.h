@@ -117,20 +117,36 @@ struct LayerInfo {
 
 struct ModelInfo {
   std::string model_dir;
-  std::string fingerprint;  // binds persisted sessions to these exact weights and tokenizer
+  std::string fingerprint;    // binds persisted sessions to these exact weights and tokenizer
+  std::string model_type;     // config.json's model_type ("jamba")
+  std::string weights_dtype;  // config.json's torch_dtype ("bfloat16"); "" when not given
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
+  int64_t intermediate_size = 0;
   int num_layers = 0;
   int num_attention_layers = 0;
   int num_mamba_layers = 0;
+  int num_attention_heads = 0;
+  int num_key_value_heads = 0;
+  int64_t head_dim = 0;
   int num_experts = 0;
   int experts_per_token = 0;
+  int mamba_d_state = 0;
+  int mamba_d_conv = 0;
+  int64_t mamba_inner_size = 0;  // mamba_expand * hidden_size
+  int64_t mamba_dt_rank = 0;
+  int64_t max_position_embeddings = 0;
   int64_t total_parameters = 0;
   int64_t active_parameters = 0;
   int64_t kv_bytes_per_token = 0;
   int64_t mamba_state_bytes = 0;
   int64_t max_context_tokens = 0;
   bool has_tokenizer = false;
+  // Tokenizer facts (from the tokenizer files, else config.json); -1 means none.
+  int32_t bos_token_id = -1;
+  std::vector<int32_t> eos_token_ids;  // generation stops at these unless ignore_eos
+  int32_t pad_token_id = -1;
+  bool has_chat_template = false;  // Input::Chat works
   std::string backend;
   std::vector<LayerInfo> layers;
 };
@@ -180,6 +196,18 @@ struct AppendResult {
 struct SessionPage {
   std::vector<SessionInfo> sessions;
   std::string next_page_token;  // empty on the last page
+};
+
+// A snapshot of the engine's load for monitoring (Engine::stats()). Each figure is read on its
+// own, so they are not one consistent instant.
+struct EngineStats {
+  int64_t queued_requests = 0;       // submitted, waiting for the engine thread
+  int64_t running_requests = 0;      // advanced together in the current steps
+  int64_t steps = 0;                 // forward steps since Open
+  int64_t last_batch_sequences = 0;  // sequences in the last step
+  int64_t last_batch_tokens = 0;     // tokens (decode + prefill) in the last step
+  int64_t session_memory_bytes = 0;  // live session states held in memory
+  int64_t session_disk_bytes = 0;    // all session files (shared files counted once)
 };
 
 }  // namespace jamba

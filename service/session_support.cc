@@ -1,0 +1,119 @@
+// Session lookups and tokenization shared by the generation and session services.
+#include "service/session_support.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "service/status_mapping.h"
+#include "service/validation.h"
+
+namespace jamba::service {
+
+absl::Status RequireSessions(const ServiceContext& ctx) {
+  if (ctx.sessions_enabled) return absl::OkStatus();
+  return WithReason(
+      absl::FailedPreconditionError("sessions are off on this server (no session_dir configured)"),
+      kReasonSessionsDisabled);
+}
+
+absl::StatusOr<SessionView> LookupSession(const ServiceContext& ctx, const std::string& tenant,
+                                          const std::string& id) {
+  absl::StatusOr<SessionInfo> info = ctx.engine->GetSession(tenant, id);
+  if (!info.ok()) {
+    EngineErrorContext error;
+    error.session_name = SessionName(id);
+    error.field = "name";
+    return AnnotateEngineError(info.status(), error);
+  }
+  return SessionView(*std::move(info), ctx.engine->model_info().bos_token_id);
+}
+
+absl::Status CheckEtag(const SessionView& session, const std::string& etag) {
+  if (etag.empty() || etag == session.info().etag) return absl::OkStatus();
+  const std::string name = SessionName(session.info().id);
+  return WithReason(
+      WithResource(absl::AbortedError(absl::StrCat(name, " has changed: its etag is no longer \"",
+                                                   etag, "\"; read it again and retry")),
+                   kSessionType, name),
+      kReasonEtagMismatch);
+}
+
+absl::Status RequireChatTemplate(const ServiceContext& ctx, const std::string& field) {
+  if (ctx.engine->model_info().has_chat_template) return absl::OkStatus();
+  return WithReason(absl::FailedPreconditionError(absl::StrCat(
+                        field, ": the model has no chat template; send text or token ids")),
+                    kReasonChatTemplateMissing);
+}
+
+absl::Status RequireTokenizer(const ServiceContext& ctx, const std::string& field) {
+  if (ctx.engine->model_info().has_tokenizer) return absl::OkStatus();
+  return WithReason(absl::FailedPreconditionError(absl::StrCat(
+                        field, ": the model has no tokenizer (tokenizer.model); send token ids")),
+                    kReasonTokenizerMissing);
+}
+
+std::vector<ChatMessage> ToSdkMessages(const v1::ChatMessages& messages) {
+  std::vector<ChatMessage> out;
+  out.reserve(messages.messages_size());
+  for (const v1::ChatMessage& m : messages.messages()) {
+    out.push_back({RoleName(m.role()), m.content()});
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<int32_t>> TextTokens(const ServiceContext& ctx, const std::string& text,
+                                                bool add_bos, const std::string& field) {
+  absl::Status ready = RequireTokenizer(ctx, field);
+  if (!ready.ok()) return ready;
+  absl::StatusOr<std::vector<int32_t>> tokens = ctx.engine->Tokenize(text, add_bos);
+  if (!tokens.ok()) {
+    EngineErrorContext error;
+    error.field = field;
+    return AnnotateEngineError(tokens.status(), error);
+  }
+  return tokens;
+}
+
+absl::StatusOr<std::vector<int32_t>> ChatTokens(const ServiceContext& ctx,
+                                                const std::vector<ChatMessage>& messages,
+                                                bool add_generation_prompt, bool with_bos,
+                                                const std::string& field) {
+  absl::Status ready = RequireChatTemplate(ctx, field);
+  if (!ready.ok()) return ready;
+  absl::StatusOr<std::vector<int32_t>> tokens =
+      ctx.engine->Tokenize(Input::Chat(messages, add_generation_prompt));
+  if (!tokens.ok()) {
+    EngineErrorContext error;
+    error.field = field;
+    return AnnotateEngineError(tokens.status(), error);
+  }
+  // Tokenize renders a new sequence, which the template starts with BOS.
+  const int32_t bos = ctx.engine->model_info().bos_token_id;
+  if (!with_bos && !tokens->empty() && tokens->front() == bos) tokens->erase(tokens->begin());
+  return tokens;
+}
+
+absl::StatusOr<std::vector<int32_t>> AssistantHeader(const ServiceContext& ctx,
+                                                     const std::string& field) {
+  // The difference between one probe message with and without the generation prompt.
+  const std::vector<ChatMessage> probe = {{"user", "x"}};
+  absl::StatusOr<std::vector<int32_t>> with = ChatTokens(ctx, probe, true, true, field);
+  if (!with.ok()) return with.status();
+  absl::StatusOr<std::vector<int32_t>> without = ChatTokens(ctx, probe, false, true, field);
+  if (!without.ok()) return without.status();
+  return std::vector<int32_t>(with->begin() + static_cast<std::ptrdiff_t>(without->size()),
+                              with->end());
+}
+
+absl::StatusOr<std::pair<std::vector<int32_t>, std::vector<int32_t>>> MessageFrame(
+    const ServiceContext& ctx, const std::string& role, const std::string& field) {
+  absl::StatusOr<std::vector<int32_t>> empty = ChatTokens(ctx, {{role, ""}}, false, false, field);
+  if (!empty.ok()) return empty.status();
+  if (empty->empty()) return absl::InternalError("the chat template rendered no tokens");
+  // The template closes every message with one end-of-turn token.
+  std::vector<int32_t> header(empty->begin(), empty->end() - 1);
+  std::vector<int32_t> end_of_turn(empty->end() - 1, empty->end());
+  return std::make_pair(std::move(header), std::move(end_of_turn));
+}
+
+}  // namespace jamba::service

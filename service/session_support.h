@@ -1,0 +1,52 @@
+// Session and tokenization steps shared by GenerationService (session inputs) and SessionService:
+// looking a session up for the caller's tenant with the API's error details, etag checks, and
+// turning text, token ids and chat messages into the tokens that continue a sequence.
+#ifndef JAMBA_SERVICE_SESSION_SUPPORT_H_
+#define JAMBA_SERVICE_SESSION_SUPPORT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "jamba/types.h"
+#include "jamba/v1/generation.pb.h"
+#include "service/call.h"
+#include "service/proto_mapping.h"
+
+namespace jamba::service {
+
+// FAILED_PRECONDITION (SESSIONS_DISABLED) when the server has no session directory.
+absl::Status RequireSessions(const ServiceContext& ctx);
+// The session `id` of `tenant`; another tenant's session is NOT_FOUND like a missing one.
+absl::StatusOr<SessionView> LookupSession(const ServiceContext& ctx, const std::string& tenant,
+                                          const std::string& id);
+// ABORTED (ETAG_MISMATCH) unless `etag` is empty or the session's.
+absl::Status CheckEtag(const SessionView& session, const std::string& etag);
+
+// FAILED_PRECONDITION (CHAT_TEMPLATE_MISSING) naming `field` when the model has no chat template.
+absl::Status RequireChatTemplate(const ServiceContext& ctx, const std::string& field);
+// FAILED_PRECONDITION (TOKENIZER_MISSING) when the model has no tokenizer (token ids only).
+absl::Status RequireTokenizer(const ServiceContext& ctx, const std::string& field);
+
+std::vector<ChatMessage> ToSdkMessages(const v1::ChatMessages& messages);
+// Text as Generate tokenizes it: BOS first when `add_bos`.
+absl::StatusOr<std::vector<int32_t>> TextTokens(const ServiceContext& ctx, const std::string& text,
+                                                bool add_bos, const std::string& field);
+// Chat messages rendered with the template, optionally followed by the assistant-turn header.
+// `with_bos`: as a new sequence (stateless prompts) or continuing one (sessions).
+absl::StatusOr<std::vector<int32_t>> ChatTokens(const ServiceContext& ctx,
+                                                const std::vector<ChatMessage>& messages,
+                                                bool add_generation_prompt, bool with_bos,
+                                                const std::string& field);
+// The template's assistant-turn header alone (what add_generation_prompt appends).
+absl::StatusOr<std::vector<int32_t>> AssistantHeader(const ServiceContext& ctx,
+                                                     const std::string& field);
+// The template's frame around the content of one message with `role`: (header, end of turn).
+absl::StatusOr<std::pair<std::vector<int32_t>, std::vector<int32_t>>> MessageFrame(
+    const ServiceContext& ctx, const std::string& role, const std::string& field);
+
+}  // namespace jamba::service
+
+#endif  // JAMBA_SERVICE_SESSION_SUPPORT_H_

@@ -1,0 +1,90 @@
+// The one place where absl statuses become gRPC statuses. Code below the mapping reports errors as
+// absl::Status and attaches the google.rpc details it knows (a BadRequest naming fields, the
+// ResourceInfo of a session, the RetryInfo of a full queue, an ErrorInfo reason) as status
+// payloads with the helpers here; ToGrpcStatus turns them into the `grpc-status-details-bin`
+// trailer (a google.rpc.Status) and adds the ErrorInfo every jambad error carries.
+#ifndef JAMBA_SERVICE_STATUS_MAPPING_H_
+#define JAMBA_SERVICE_STATUS_MAPPING_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "grpcpp/support/status.h"
+
+namespace jamba::service {
+
+// ErrorInfo.reason values (docs/api.md lists them for clients).
+inline constexpr char kReasonInvalidField[] = "INVALID_FIELD";
+inline constexpr char kReasonContextLength[] = "CONTEXT_LENGTH_EXCEEDED";
+inline constexpr char kReasonApiKeyMissing[] = "API_KEY_MISSING";
+inline constexpr char kReasonApiKeyInvalid[] = "API_KEY_INVALID";
+inline constexpr char kReasonSessionNotFound[] = "SESSION_NOT_FOUND";
+inline constexpr char kReasonCheckpointNotFound[] = "CHECKPOINT_NOT_FOUND";
+inline constexpr char kReasonSessionExists[] = "SESSION_ALREADY_EXISTS";
+inline constexpr char kReasonModelMismatch[] = "SESSION_MODEL_MISMATCH";
+inline constexpr char kReasonChatTemplateMissing[] = "CHAT_TEMPLATE_MISSING";
+inline constexpr char kReasonTokenizerMissing[] = "TOKENIZER_MISSING";
+inline constexpr char kReasonSessionsDisabled[] = "SESSIONS_DISABLED";
+inline constexpr char kReasonEtagMismatch[] = "ETAG_MISMATCH";
+inline constexpr char kReasonSessionBusy[] = "SESSION_BUSY";
+inline constexpr char kReasonQueueFull[] = "QUEUE_FULL";
+inline constexpr char kReasonQuotaExceeded[] = "QUOTA_EXCEEDED";
+inline constexpr char kReasonUnavailable[] = "SERVER_UNAVAILABLE";
+inline constexpr char kReasonSessionCorrupted[] = "SESSION_CORRUPTED";
+inline constexpr char kReasonInternal[] = "INTERNAL";
+
+inline constexpr char kErrorDomain[] = "jamba.ai";
+inline constexpr char kSessionType[] = "jamba.v1.Session";
+inline constexpr char kCheckpointType[] = "jamba.v1.Checkpoint";
+
+struct FieldViolation {
+  std::string field;  // path from the request root: "sampling.top_p", "stop.stop_strings[3]"
+  std::string description;
+};
+
+// Collects every bad field of a request, so one INVALID_ARGUMENT names them all.
+class FieldErrors {
+ public:
+  void Add(std::string field, std::string description);
+  // A violation that means "too many tokens": the error's reason becomes CONTEXT_LENGTH_EXCEEDED.
+  void AddContextLength(std::string field, std::string description);
+  bool empty() const { return violations_.empty(); }
+  // OK when no field was added; otherwise INVALID_ARGUMENT with a BadRequest listing them.
+  absl::Status ToStatus() const;
+
+ private:
+  std::vector<FieldViolation> violations_;
+  bool context_length_ = false;
+};
+
+// INVALID_ARGUMENT naming one field.
+absl::Status InvalidField(std::string field, std::string description,
+                          absl::string_view reason = kReasonInvalidField);
+
+// Attach details to a status (returned with the payload added; OK stays OK).
+absl::Status WithReason(absl::Status status, absl::string_view reason);
+absl::Status WithResource(absl::Status status, absl::string_view type, absl::string_view name);
+absl::Status WithRetryDelay(absl::Status status, absl::Duration delay);
+absl::Status WithQuotaViolation(absl::Status status, absl::string_view subject,
+                                absl::string_view description);
+
+// The service's own load errors.
+absl::Status QueueFull(absl::string_view message, absl::Duration retry_after);
+absl::Status Draining(absl::Duration retry_after);
+
+// The reason attached with WithReason (or by the helpers above); "" if none.
+std::string ReasonOf(const absl::Status& status);
+
+// Maps the code one to one (absl and gRPC share the canonical codes) and builds the
+// google.rpc.Status details: the attached payloads, plus an ErrorInfo with domain "jamba.ai" and
+// the attached reason or a default for the code. CANCELLED and DEADLINE_EXCEEDED carry no
+// details, like the ones gRPC itself produces.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace jamba::service
+
+#endif  // JAMBA_SERVICE_STATUS_MAPPING_H_

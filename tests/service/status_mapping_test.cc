@@ -1,0 +1,97 @@
+// status_mapping: absl statuses with detail payloads become gRPC statuses whose
+// grpc-status-details-bin carries the google.rpc details clients read.
+#include "service/status_mapping.h"
+
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "gtest/gtest.h"
+
+namespace jamba::service {
+namespace {
+
+google::rpc::Status Details(const grpc::Status& status) {
+  google::rpc::Status details;
+  EXPECT_TRUE(details.ParseFromString(status.error_details()));
+  return details;
+}
+
+template <typename Detail>
+std::vector<Detail> Unpack(const google::rpc::Status& details) {
+  std::vector<Detail> out;
+  for (const google::protobuf::Any& any : details.details()) {
+    Detail detail;
+    if (any.UnpackTo(&detail)) out.push_back(detail);
+  }
+  return out;
+}
+
+TEST(StatusMappingTest, InvalidFieldsCarryABadRequestAndTheInvalidFieldReason) {
+  FieldErrors errors;
+  errors.Add("sampling.top_p", "must be in (0, 1], got 0");
+  errors.Add("stop.stop_strings[3]", "must be 1 to 256 bytes, got 0");
+  const grpc::Status status = ToGrpcStatus(errors.ToStatus());
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  const google::rpc::Status details = Details(status);
+  EXPECT_EQ(details.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  const auto bad_requests = Unpack<google::rpc::BadRequest>(details);
+  ASSERT_EQ(bad_requests.size(), 1u);
+  ASSERT_EQ(bad_requests[0].field_violations_size(), 2);
+  EXPECT_EQ(bad_requests[0].field_violations(0).field(), "sampling.top_p");
+  EXPECT_EQ(bad_requests[0].field_violations(1).field(), "stop.stop_strings[3]");
+  const auto infos = Unpack<google::rpc::ErrorInfo>(details);
+  ASSERT_EQ(infos.size(), 1u);
+  EXPECT_EQ(infos[0].reason(), "INVALID_FIELD");
+  EXPECT_EQ(infos[0].domain(), "jamba.ai");
+}
+
+TEST(StatusMappingTest, ContextLengthViolationsChangeTheReason) {
+  FieldErrors errors;
+  errors.AddContextLength("prompt", "5000 tokens exceed max_prompt_tokens (4096)");
+  const auto infos = Unpack<google::rpc::ErrorInfo>(Details(ToGrpcStatus(errors.ToStatus())));
+  ASSERT_EQ(infos.size(), 1u);
+  EXPECT_EQ(infos[0].reason(), "CONTEXT_LENGTH_EXCEEDED");
+}
+
+TEST(StatusMappingTest, QueueFullHasRetryInfo) {
+  const grpc::Status status = ToGrpcStatus(QueueFull("queue full", absl::Milliseconds(1500)));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  const google::rpc::Status details = Details(status);
+  const auto retries = Unpack<google::rpc::RetryInfo>(details);
+  ASSERT_EQ(retries.size(), 1u);
+  EXPECT_EQ(retries[0].retry_delay().seconds(), 1);
+  EXPECT_EQ(retries[0].retry_delay().nanos(), 500000000);
+  EXPECT_EQ(Unpack<google::rpc::ErrorInfo>(details)[0].reason(), "QUEUE_FULL");
+}
+
+TEST(StatusMappingTest, NotFoundNamesTheResource) {
+  const grpc::Status status = ToGrpcStatus(
+      WithResource(absl::NotFoundError("session \"a\" not found"), kSessionType, "sessions/a"));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  const google::rpc::Status details = Details(status);
+  const auto resources = Unpack<google::rpc::ResourceInfo>(details);
+  ASSERT_EQ(resources.size(), 1u);
+  EXPECT_EQ(resources[0].resource_type(), "jamba.v1.Session");
+  EXPECT_EQ(resources[0].resource_name(), "sessions/a");
+  EXPECT_EQ(Unpack<google::rpc::ErrorInfo>(details)[0].reason(), "SESSION_NOT_FOUND");
+}
+
+TEST(StatusMappingTest, AnExplicitReasonWinsOverTheDefault) {
+  const absl::Status status =
+      WithReason(absl::FailedPreconditionError("no chat template"), kReasonChatTemplateMissing);
+  EXPECT_EQ(ReasonOf(status), "CHAT_TEMPLATE_MISSING");
+  const auto infos = Unpack<google::rpc::ErrorInfo>(Details(ToGrpcStatus(status)));
+  ASSERT_EQ(infos.size(), 1u);
+  EXPECT_EQ(infos[0].reason(), "CHAT_TEMPLATE_MISSING");
+}
+
+TEST(StatusMappingTest, CancelledAndDeadlineCarryNoDetails) {
+  EXPECT_TRUE(ToGrpcStatus(absl::CancelledError("x")).error_details().empty());
+  const grpc::Status deadline = ToGrpcStatus(absl::DeadlineExceededError("late"));
+  EXPECT_EQ(deadline.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_TRUE(deadline.error_details().empty());
+}
+
+TEST(StatusMappingTest, OkStaysOk) { EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok()); }
+
+}  // namespace
+}  // namespace jamba::service
