@@ -105,14 +105,14 @@ absl::StatusOr<std::unique_ptr<Engine::Impl>> Engine::Impl::Create(const std::st
       options.max_context_tokens > 0 ? options.max_context_tokens : config.max_position_embeddings;
   info.has_tokenizer = impl->tokenizer_ != nullptr;
   if (impl->tokenizer_ != nullptr) {
-    const engine::Tokenizer& tokenizer = *impl->tokenizer_;
-    info.bos_token_id = tokenizer.bos_id();
-    info.eos_token_ids = tokenizer.eos_ids();
-    info.pad_token_id = tokenizer.pad_id();
+    const engine::Tokenizer& loaded = *impl->tokenizer_;
+    info.bos_token_id = loaded.bos_id();
+    info.eos_token_ids = loaded.eos_ids();
+    info.pad_token_id = loaded.pad_id();
     // The template needs only special pieces, so one probe message tells whether it works.
     const engine::ChatMessage probe{"user", "x"};
     info.has_chat_template =
-        engine::EncodeChat(tokenizer, std::span<const engine::ChatMessage>(&probe, 1), true).ok();
+        engine::EncodeChat(loaded, std::span<const engine::ChatMessage>(&probe, 1), true).ok();
   } else {
     info.bos_token_id = static_cast<int32_t>(config.bos_token_id);
     for (int64_t id : config.eos_token_ids) info.eos_token_ids.push_back(static_cast<int32_t>(id));
