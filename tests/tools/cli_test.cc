@@ -1,0 +1,148 @@
+// The `jamba` CLI as a user runs it: info, generate and logits on every golden checkpoint and on
+// the demo model, and clear errors with a non-zero exit for bad input.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "engine/npy.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/util/subprocess.h"
+#include "tests/util/test_util.h"
+
+namespace jamba {
+namespace {
+
+using testing::RunProcess;
+
+std::string Jamba() { return testing::BinaryDir() + "/tools/jamba"; }
+std::string DemoModel() { return testing::BinaryDir() + "/demo-model"; }
+
+class CliGoldenTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::string dir() const { return testing::GoldenDir(GetParam()); }
+  // The bf16 checkpoint is compared with the reference's fp32-compute outputs (we compute in fp32).
+  std::string Ref(const std::string& stem) const {
+    return dir() + "/" + stem + (GetParam() == "hybrid8_moe_bf16" ? "_f32compute" : "") + ".npy";
+  }
+};
+
+TEST_P(CliGoldenTest, InfoReportsTheLayerKindsOfTheCheckpoint) {
+  const auto result = RunProcess({Jamba(), "info", "--model", dir(), "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto info = nlohmann::json::parse(result.out);
+  const auto golden_case = nlohmann::json::parse(testing::ReadFile(dir() + "/case.json"));
+  ASSERT_EQ(info["layers"].size(), golden_case["layers_block_type"].size());
+  for (size_t i = 0; i < info["layers"].size(); ++i) {
+    EXPECT_EQ(info["layers"][i]["mixer"], golden_case["layers_block_type"][i]);
+    EXPECT_EQ(info["layers"][i]["ffn"],
+              golden_case["layers_num_experts"][i].get<int>() > 1 ? "moe" : "dense");
+  }
+  EXPECT_FALSE(info["tokenizer"].get<bool>());
+}
+
+TEST_P(CliGoldenTest, LogitsMatchTheReference) {
+  testing::TempDir tmp;
+  const std::string out = tmp.File("logits.npy");
+  const auto result =
+      RunProcess({Jamba(), "logits", "--model", dir(), "--input-ids", dir() + "/input_ids.npy",
+                  "--out", out, "--chunk", "7", "--threads", "2"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  auto ours = engine::ReadNpy(out);
+  auto reference = engine::ReadNpy(Ref("logits_full"));
+  ASSERT_TRUE(ours.ok() && reference.ok());
+  EXPECT_EQ(ours->shape, (std::vector<int64_t>{40, 512}));
+  EXPECT_TRUE(testing::AllClose(*ours->AsFloats(), *reference->AsFloats(), 1e-4));
+}
+
+TEST_P(CliGoldenTest, GreedyGenerateWritesTheReferenceContinuation) {
+  testing::TempDir tmp;
+  const std::string out = tmp.File("new.npy");
+  const auto result =
+      RunProcess({Jamba(), "generate", "--model", dir(), "--input-ids", dir() + "/input_ids.npy",
+                  "--max-tokens", "16", "--temperature", "0", "--ignore-eos", "--output-ids", out});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  auto ours = engine::ReadNpy(out);
+  auto reference = engine::ReadNpy(Ref("generate_new_tokens"));
+  ASSERT_TRUE(ours.ok() && reference.ok());
+  EXPECT_EQ(*ours->AsInts(), *reference->AsInts());
+  // Without a tokenizer the streamed output is the token ids.
+  EXPECT_NE(result.out.find(std::to_string((*reference->AsInts())[0])), std::string::npos);
+  EXPECT_NE(result.err.find("decode"), std::string::npos);  // the speed line
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryCheckpoint, CliGoldenTest,
+                         ::testing::Values("hybrid4_dense_f32", "hybrid4_tied_f32",
+                                           "hybrid8_moe_f32_sharded", "hybrid8_moe_bf16"));
+
+TEST(CliDemoModelTest, InfoGenerateAndLogitsWork) {
+  const auto info = RunProcess({Jamba(), "info", "--model", DemoModel()});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_NE(info.out.find("A M* M M*"), std::string::npos) << info.out;  // attention at 4 of 8
+  const auto generate =
+      RunProcess({Jamba(), "generate", "--model", DemoModel(), "--prompt", "Sessions survive",
+                  "--max-tokens", "8", "--seed", "3", "--ignore-eos"});
+  ASSERT_EQ(generate.exit_code, 0) << generate.err;
+  EXPECT_NE(generate.err.find("prefill"), std::string::npos);
+  // Same seed, same text.
+  const auto again =
+      RunProcess({Jamba(), "generate", "--model", DemoModel(), "--prompt", "Sessions survive",
+                  "--max-tokens", "8", "--seed", "3", "--ignore-eos"});
+  EXPECT_EQ(again.out, generate.out);
+  testing::TempDir tmp;
+  const std::vector<int64_t> ids = {1, 40, 41, 42, 43};
+  ASSERT_TRUE(engine::WriteNpyInt64(tmp.File("ids.npy"), {1, 5}, ids.data()).ok());
+  const auto logits = RunProcess({Jamba(), "logits", "--model", DemoModel(), "--input-ids",
+                                  tmp.File("ids.npy"), "--out", tmp.File("logits.npy")});
+  ASSERT_EQ(logits.exit_code, 0) << logits.err;
+  auto array = engine::ReadNpy(tmp.File("logits.npy"));
+  ASSERT_TRUE(array.ok());
+  ASSERT_EQ(array->shape.size(), 2u);
+  EXPECT_EQ(array->shape[0], 5);
+  for (float v : *array->AsFloats()) ASSERT_TRUE(std::isfinite(v));
+}
+
+TEST(CliErrorsTest, BadInputGivesAClearMessageAndANonZeroExit) {
+  testing::TempDir tmp;
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  testing::WriteFile(tmp.File("bad.npy"), "not numpy");
+  const std::vector<float> floats = {1.0f, 2.0f};
+  ASSERT_TRUE(engine::WriteNpyFloat32(tmp.File("floats.npy"), {2}, floats.data()).ok());
+  const std::vector<int64_t> big = {1, 99999};
+  ASSERT_TRUE(engine::WriteNpyInt64(tmp.File("big.npy"), {2}, big.data()).ok());
+  const std::vector<Case> cases = {
+      {{"info", "--model", tmp.path()}, "config.json"},
+      {{"generate", "--model", DemoModel()}, "--prompt or --input-ids"},
+      {{"generate", "--model", DemoModel(), "--prompt", "x", "--temperature", "-1"}, "temperature"},
+      {{"generate", "--model", DemoModel(), "--prompt", "x", "--top-p", "0"}, "top_p"},
+      {{"generate", "--model", DemoModel(), "--prompt", "x", "--bogus", "1"},
+       "unknown flag --bogus"},
+      {{"logits", "--model", DemoModel(), "--input-ids", tmp.File("bad.npy"), "--out",
+        tmp.File("o.npy")},
+       "npy"},
+      {{"logits", "--model", testing::GoldenDir("hybrid4_dense_f32"), "--input-ids",
+        testing::GoldenDir("hybrid4_dense_f32") + "/logits_full.npy", "--out", tmp.File("o.npy")},
+       "token ids must have shape [T] or [1, T]"},
+      {{"logits", "--model", testing::GoldenDir("hybrid4_dense_f32"), "--input-ids",
+        tmp.File("floats.npy"), "--out", tmp.File("o.npy")},
+       "int32 or int64"},
+      {{"logits", "--model", testing::GoldenDir("hybrid4_dense_f32"), "--input-ids",
+        tmp.File("big.npy"), "--out", tmp.File("o.npy")},
+       "outside the vocabulary"},
+      {{"no-such-command"}, "unknown command"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> argv = {Jamba()};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    const auto result = RunProcess(argv);
+    EXPECT_NE(result.exit_code, 0) << c.args[0];
+    EXPECT_NE(result.err.find(c.message), std::string::npos)
+        << "expected '" << c.message << "' in: " << result.err;
+  }
+}
+
+}  // namespace
+}  // namespace jamba
