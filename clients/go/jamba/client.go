@@ -186,18 +186,25 @@ func (c *Client) RewindSession(ctx context.Context, session, checkpoint, etag st
 // ListCheckpoints returns all of a session's checkpoints, by token position (every page).
 func (c *Client) ListCheckpoints(ctx context.Context, session string) ([]*jambapb.Checkpoint, error) {
 	var all []*jambapb.Checkpoint
-	req := &jambapb.ListCheckpointsRequest{Parent: SessionName(session)}
+	token := ""
 	for {
-		resp, err := c.Sessions.ListCheckpoints(ctx, req)
+		page, err := c.ListCheckpointsPage(ctx, session, 0, token)
 		if err != nil {
-			return nil, newError(err)
+			return nil, err
 		}
-		all = append(all, resp.GetCheckpoints()...)
-		if resp.GetNextPageToken() == "" {
+		all = append(all, page.GetCheckpoints()...)
+		if token = page.GetNextPageToken(); token == "" {
 			return all, nil
 		}
-		req.PageToken = resp.GetNextPageToken()
 	}
+}
+
+// ListCheckpointsPage returns one page of a session's checkpoints (pageSize 0: the server's
+// default; pageToken "": the first page).
+func (c *Client) ListCheckpointsPage(ctx context.Context, session string, pageSize int32, pageToken string) (*jambapb.ListCheckpointsResponse, error) {
+	resp, err := c.Sessions.ListCheckpoints(ctx, &jambapb.ListCheckpointsRequest{
+		Parent: SessionName(session), PageSize: pageSize, PageToken: pageToken})
+	return resp, newError(err)
 }
 
 // Done is returned by an iterator's Next after the last item.

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { JambaClient, JambaError, sessionId, sessionName } from '../src/index';
-import type { GenerateRequest } from '../src/index';
+import type { Checkpoint, GenerateRequest, Session } from '../src/index';
 
 interface Step {
   name: string;
@@ -52,16 +52,25 @@ class Runner {
     return s.split('{prefix}').join(this.prefix);
   }
 
-  /** Puts "{prefix}" back into recorded names, so that every client records the same. */
-  private unexpand(s: string): string {
-    return s.split(this.prefix).join('{prefix}');
+  /** Writes "{prefix}" back at the start of an id, so that every client records the same. */
+  private unexpandId(id: string): string {
+    return id.startsWith(this.prefix) ? `{prefix}${id.slice(this.prefix.length)}` : id;
+  }
+
+  /** unexpandId for a session name ("sessions/{prefix}-doc"). */
+  private unexpandName(name: string): string {
+    return sessionName(this.unexpandId(sessionId(name)));
   }
 
   private client(step: Step): JambaClient {
     const key = step.api_key ?? this.apiKeys[step.key ?? ''] ?? '';
     let client = this.clients.get(key);
     if (client === undefined) {
-      client = new JambaClient(this.server, { insecure: true, apiKey: key, callTimeoutMs: 300_000 });
+      client = new JambaClient(this.server, {
+        insecure: true,
+        apiKey: key,
+        callTimeoutMs: 300_000,
+      });
       this.clients.set(key, client);
     }
     return client;
@@ -81,10 +90,14 @@ class Runner {
         values[key] = value;
       }
     };
+    const recordSession = (got: Session): void => {
+      record('session_name', this.unexpandName(got.name));
+      record('token_count', got.tokenCount);
+    };
     switch (step.call) {
       case 'CreateSession': {
         const created = await client.createSession(session);
-        record('session_name', this.unexpand(created.name));
+        recordSession(created);
         break;
       }
       case 'AppendToSession': {
@@ -93,7 +106,7 @@ class Runner {
           path.join(this.dir, step.text_file ?? ''),
           { chunkBytes: step.chunk_bytes },
         );
-        record('token_count', updated.tokenCount);
+        recordSession(updated);
         break;
       }
       case 'Generate': {
@@ -126,25 +139,25 @@ class Runner {
       }
       case 'ForkSession': {
         const fork = await client.forkSession(session, this.expand(step.new_session_id ?? ''));
-        record('token_count', fork.tokenCount);
+        recordSession(fork);
         break;
       }
       case 'ListCheckpoints': {
-        const checkpoints = await client.listCheckpoints(session);
+        const { checkpoints, pages } = await listCheckpoints(client, session);
         record(
           'positions',
           checkpoints.map((c) => c.tokenCount),
         );
+        record('pages', pages);
         break;
       }
       case 'RewindSession': {
-        const checkpoints = await client.listCheckpoints(session);
+        const { checkpoints } = await listCheckpoints(client, session);
         const target = checkpoints[checkpoints.length - 1 - (step.checkpoint_from_end ?? 0)];
         if (target === undefined) {
           throw new Error(`${session} has ${checkpoints.length} checkpoints`);
         }
-        const rewound = await client.rewindSession(session, target.name);
-        record('token_count', rewound.tokenCount);
+        recordSession(await client.rewindSession(session, target.name));
         break;
       }
       case 'ListSessions': {
@@ -154,7 +167,7 @@ class Runner {
         for await (const listed of pages) {
           const id = sessionId(listed.name);
           if (id.startsWith(idPrefix)) {
-            ids.push(this.unexpand(id));
+            ids.push(this.unexpandId(id));
           }
         }
         record('session_ids', ids);
@@ -163,8 +176,7 @@ class Runner {
       }
       case 'GetSession': {
         const got = await client.getSession(session);
-        record('session_name', this.unexpand(got.name));
-        record('token_count', got.tokenCount);
+        recordSession(got);
         break;
       }
       case 'DeleteSession':
@@ -174,6 +186,23 @@ class Runner {
         throw new Error(`unknown call ${step.call}`);
     }
   }
+}
+
+/** Fetches every page of a session's checkpoints, counting the pages. */
+async function listCheckpoints(
+  client: JambaClient,
+  session: string,
+): Promise<{ checkpoints: Checkpoint[]; pages: number }> {
+  const checkpoints: Checkpoint[] = [];
+  let pages = 0;
+  let token = '';
+  do {
+    const page = await client.listCheckpointsPage(session, 0, token);
+    pages++;
+    checkpoints.push(...page.checkpoints);
+    token = page.nextPageToken;
+  } while (token !== '');
+  return { checkpoints, pages };
 }
 
 async function main(): Promise<void> {
@@ -202,10 +231,13 @@ async function main(): Promise<void> {
       try {
         await runner.run(step, values);
       } catch (error) {
-        if (!(error instanceof JambaError)) {
-          throw error; // not a status (a missing file, a bad scenario): stop the run
+        if (error instanceof JambaError) {
+          code = error.codeName;
+        } else {
+          // Failed inside the client (a bug, or a step it cannot run): say why, go on.
+          console.error(`step ${step.name}:`, error);
+          code = 'CLIENT_ERROR';
         }
-        code = error.codeName;
         values = {};
       }
       process.stdout.write(`${JSON.stringify({ step: step.name, code, values })}\n`);

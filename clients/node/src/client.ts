@@ -278,17 +278,24 @@ export class JambaClient {
     const all: Checkpoint[] = [];
     let pageToken = '';
     do {
-      const page: ListCheckpointsResponse = await this.unary(
-        this.sessions.listCheckpoints.bind(this.sessions),
-        {
-        parent: sessionName(session),
-          pageToken,
-        },
-      );
+      const page = await this.listCheckpointsPage(session, 0, pageToken);
       all.push(...page.checkpoints);
       pageToken = page.nextPageToken;
     } while (pageToken !== '');
     return all;
+  }
+
+  /** One page of a session's checkpoints (`pageSize` 0: the server's default). */
+  listCheckpointsPage(
+    session: string,
+    pageSize = 0,
+    pageToken = '',
+  ): Promise<ListCheckpointsResponse> {
+    return this.unary(this.sessions.listCheckpoints.bind(this.sessions), {
+      parent: sessionName(session),
+      pageSize,
+      pageToken,
+    });
   }
 
   /** One page of the tenant's sessions, newest first (`pageToken` "" for the first). */

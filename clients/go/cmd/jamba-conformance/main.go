@@ -16,7 +16,6 @@ import (
 
 	"github.com/jamba-project/jamba/clients/go/jamba"
 	"github.com/jamba-project/jamba/clients/go/jambapb"
-	"google.golang.org/grpc/status"
 )
 
 type scenario struct {
@@ -79,14 +78,16 @@ func main() {
 	out := json.NewEncoder(os.Stdout)
 	for _, s := range sc.Steps {
 		values := map[string]interface{}{}
-		err := r.run(s, values)
-		code := jamba.CodeName(status.Code(err))
-		if err != nil && !isStatus(err) {
-			// Not a gRPC status (a missing file, a bad scenario): stop, nothing else is meaningful.
-			fmt.Fprintf(os.Stderr, "step %s: %v\n", s.Name, err)
-			os.Exit(1)
-		}
-		if err != nil {
+		code := "OK"
+		if err := r.run(s, values); err != nil {
+			var e *jamba.Error
+			if errors.As(err, &e) {
+				code = jamba.CodeName(e.Code())
+			} else {
+				// Failed inside the client (a bug, or a step it cannot run): say why, go on.
+				code = "CLIENT_ERROR"
+				fmt.Fprintf(os.Stderr, "step %s: %v\n", s.Name, err)
+			}
 			values = map[string]interface{}{}
 		}
 		line := map[string]interface{}{"step": s.Name, "code": code, "values": values}
@@ -99,15 +100,20 @@ func main() {
 	}
 }
 
-func isStatus(err error) bool {
-	var e *jamba.Error
-	return errors.As(err, &e)
-}
-
 func (r *runner) expand(s string) string { return strings.ReplaceAll(s, "{prefix}", r.prefix) }
 
-// unexpand puts "{prefix}" back into recorded names, so that every client records the same.
-func (r *runner) unexpand(s string) string { return strings.ReplaceAll(s, r.prefix, "{prefix}") }
+// unexpandID writes "{prefix}" back at the start of an id, so that every client records the same.
+func (r *runner) unexpandID(id string) string {
+	if strings.HasPrefix(id, r.prefix) {
+		return "{prefix}" + strings.TrimPrefix(id, r.prefix)
+	}
+	return id
+}
+
+// unexpandName is unexpandID for a session name ("sessions/{prefix}-doc").
+func (r *runner) unexpandName(name string) string {
+	return jamba.SessionName(r.unexpandID(jamba.SessionID(name)))
+}
 
 func (r *runner) client(s step) (*jamba.Client, error) {
 	key := r.keys[s.Key]
@@ -140,20 +146,24 @@ func (r *runner) run(s step, values map[string]interface{}) error {
 			}
 		}
 	}
+	recordSession := func(got *jambapb.Session) {
+		record("session_name", r.unexpandName(got.GetName()))
+		record("token_count", got.GetTokenCount())
+	}
 	switch s.Call {
 	case "CreateSession":
 		created, err := c.CreateSession(ctx, session)
 		if err != nil {
 			return err
 		}
-		record("session_name", r.unexpand(created.GetName()))
+		recordSession(created)
 	case "AppendToSession":
 		updated, err := c.AppendFile(ctx, session, filepath.Join(r.dir, s.TextFile),
 			&jamba.AppendOptions{ChunkBytes: s.ChunkBytes})
 		if err != nil {
 			return err
 		}
-		record("token_count", updated.GetTokenCount())
+		recordSession(updated)
 	case "Generate":
 		req := &jambapb.GenerateRequest{MaxTokens: s.MaxTokens}
 		if s.SessionID != "" {
@@ -190,9 +200,9 @@ func (r *runner) run(s step, values map[string]interface{}) error {
 		if err != nil {
 			return err
 		}
-		record("token_count", fork.GetTokenCount())
+		recordSession(fork)
 	case "ListCheckpoints":
-		checkpoints, err := c.ListCheckpoints(ctx, session)
+		checkpoints, pages, err := listCheckpoints(ctx, c, session)
 		if err != nil {
 			return err
 		}
@@ -201,20 +211,21 @@ func (r *runner) run(s step, values map[string]interface{}) error {
 			positions = append(positions, cp.GetTokenCount())
 		}
 		record("positions", positions)
+		record("pages", pages)
 	case "RewindSession":
-		checkpoints, err := c.ListCheckpoints(ctx, session)
+		checkpoints, _, err := listCheckpoints(ctx, c, session)
 		if err != nil {
 			return err
 		}
 		i := len(checkpoints) - 1 - s.CheckpointFromEnd
-		if i < 0 {
+		if i < 0 || i >= len(checkpoints) {
 			return fmt.Errorf("%s has %d checkpoints", session, len(checkpoints))
 		}
 		rewound, err := c.RewindSession(ctx, session, checkpoints[i].GetName(), "")
 		if err != nil {
 			return err
 		}
-		record("token_count", rewound.GetTokenCount())
+		recordSession(rewound)
 	case "ListSessions":
 		it := c.ListSessions(ctx, s.PageSize)
 		ids := []string{}
@@ -228,7 +239,7 @@ func (r *runner) run(s step, values map[string]interface{}) error {
 				return err
 			}
 			if id := jamba.SessionID(listed.GetName()); strings.HasPrefix(id, prefix) {
-				ids = append(ids, r.unexpand(id))
+				ids = append(ids, r.unexpandID(id))
 			}
 		}
 		record("session_ids", ids)
@@ -238,12 +249,28 @@ func (r *runner) run(s step, values map[string]interface{}) error {
 		if err != nil {
 			return err
 		}
-		record("session_name", r.unexpand(got.GetName()))
-		record("token_count", got.GetTokenCount())
+		recordSession(got)
 	case "DeleteSession":
 		return c.DeleteSession(ctx, session, "")
 	default:
 		return fmt.Errorf("unknown call %q", s.Call)
 	}
 	return nil
+}
+
+// listCheckpoints fetches every page of a session's checkpoints, counting the pages.
+func listCheckpoints(ctx context.Context, c *jamba.Client, session string) ([]*jambapb.Checkpoint, int, error) {
+	var all []*jambapb.Checkpoint
+	pages, token := 0, ""
+	for {
+		page, err := c.ListCheckpointsPage(ctx, session, 0, token)
+		if err != nil {
+			return nil, pages, err
+		}
+		pages++
+		all = append(all, page.GetCheckpoints()...)
+		if token = page.GetNextPageToken(); token == "" {
+			return all, pages, nil
+		}
+	}
 }

@@ -10,6 +10,7 @@ import ai.jamba.client.JambaException;
 import ai.jamba.client.SessionPages;
 import ai.jamba.v1.Checkpoint;
 import ai.jamba.v1.GenerateRequest;
+import ai.jamba.v1.ListCheckpointsResponse;
 import ai.jamba.v1.SamplingParams;
 import ai.jamba.v1.Session;
 import ai.jamba.v1.SessionInput;
@@ -25,9 +26,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 
 /** Usage: {@code java -jar jamba-conformance.jar --server HOST:PORT --scenario F --prefix NAME}. */
 public final class Conformance {
@@ -76,6 +79,11 @@ public final class Conformance {
       } catch (JambaException e) {
         code = e.getCode().name();
         values = new JsonObject();
+      } catch (RuntimeException e) {
+        // Failed inside the client (a bug, or a step it cannot run): say why, go on.
+        System.err.println("step " + step.get("name").getAsString() + ": " + e);
+        code = "CLIENT_ERROR";
+        values = new JsonObject();
       }
       JsonObject line = new JsonObject();
       line.addProperty("step", step.get("name").getAsString());
@@ -91,16 +99,23 @@ public final class Conformance {
     return s.replace("{prefix}", prefix);
   }
 
-  /** Puts "{prefix}" back into recorded names, so that every client records the same. */
-  private String unexpand(String s) {
-    return s.replace(prefix, "{prefix}");
+  /** Writes "{prefix}" back at the start of an id, so that every client records the same. */
+  private String unexpandId(String id) {
+    return id.startsWith(prefix) ? "{prefix}" + id.substring(prefix.length()) : id;
+  }
+
+  /** unexpandId for a session name ("sessions/{prefix}-doc"). */
+  private String unexpandName(String name) {
+    return JambaClient.sessionName(unexpandId(JambaClient.sessionId(name)));
   }
 
   private JambaClient client(JsonObject step) {
-    String key =
-        step.has("api_key")
-            ? step.get("api_key").getAsString()
-            : apiKeys.get(step.get("key").getAsString()).getAsString();
+    String key = "";
+    if (step.has("api_key")) {
+      key = step.get("api_key").getAsString();
+    } else if (step.has("key")) {
+      key = apiKeys.get(step.get("key").getAsString()).getAsString();
+    }
     return clients.computeIfAbsent(
         key,
         k ->
@@ -131,11 +146,16 @@ public final class Conformance {
             values.add(key, value);
           }
         };
+    Consumer<Session> recordSession =
+        got -> {
+          record.put("session_name", new JsonPrimitive(unexpandName(got.getName())));
+          record.put("token_count", new JsonPrimitive(got.getTokenCount()));
+        };
     switch (step.get("call").getAsString()) {
       case "CreateSession":
         {
           Session created = client.createSession(session);
-          record.put("session_name", new JsonPrimitive(unexpand(created.getName())));
+          recordSession.accept(created);
           break;
         }
       case "AppendToSession":
@@ -145,7 +165,7 @@ public final class Conformance {
                   session,
                   dir.resolve(string(step, "text_file")),
                   AppendOptions.defaults().chunkBytes(step.get("chunk_bytes").getAsInt()));
-          record.put("token_count", new JsonPrimitive(updated.getTokenCount()));
+          recordSession.accept(updated);
           break;
         }
       case "Generate":
@@ -193,27 +213,30 @@ public final class Conformance {
       case "ForkSession":
         {
           Session fork = client.forkSession(session, expand(string(step, "new_session_id")));
-          record.put("token_count", new JsonPrimitive(fork.getTokenCount()));
+          recordSession.accept(fork);
           break;
         }
       case "ListCheckpoints":
         {
+          List<Checkpoint> checkpoints = new ArrayList<>();
+          int pages = listCheckpoints(client, session, checkpoints);
           JsonArray positions = new JsonArray();
-          for (Checkpoint checkpoint : client.listCheckpoints(session)) {
-            positions.add(checkpoint.getTokenCount());
-          }
+          checkpoints.forEach(checkpoint -> positions.add(checkpoint.getTokenCount()));
           record.put("positions", positions);
+          record.put("pages", new JsonPrimitive(pages));
           break;
         }
       case "RewindSession":
         {
-          List<Checkpoint> checkpoints = client.listCheckpoints(session);
+          List<Checkpoint> checkpoints = new ArrayList<>();
+          listCheckpoints(client, session, checkpoints);
           int index = checkpoints.size() - 1 - step.get("checkpoint_from_end").getAsInt();
-          if (index < 0) {
-            throw new IllegalStateException(session + " has " + checkpoints.size() + " checkpoints");
+          if (index < 0 || index >= checkpoints.size()) {
+            throw new IllegalStateException(
+                session + " has " + checkpoints.size() + " checkpoints");
           }
           Session rewound = client.rewindSession(session, checkpoints.get(index).getName());
-          record.put("token_count", new JsonPrimitive(rewound.getTokenCount()));
+          recordSession.accept(rewound);
           break;
         }
       case "ListSessions":
@@ -224,7 +247,7 @@ public final class Conformance {
           for (Session listed : pages) {
             String id = JambaClient.sessionId(listed.getName());
             if (id.startsWith(idPrefix)) {
-              ids.add(unexpand(id));
+              ids.add(unexpandId(id));
             }
           }
           record.put("session_ids", ids);
@@ -234,8 +257,7 @@ public final class Conformance {
       case "GetSession":
         {
           Session got = client.getSession(session);
-          record.put("session_name", new JsonPrimitive(unexpand(got.getName())));
-          record.put("token_count", new JsonPrimitive(got.getTokenCount()));
+          recordSession.accept(got);
           break;
         }
       case "DeleteSession":
@@ -244,6 +266,19 @@ public final class Conformance {
       default:
         throw new IllegalArgumentException("unknown call " + step.get("call"));
     }
+  }
+
+  /** Fetches every page of a session's checkpoints into {@code into}; returns the page count. */
+  private static int listCheckpoints(JambaClient client, String session, List<Checkpoint> into) {
+    int pages = 0;
+    String token = "";
+    do {
+      ListCheckpointsResponse page = client.listCheckpointsPage(session, 0, token);
+      pages++;
+      into.addAll(page.getCheckpointsList());
+      token = page.getNextPageToken();
+    } while (!token.isEmpty());
+    return pages;
   }
 
   /** Adds a recorded value when the step asks for it. */

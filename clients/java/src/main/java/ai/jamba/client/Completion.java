@@ -16,7 +16,11 @@ public final class Completion {
   private final Session session;
 
   Completion(
-      String text, List<Integer> tokenIds, FinishReason finishReason, Usage usage, Session session) {
+      String text,
+      List<Integer> tokenIds,
+      FinishReason finishReason,
+      Usage usage,
+      Session session) {
     this.text = text;
     this.tokenIds = List.copyOf(tokenIds);
     this.finishReason = finishReason;

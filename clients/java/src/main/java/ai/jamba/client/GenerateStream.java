@@ -27,7 +27,8 @@ public final class GenerateStream implements Iterator<GenerateResponse>, AutoClo
   private final Context.CancellableContext context;
   private final Iterator<GenerateResponse> responses;
 
-  GenerateStream(GenerationServiceGrpc.GenerationServiceBlockingStub stub, GenerateRequest request) {
+  GenerateStream(
+      GenerationServiceGrpc.GenerationServiceBlockingStub stub, GenerateRequest request) {
     context = Context.current().withCancellation();
     Context previous = context.attach();
     try {

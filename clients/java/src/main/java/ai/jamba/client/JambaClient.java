@@ -270,17 +270,26 @@ public final class JambaClient implements AutoCloseable {
   /** All of a session's checkpoints, by token position (every page). */
   public List<Checkpoint> listCheckpoints(String session) {
     List<Checkpoint> all = new ArrayList<>();
-    ListCheckpointsRequest.Builder request =
-        ListCheckpointsRequest.newBuilder().setParent(sessionName(session));
+    String token = "";
+    do {
+      ListCheckpointsResponse page = listCheckpointsPage(session, 0, token);
+      all.addAll(page.getCheckpointsList());
+      token = page.getNextPageToken();
+    } while (!token.isEmpty());
+    return all;
+  }
+
+  /** One page of a session's checkpoints ({@code pageSize} 0: the server's default). */
+  public ListCheckpointsResponse listCheckpointsPage(
+      String session, int pageSize, String pageToken) {
     try {
-      while (true) {
-        ListCheckpointsResponse page = withDeadline(sessions).listCheckpoints(request.build());
-        all.addAll(page.getCheckpointsList());
-        if (page.getNextPageToken().isEmpty()) {
-          return all;
-        }
-        request.setPageToken(page.getNextPageToken());
-      }
+      return withDeadline(sessions)
+          .listCheckpoints(
+              ListCheckpointsRequest.newBuilder()
+                  .setParent(sessionName(session))
+                  .setPageSize(pageSize)
+                  .setPageToken(pageToken)
+                  .build());
     } catch (RuntimeException e) {
       throw JambaException.from(e);
     }

@@ -36,7 +36,7 @@ public final class JambaException extends RuntimeException {
     this.details = parsed;
   }
 
-  /** Wraps a gRPC error (StatusRuntimeException or StatusException); other throwables as UNKNOWN. */
+  /** Wraps a gRPC error (StatusRuntimeException, StatusException); anything else as UNKNOWN. */
   public static JambaException from(Throwable t) {
     if (t instanceof JambaException) {
       return (JambaException) t;
@@ -83,7 +83,7 @@ public final class JambaException extends RuntimeException {
     return trailers;
   }
 
-  /** The status details as sent ({@code google.rpc.Status}); empty details for gRPC's own errors. */
+  /** The details of the {@code google.rpc.Status} sent; none for gRPC's own errors. */
   public List<Any> getDetails() {
     return details.getDetailsList();
   }

@@ -54,7 +54,9 @@ public final class ClientTest {
     }
     check(rejected, "malformed UTF-8 is an error");
     check(JambaClient.sessionName("notes").equals("sessions/notes"), "sessionName of an id");
-    check(JambaClient.sessionName("sessions/notes").equals("sessions/notes"), "sessionName of a name");
+    check(
+        JambaClient.sessionName("sessions/notes").equals("sessions/notes"),
+        "sessionName of a name");
     check(JambaClient.sessionId("sessions/notes").equals("notes"), "sessionId");
     JambaException notFound =
         JambaException.from(io.grpc.Status.NOT_FOUND.withDescription("x").asRuntimeException());
