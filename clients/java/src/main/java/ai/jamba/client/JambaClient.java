@@ -33,10 +33,15 @@ import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.Status;
-import io.grpc.TlsChannelCredentials;
+import io.grpc.netty.GrpcSslContexts;
+import io.grpc.netty.NettySslContextChannelCredentials;
 import io.grpc.stub.AbstractStub;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
+import io.netty.handler.ssl.JambaJdkAlpn;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -49,6 +54,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLException;
 
 /**
  * A client of one jambad. Thread-safe; close it when done. Every method throws {@link
@@ -127,6 +133,27 @@ public final class JambaClient implements AutoCloseable {
       return this;
     }
 
+    /** The TLS context: grpc-netty's, or the JDK-ALPN one where Debian's netty cannot make it. */
+    private SslContext sslContext() {
+      File ca = caFile == null ? null : caFile.toFile();
+      File cert = certFile == null ? null : certFile.toFile();
+      File key = keyFile == null ? null : keyFile.toFile();
+      try {
+        try {
+          SslContextBuilder builder = GrpcSslContexts.forClient().trustManager(ca);
+          if (cert != null) {
+            builder.keyManager(cert, key);
+          }
+          return builder.build();
+        } catch (UnsupportedOperationException e) {
+          // "JDK provider does not support ALPN protocol": Debian 12's netty (see JambaJdkAlpn).
+          return JambaJdkAlpn.clientContext(ca, cert, key);
+        }
+      } catch (SSLException e) {
+        throw new IllegalArgumentException("cannot set up TLS: " + e.getMessage(), e);
+      }
+    }
+
     /** Creates the client; the connection is made on the first call. */
     public JambaClient build() {
       ChannelCredentials credentials;
@@ -136,18 +163,7 @@ public final class JambaClient implements AutoCloseable {
         }
         credentials = InsecureChannelCredentials.create();
       } else {
-        TlsChannelCredentials.Builder tls = TlsChannelCredentials.newBuilder();
-        try {
-          if (caFile != null) {
-            tls.trustManager(caFile.toFile());
-          }
-          if (certFile != null) {
-            tls.keyManager(certFile.toFile(), keyFile.toFile());
-          }
-        } catch (IOException e) {
-          throw new UncheckedIOException(e);
-        }
-        credentials = tls.build();
+        credentials = NettySslContextChannelCredentials.create(sslContext());
       }
       if (!apiKey.isEmpty()) {
         credentials = CompositeChannelCredentials.create(credentials, new ApiKey(apiKey));
