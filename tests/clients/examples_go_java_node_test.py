@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs the Go, Java and Node resume_document examples against a real jambad (demo model) over
-TLS and mutual TLS: a document ingested by one language's process is resumed by another's, and
-the resumed question must restore the whole document; each language reports a missing session
+TLS and mutual TLS: a document ingested by one language's process is resumed by another's after
+a server restart, and the resumed question must restore the whole document; each language reports a missing session
 and a bad API key with the gRPC code and the ErrorInfo reason; with client certificates
 required, each connects with its certificate and is refused without one.
 
@@ -93,21 +93,35 @@ def main() -> int:
         client_cert = ["--cert", str(certs / "client.pem"), "--key", str(certs / "client.key")]
         server_tls = ("--tls-cert", str(certs / "server.pem"), "--tls-key", str(certs / "server.key"))
 
-        # TLS: ingest in one language, resume in another (a new process), and errors.
+        # TLS: ingest in one language; stop jambad; resume in another language (a new process)
+        # from a new jambad on the same session directory.
+        sessions = certs / "sessions"
+
+        def resume_pair(ingest: str, resume: str) -> None:
+            session = f"{ingest}-then-{resume}"
+            with JambadServer(jambad, model, {"examples": API_KEY}, extra_flags=server_tls,
+                              session_dir=sessions) as server:
+                out = runner.run(ingest, ["--step", "ingest", "--session", session,
+                                          "--document", str(DOCUMENT), "--server", server.address,
+                                          "--api-key", API_KEY] + tls).stdout
+            ingested = int(INGESTED.search(out).group(1))
+            with JambadServer(jambad, model, {"examples": API_KEY}, extra_flags=server_tls,
+                              session_dir=sessions) as server:
+                out = runner.run(resume, ["--step", "resume", "--session", session,
+                                          "--question", "Why?", "--server", server.address,
+                                          "--api-key", API_KEY] + tls).stdout
+            prompt, restored, computed, generated = map(int, USAGE.search(out).groups())
+            if restored < ingested or prompt != restored + computed or generated < 1:
+                raise AssertionError(f"resumed usage {prompt}/{restored}/{computed}/"
+                                     f"{generated}, document {ingested} tokens")
+
+        for ingest, resume in (("go", "java"), ("java", "node"), ("node", "go")):
+            runner.check(f"TLS: {ingest} ingest -> restart -> {resume} resume",
+                         lambda i=ingest, r=resume: resume_pair(i, r))
+
+        # TLS errors: the gRPC code and the ErrorInfo reason reach the caller.
         with JambadServer(jambad, model, {"examples": API_KEY}, extra_flags=server_tls) as server:
             common = ["--server", server.address, "--api-key", API_KEY] + tls
-
-            def resume_pair(ingest: str, resume: str) -> None:
-                session = f"{ingest}-then-{resume}"
-                out = runner.run(ingest, ["--step", "ingest", "--session", session,
-                                          "--document", str(DOCUMENT)] + common).stdout
-                ingested = int(INGESTED.search(out).group(1))
-                out = runner.run(resume, ["--step", "resume", "--session", session,
-                                          "--question", "Why?"] + common).stdout
-                prompt, restored, computed, generated = map(int, USAGE.search(out).groups())
-                if restored < ingested or prompt != restored + computed or generated < 1:
-                    raise AssertionError(f"resumed usage {prompt}/{restored}/{computed}/"
-                                         f"{generated}, document {ingested} tokens")
 
             def errors(language: str) -> None:
                 missing = runner.run(language, ["--step", "resume", "--session", "no-such"]
@@ -120,9 +134,6 @@ def main() -> int:
                 if "UNAUTHENTICATED" not in bad_key or "API_KEY_INVALID" not in bad_key:
                     raise AssertionError("no UNAUTHENTICATED / API_KEY_INVALID on stderr")
 
-            for ingest, resume in (("go", "java"), ("java", "node"), ("node", "go")):
-                runner.check(f"TLS: {ingest} ingest -> {resume} resume",
-                             lambda i=ingest, r=resume: resume_pair(i, r))
             for language in ("go", "java", "node"):
                 runner.check(f"TLS: {language} errors keep code and reason",
                              lambda lang=language: errors(lang))
@@ -137,8 +148,10 @@ def main() -> int:
                 session = f"mtls-{language}"
                 runner.run(language, ["--step", "ingest", "--session", session,
                                       "--document", str(DOCUMENT)] + common + client_cert)
-                runner.run(language, ["--step", "resume", "--session", session] + common,
-                           expect_ok=False)
+                refused = runner.run(language, ["--step", "resume", "--session", session]
+                                     + common, expect_ok=False).stderr
+                if "UNAVAILABLE" not in refused:
+                    raise AssertionError("without a certificate: no UNAVAILABLE on stderr")
 
             for language in ("go", "java", "node"):
                 runner.check(f"mTLS: {language} with and without a client certificate",
