@@ -101,9 +101,9 @@ public final class JambaClient implements AutoCloseable {
       this.target = target;
     }
 
-    /** Sends {@code authorization: Bearer <key>} with every call. */
+    /** Sends {@code authorization: Bearer <key>} with every call (null or "": no key). */
     public Builder apiKey(String apiKey) {
-      this.apiKey = apiKey;
+      this.apiKey = apiKey == null ? "" : apiKey;
       return this;
     }
 
