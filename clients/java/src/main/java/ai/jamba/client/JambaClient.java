@@ -437,6 +437,7 @@ public final class JambaClient implements AutoCloseable {
 
     @Override
     public void onError(Throwable t) {
+      finishedSending = true; // (same serializing executor as the on-ready handler)
       result.completeExceptionally(t); // no-op if a read error already completed it
     }
 

@@ -9,13 +9,16 @@ import java.util.List;
 
 /** A dependency-free test main: prints one line per check and exits 1 if any failed. */
 public final class ClientTest {
+  private static int passes;
   private static int failures;
 
   private ClientTest() {}
 
   private static void check(boolean ok, String what) {
     System.out.println((ok ? "ok   " : "FAIL ") + what);
-    if (!ok) {
+    if (ok) {
+      passes++;
+    } else {
       failures++;
     }
   }
@@ -62,7 +65,31 @@ public final class ClientTest {
         JambaException.from(io.grpc.Status.NOT_FOUND.withDescription("x").asRuntimeException());
     check(notFound.getCode() == io.grpc.Status.Code.NOT_FOUND, "JambaException keeps the code");
     check(notFound.getReason().isEmpty(), "no details, no reason");
-    System.out.println(failures == 0 ? "all passed" : failures + " failed");
+    com.google.rpc.Status details =
+        com.google.rpc.Status.newBuilder()
+            .setCode(io.grpc.Status.Code.NOT_FOUND.value())
+            .setMessage("session \"x\" not found")
+            .addDetails(
+                com.google.protobuf.Any.pack(
+                    com.google.rpc.ErrorInfo.newBuilder()
+                        .setReason("SESSION_NOT_FOUND")
+                        .setDomain("jamba.ai")
+                        .build()))
+            .addDetails(
+                com.google.protobuf.Any.pack(
+                    com.google.rpc.ResourceInfo.newBuilder()
+                        .setResourceType("jamba.v1.Session")
+                        .setResourceName("sessions/x")
+                        .build()))
+            .build();
+    JambaException decoded =
+        JambaException.from(io.grpc.protobuf.StatusProto.toStatusRuntimeException(details));
+    check(decoded.getCode() == io.grpc.Status.Code.NOT_FOUND, "code from a details trailer");
+    check(decoded.getReason().equals("SESSION_NOT_FOUND"), "ErrorInfo.reason decoded");
+    check(
+        decoded.getResourceInfo().map(r -> r.getResourceName()).orElse("").equals("sessions/x"),
+        "ResourceInfo decoded");
+    System.out.println(passes + " passed, " + failures + " failed");
     System.exit(failures == 0 ? 0 : 1);
   }
 }
