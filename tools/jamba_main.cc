@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "tools/cli/commands.h"
+#include "tools/cli/remote/client.h"
 
 namespace {
 
@@ -22,7 +23,12 @@ const Command kCommands[] = {
      "           [--top-p P] [--top-k K] [--min-p P] [--repetition-penalty R] [--seed S] [--stop "
      "TEXT]\n"
      "           [--ignore-eos] [--output-ids OUT.npy] [--threads N] [--device cpu|cuda|auto]\n"
-     "           [--simd avx512|avx2|scalar] [--weights bf16|int8] [--quiet]"},
+     "           [--simd avx512|avx2|scalar] [--weights bf16|int8] [--quiet]\n"
+     "  jamba generate --server HOST:PORT (--prompt TEXT | --input-ids IDS.npy) [sampling flags]\n"
+     "           [--output-ids OUT.npy] [--quiet]   (streams from a running jambad)"},
+    {"chat", jamba::cli::remote::RunChat,
+     "chat --server HOST:PORT [--session ID] [--system TEXT] [sampling flags] [--quiet]\n"
+     "           (user lines from stdin; /reset, /exit; jamba chat --help)"},
     {"logits", jamba::cli::RunLogits,
      "logits --model DIR --input-ids IDS.npy --out LOGITS.npy [--chunk N]"},
     {"bench", jamba::cli::RunBench,
@@ -35,12 +41,15 @@ const Command kCommands[] = {
      "make-demo-model --out DIR [--seed S] [--preset demo|bench] [--attn-period P] [--shards N]"},
     {"session", jamba::cli::RunSession,
      "session create|append|generate|fork|rewind|checkpoints|list|delete --store DIR --model DIR\n"
-     "           [--tenant T] ...   (jamba session --help)"},
+     "           [--tenant T] ...   (jamba session --help)\n"
+     "  jamba session create|append|ask|fork|rewind|checkpoints|list|delete --server HOST:PORT "
+     "..."},
 };
 
 void PrintUsage(std::ostream& out) {
   out << "usage: jamba <command> [flags]\n\ncommands:\n";
   for (const Command& c : kCommands) out << "  " << c.usage << "\n";
+  out << "\n" << jamba::cli::remote::kConnectionHelp << jamba::cli::remote::kExitCodesHelp;
 }
 
 }  // namespace

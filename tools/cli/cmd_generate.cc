@@ -1,15 +1,18 @@
 // `jamba generate`: streams a continuation of a prompt (text, or token ids from .npy) to stdout,
-// then reports prefill and decode speed on stderr.
+// then reports prefill and decode speed on stderr. With --server it asks a running jambad instead
+// (tools/cli/remote/generate.cc).
 #include <cstdio>
 #include <iostream>
 
 #include "absl/strings/str_format.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/common.h"
+#include "tools/cli/remote/client.h"
 
 namespace jamba::cli {
 
 int RunGenerate(const Args& args) {
+  if (remote::WantsServer(args)) return remote::RunGenerate(args);
   FlagSpec spec;
   AddEngineFlags(spec);
   AddSamplingFlags(spec);

@@ -1,6 +1,7 @@
 // `jamba session ...`: persisted sessions from the command line, a thin layer over the Engine's
 // session calls (see docs/session-format.md). Ingest a long document once, then generate from it
-// in later runs without recomputing it; fork, rewind, list and delete sessions.
+// in later runs without recomputing it; fork, rewind, list and delete sessions. With --server the
+// same commands (and `ask`) act on a running jambad's sessions (tools/cli/remote/session.cc).
 #include <unistd.h>
 
 #include <chrono>
@@ -17,6 +18,7 @@
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
 #include "tools/cli/common.h"
+#include "tools/cli/remote/client.h"
 
 namespace jamba::cli {
 namespace {
@@ -330,9 +332,12 @@ constexpr Subcommand kSubcommands[] = {
 
 int RunSession(const Args& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "help") {
-    (args.empty() ? std::cerr : std::cout) << kUsage;
+    (args.empty() ? std::cerr : std::cout)
+        << kUsage << "\n"
+        << remote::kSessionUsage << remote::kConnectionHelp << remote::kExitCodesHelp;
     return args.empty() ? 2 : 0;
   }
+  if (remote::WantsServer(args)) return remote::RunSession(args);
   for (const Subcommand& sub : kSubcommands) {
     if (args[0] != sub.name) continue;
     FlagSpec spec;
@@ -346,6 +351,11 @@ int RunSession(const Args& args) {
     if (!context.ok()) return Fail(command, context.status());
     if (absl::Status status = sub.run(*context); !status.ok()) return Fail(command, status);
     return 0;
+  }
+  if (args[0] == "ask") {
+    std::cerr << "jamba session ask: asks a running jambad: give --server HOST:PORT (locally, "
+                 "use jamba session generate)\n";
+    return 2;
   }
   std::cerr << "jamba session: unknown command \"" << args[0] << "\"\n" << kUsage;
   return 2;

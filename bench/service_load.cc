@@ -1,0 +1,514 @@
+// service_load: what concurrent clients get from jambad, and what the gRPC layer costs. For 1, 4
+// and 16 concurrent clients, each generating a fixed number of tokens (64) from one short prompt
+// with its own seed, it measures the aggregate tokens/s, the time to first token (p50/p99) and
+// the inter-token latency (p50/p99): once over loopback gRPC against a jambad it starts (or
+// --server ADDR), and once in-process, threads calling jamba::Engine::Generate on an Engine with
+// the same options. The batching gain is the aggregate tokens/s at the most clients over that at
+// one client. Prints a table; --json writes the figures. It never passes or fails on time.
+//
+//   service_load [--model DIR] [--server ADDR [--api-key KEY]] [--clients 1,4,16] [--tokens 64]
+//                [--threads N] [--rounds N] [--json OUT]
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <latch>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "engine/status_macros.h"
+#include "grpcpp/grpcpp.h"
+#include "jamba/engine.h"
+#include "jamba/v1/generation_service.grpc.pb.h"
+#include "jamba/v1/model_service.grpc.pb.h"
+#include "nlohmann/json.hpp"
+
+extern char** environ;
+
+namespace jamba::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Json = nlohmann::json;
+
+constexpr char kPrompt[] = "A hybrid model keeps a small state per layer, so";
+
+double Seconds(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+struct Options {
+  std::string model = JAMBA_DEMO_MODEL_DIR;
+  std::string server;  // empty: start jambad
+  std::string api_key;
+  std::vector<int> clients = {1, 4, 16};
+  int tokens = 64;
+  int threads = 0;
+  int rounds = 3;  // each load is run this many times; the figures pool every round
+  std::string json;
+};
+
+absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--help") {
+      return absl::InvalidArgumentError(
+          "usage: service_load [--model DIR] [--server ADDR [--api-key KEY]] [--clients 1,4,16] "
+          "[--tokens 64] [--threads N] [--rounds N] [--json OUT]");
+    }
+    if (i + 1 >= argc) return absl::InvalidArgumentError(flag + " needs a value");
+    const std::string value = argv[++i];
+    if (flag == "--model") {
+      o.model = value;
+    } else if (flag == "--server") {
+      o.server = value;
+    } else if (flag == "--api-key") {
+      o.api_key = value;
+    } else if (flag == "--clients") {
+      o.clients.clear();
+      for (absl::string_view s : absl::StrSplit(value, ',', absl::SkipEmpty())) {
+        int n = 0;
+        if (!absl::SimpleAtoi(s, &n) || n < 1 || n > 1024) {
+          return absl::InvalidArgumentError("--clients: counts in [1, 1024], comma-separated");
+        }
+        o.clients.push_back(n);
+      }
+      if (o.clients.empty()) return absl::InvalidArgumentError("--clients is empty");
+    } else if (flag == "--tokens") {
+      if (!absl::SimpleAtoi(value, &o.tokens) || o.tokens < 2) {
+        return absl::InvalidArgumentError("--tokens must be at least 2");
+      }
+    } else if (flag == "--threads") {
+      if (!absl::SimpleAtoi(value, &o.threads) || o.threads < 0) {
+        return absl::InvalidArgumentError("--threads must be a non-negative integer");
+      }
+    } else if (flag == "--rounds") {
+      if (!absl::SimpleAtoi(value, &o.rounds) || o.rounds < 1) {
+        return absl::InvalidArgumentError("--rounds must be at least 1");
+      }
+    } else if (flag == "--json") {
+      o.json = value;
+    } else {
+      return absl::InvalidArgumentError("unknown flag " + flag);
+    }
+  }
+  return o;
+}
+
+// One client's request as it saw it.
+struct Trace {
+  Clock::time_point start;
+  std::optional<Clock::time_point> first_token;
+  Clock::time_point end;
+  int64_t tokens = 0;
+  // Between consecutive deliveries, per token: a delivery of k tokens after a gap g counts k
+  // samples of g / k (the server merges deltas only when a client reads slowly).
+  std::vector<double> inter_token_seconds;
+  absl::Status status;
+
+  void Deliver(int64_t count) {
+    if (count <= 0) return;
+    const Clock::time_point now = Clock::now();
+    if (!first_token.has_value()) {
+      first_token = now;
+    } else {
+      const double gap = Seconds(last_, now) / static_cast<double>(count);
+      inter_token_seconds.insert(inter_token_seconds.end(), static_cast<size_t>(count), gap);
+    }
+    last_ = now;
+    tokens += count;
+  }
+
+ private:
+  Clock::time_point last_;
+};
+
+// Client `index` of a load: runs one request from `start`, tracing it.
+using Client = std::function<void(int index, int round, Trace& trace)>;
+
+struct LoadResult {
+  int clients = 0;
+  int64_t tokens = 0;
+  double seconds = 0;  // every round's wall time, summed
+  double tokens_per_second = 0;
+  double ttft_p50 = 0, ttft_p99 = 0;
+  double itl_p50 = 0, itl_p99 = 0;
+  int failures = 0;
+  std::string first_error;
+};
+
+// The nearest-rank percentile p (in [0, 100]) of `values`; 0 when empty.
+double Percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * values.size()));
+  return values[std::clamp<size_t>(rank, 1, values.size()) - 1];
+}
+
+// Runs `clients` concurrent clients, released together, `rounds` times.
+LoadResult RunLoad(int clients, int rounds, const Client& client) {
+  LoadResult result;
+  result.clients = clients;
+  std::vector<double> ttft, itl;
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<Trace> traces(static_cast<size_t>(clients));
+    std::latch ready(clients + 1);
+    std::latch go(1);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < clients; ++i) {
+      threads.emplace_back([&, i] {
+        ready.count_down();
+        go.wait();
+        Trace& trace = traces[static_cast<size_t>(i)];
+        trace.start = Clock::now();
+        client(i, round, trace);
+        trace.end = Clock::now();
+      });
+    }
+    ready.arrive_and_wait();
+    const Clock::time_point start = Clock::now();
+    go.count_down();
+    for (std::thread& t : threads) t.join();
+    Clock::time_point end = start;
+    for (const Trace& t : traces) {
+      end = std::max(end, t.end);
+      if (!t.status.ok()) {
+        if (result.failures++ == 0) result.first_error = t.status.ToString();
+        continue;
+      }
+      result.tokens += t.tokens;
+      if (t.first_token.has_value()) ttft.push_back(Seconds(t.start, *t.first_token));
+      itl.insert(itl.end(), t.inter_token_seconds.begin(), t.inter_token_seconds.end());
+    }
+    result.seconds += Seconds(start, end);
+  }
+  result.tokens_per_second = result.seconds > 0 ? result.tokens / result.seconds : 0;
+  result.ttft_p50 = Percentile(ttft, 50);
+  result.ttft_p99 = Percentile(ttft, 99);
+  result.itl_p50 = Percentile(itl, 50);
+  result.itl_p99 = Percentile(itl, 99);
+  return result;
+}
+
+// A jambad child process on a free loopback port, stopped (SIGTERM, then waited for) on
+// destruction.
+class Jambad {
+ public:
+  static absl::StatusOr<std::unique_ptr<Jambad>> Start(const Options& o) {
+    auto server = std::make_unique<Jambad>();
+    server->dir_ =
+        (std::filesystem::temp_directory_path() / absl::StrCat("jamba-service-load-", ::getpid()))
+            .string();
+    std::filesystem::create_directories(server->dir_);
+    const std::string config = server->dir_ + "/jambad.conf";
+    std::ofstream(config) << "# service_load: everything comes from flags\n";
+    // No session directory: nothing is persisted, and no prefix reuse between the clients.
+    std::vector<std::string> args = {JAMBA_JAMBAD_BINARY,
+                                     "--config",
+                                     config,
+                                     "--model",
+                                     o.model,
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--metrics-listen",
+                                     "",
+                                     "--session-dir",
+                                     "",
+                                     "--threads",
+                                     std::to_string(o.threads),
+                                     "--log-level",
+                                     "warning"};
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
+    const std::string log = server->dir_ + "/stderr";
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int spawned =
+        posix_spawn(&server->pid_, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(out[1]);
+    if (spawned != 0) {
+      ::close(out[0]);
+      return absl::InternalError(absl::StrCat("cannot start ", argv[0], ": errno ", spawned));
+    }
+    // The first stdout line is {"event":"listening","port":...} once the model is loaded.
+    FILE* lines = ::fdopen(out[0], "r");
+    char* line = nullptr;
+    size_t capacity = 0;
+    const ssize_t length = ::getline(&line, &capacity, lines);
+    const Json ready = length > 0 ? Json::parse(std::string(line, static_cast<size_t>(length)),
+                                                nullptr, /*allow_exceptions=*/false)
+                                  : Json();
+    std::free(line);
+    std::fclose(lines);  // jambad writes nothing more to stdout
+    if (!ready.is_object() || ready.value("event", "") != "listening") {
+      std::ifstream in(log);
+      const std::string errors((std::istreambuf_iterator<char>(in)), {});
+      return absl::InternalError(absl::StrCat("jambad did not start:\n", errors));
+    }
+    server->address_ = absl::StrCat("127.0.0.1:", ready.value("port", 0));
+    return server;
+  }
+
+  ~Jambad() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      int status = 0;
+      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+      }
+    }
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  const std::string& address() const { return address_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string dir_;
+  std::string address_;
+};
+
+v1::GenerateRequest MakeRequest(const Options& o, uint64_t seed) {
+  v1::GenerateRequest request;
+  request.set_prompt(kPrompt);
+  request.set_max_tokens(o.tokens);
+  request.mutable_sampling()->set_seed(seed);
+  request.mutable_stop()->set_ignore_eos(true);  // every client gets exactly o.tokens tokens
+  return request;
+}
+
+uint64_t Seed(int index, int round) { return 1000 + static_cast<uint64_t>(round) * 1024 + index; }
+
+// The service: one channel (its own connection) per client, as separate processes would have.
+absl::StatusOr<std::vector<LoadResult>> MeasureService(const Options& o, const std::string& address,
+                                                       std::string* model_id) {
+  auto make_channel = [&address] {
+    grpc::ChannelArguments arguments;
+    arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments);
+  };
+  auto authorize = [&o](grpc::ClientContext& context) {
+    if (!o.api_key.empty()) context.AddMetadata("authorization", "Bearer " + o.api_key);
+  };
+  {
+    auto models = v1::ModelService::NewStub(make_channel());
+    grpc::ClientContext context;
+    authorize(context);
+    v1::ModelInfo info;
+    const grpc::Status status = models->GetModelInfo(&context, v1::GetModelInfoRequest(), &info);
+    if (!status.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("GetModelInfo on ", address, ": ", status.error_message()));
+    }
+    *model_id = info.model_id();
+  }
+  std::vector<LoadResult> results;
+  for (int clients : o.clients) {
+    std::vector<std::unique_ptr<v1::GenerationService::Stub>> stubs;
+    for (int i = 0; i < clients; ++i)
+      stubs.push_back(v1::GenerationService::NewStub(make_channel()));
+    auto run = [&](int index, int round, Trace& trace) {
+      grpc::ClientContext context;
+      authorize(context);
+      auto reader =
+          stubs[static_cast<size_t>(index)]->Generate(&context, MakeRequest(o, Seed(index, round)));
+      v1::GenerateResponse response;
+      while (reader->Read(&response)) trace.Deliver(response.token_ids_size());
+      const grpc::Status status = reader->Finish();
+      if (!status.ok()) {
+        trace.status = absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                                    status.error_message());
+      }
+    };
+    // Warm-up: every connection established and one request through, not measured.
+    RunLoad(clients, 1, [&](int index, int, Trace& trace) { run(index, 1 << 20, trace); });
+    results.push_back(RunLoad(clients, o.rounds, run));
+  }
+  return results;
+}
+
+// In-process: the same requests through jamba::Engine::Generate on as many threads.
+absl::StatusOr<std::vector<LoadResult>> MeasureEngine(const Options& o, ModelInfo* info) {
+  EngineOptions options;  // jambad's defaults are the Engine's (max_running_requests 32, ...)
+  options.threads = o.threads;
+  JAMBA_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Open(o.model, options));
+  *info = engine->model_info();
+  std::vector<LoadResult> results;
+  for (int clients : o.clients) {
+    auto run = [&](int index, int round, Trace& trace) {
+      GenerateOptions generate;
+      generate.stop.max_tokens = o.tokens;
+      generate.stop.ignore_eos = true;
+      generate.sampling.seed = Seed(index, round);
+      auto result = engine->Generate(Input::Text(kPrompt), generate, [&](const GenerateChunk& c) {
+        trace.Deliver(static_cast<int64_t>(c.tokens.size()));
+        return true;
+      });
+      if (!result.ok()) trace.status = result.status();
+    };
+    RunLoad(clients, 1, [&](int index, int, Trace& trace) { run(index, 1 << 20, trace); });
+    results.push_back(RunLoad(clients, o.rounds, run));
+  }
+  return results;
+}
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(colon + 2);
+    }
+  }
+  return "unknown";
+}
+
+void PrintRows(const std::string& mode, const std::vector<LoadResult>& results) {
+  for (const LoadResult& r : results) {
+    std::cout << absl::StrFormat(
+        "%-8s %7d %8d %10.1f %10.1f %10.1f %9.2f %9.2f%s\n", mode, r.clients, r.tokens,
+        r.tokens_per_second, r.ttft_p50 * 1e3, r.ttft_p99 * 1e3, r.itl_p50 * 1e3, r.itl_p99 * 1e3,
+        r.failures > 0 ? absl::StrCat("  ", r.failures, " failed: ", r.first_error) : "");
+  }
+}
+
+// Aggregate tokens/s at the most clients over that at the fewest.
+double BatchingGain(const std::vector<LoadResult>& results) {
+  if (results.size() < 2 || results.front().tokens_per_second <= 0) return 0;
+  return results.back().tokens_per_second / results.front().tokens_per_second;
+}
+
+Json ToJson(const std::vector<LoadResult>& results) {
+  Json rows = Json::array();
+  for (const LoadResult& r : results) {
+    rows.push_back({{"clients", r.clients},
+                    {"tokens", r.tokens},
+                    {"seconds", r.seconds},
+                    {"tokens_per_second", r.tokens_per_second},
+                    {"ttft_p50_ms", r.ttft_p50 * 1e3},
+                    {"ttft_p99_ms", r.ttft_p99 * 1e3},
+                    {"inter_token_p50_ms", r.itl_p50 * 1e3},
+                    {"inter_token_p99_ms", r.itl_p99 * 1e3},
+                    {"failures", r.failures}});
+  }
+  return {{"loads", rows}, {"batching_gain", BatchingGain(results)}};
+}
+
+absl::Status Run(Options o) {
+  std::sort(o.clients.begin(), o.clients.end());
+  // The service first, then the Engine in this process: never both loaded and competing.
+  std::string model_id;
+  std::vector<LoadResult> service;
+  std::string address = o.server;
+  {
+    std::unique_ptr<Jambad> jambad;
+    if (address.empty()) {
+      JAMBA_ASSIGN_OR_RETURN(jambad, Jambad::Start(o));
+      address = jambad->address();
+    }
+    JAMBA_ASSIGN_OR_RETURN(service, MeasureService(o, address, &model_id));
+  }
+  ModelInfo info;
+  JAMBA_ASSIGN_OR_RETURN(std::vector<LoadResult> engine, MeasureEngine(o, &info));
+
+  const int threads =
+      o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
+  std::cout << absl::StrFormat(
+      "model %s: %.1fM parameters, %d layers, backend %s, %d threads; %d tokens per client from "
+      "\"%s\"; service at %s%s; %d round(s)\n",
+      o.model, info.total_parameters / 1e6, info.num_layers, info.backend, threads, o.tokens,
+      kPrompt, address, o.server.empty() ? " (started here)" : "", o.rounds);
+  std::cout << absl::StrFormat("%-8s %7s %8s %10s %10s %10s %9s %9s\n", "mode", "clients", "tokens",
+                               "tok/s", "ttft p50", "ttft p99", "itl p50", "itl p99");
+  PrintRows("service", service);
+  PrintRows("engine", engine);
+  std::cout << absl::StrFormat(
+      "batching gain (tok/s at %d clients over %d): service %.2fx, engine %.2fx\n"
+      "times in ms; ttft: request start to the first token; itl: between token deliveries, per "
+      "token. service: loopback gRPC, one connection per client; engine: threads calling "
+      "Engine::Generate in-process.\n",
+      o.clients.back(), o.clients.front(), BatchingGain(service), BatchingGain(engine));
+
+  if (!o.json.empty()) {
+    struct utsname un = {};
+    ::uname(&un);
+    const Json out = {
+        {"benchmark", "service_load"},
+        {"time", absl::FormatTime(absl::RFC3339_sec, absl::Now(), absl::UTCTimeZone())},
+        {"machine",
+         {{"cpu", CpuModel()},
+          {"hardware_threads", std::thread::hardware_concurrency()},
+          {"threads", o.threads},
+          {"os", absl::StrCat(un.sysname, " ", un.release)},
+          {"backend", info.backend}}},
+        {"model",
+         {{"dir", o.model},
+          {"id", model_id},
+          {"fingerprint", info.fingerprint},
+          {"total_parameters", info.total_parameters},
+          {"layers", info.num_layers}}},
+        {"prompt", kPrompt},
+        {"tokens_per_client", o.tokens},
+        {"rounds", o.rounds},
+        {"server", o.server.empty() ? "started by service_load" : o.server},
+        {"service", ToJson(service)},
+        {"engine", ToJson(engine)}};
+    const std::filesystem::path path(o.json);
+    if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+    std::ofstream file(o.json, std::ios::trunc);
+    file << out.dump(2) << "\n";
+    if (!file) return absl::InternalError("cannot write " + o.json);
+    std::cout << "wrote " << o.json << "\n";
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace jamba::bench
+
+int main(int argc, char** argv) {
+  // A server that goes away mid-run must not kill the benchmark with SIGPIPE.
+  signal(SIGPIPE, SIG_IGN);
+  absl::StatusOr<jamba::bench::Options> options = jamba::bench::ParseOptions(argc, argv);
+  if (!options.ok()) {
+    std::cerr << options.status().message() << "\n";
+    return 2;
+  }
+  if (absl::Status status = jamba::bench::Run(*options); !status.ok()) {
+    std::cerr << "service_load: " << status.message() << "\n";
+    return 1;
+  }
+  return 0;
+}
