@@ -259,13 +259,16 @@ absl::Status WriteDemoModel(const std::string& out_dir, const DemoModelOptions& 
   if (options.preset == "demo") config.vocab_size = tokenizer->num_pieces();
   config.bos_token_id = tokenizer->bos_id();
   config.pad_token_id = tokenizer->pad_id();
+  // Like Jamba 1.5+ (eos [2, 518]), the end of a chat turn ends generation too.
   config.eos_token_ids = {tokenizer->eos_ids().front()};
+  if (auto end_of_turn = tokenizer->PieceToId("<|eom|>"))
+    config.eos_token_ids.push_back(*end_of_turn);
   JAMBA_RETURN_IF_ERROR(engine::FinalizeModelConfig(config));
 
   JAMBA_RETURN_IF_ERROR(
       WriteText(engine::JoinPath(out_dir, "config.json"), engine::ModelConfigToJson(config)));
   Json generation = {{"bos_token_id", config.bos_token_id},
-                     {"eos_token_id", config.eos_token_ids.front()},
+                     {"eos_token_id", config.eos_token_ids},
                      {"pad_token_id", config.pad_token_id},
                      {"_from_model_config", true}};
   JAMBA_RETURN_IF_ERROR(
