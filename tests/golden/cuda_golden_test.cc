@@ -36,6 +36,9 @@ struct GoldenCase {
   double tolerance;
 };
 
+// Test logs name the case instead of dumping its bytes.
+void PrintTo(const GoldenCase& golden, std::ostream* out) { *out << golden.name; }
+
 std::vector<float> LoadFloats(const std::string& path) {
   auto array = engine::ReadNpy(path);
   EXPECT_TRUE(array.ok()) << array.status();

@@ -34,6 +34,9 @@ struct GoldenCase {
   std::string suffix;  // "_f32compute" for the bf16 case
 };
 
+// Test logs name the case instead of dumping its bytes.
+void PrintTo(const GoldenCase& golden, std::ostream* out) { *out << golden.name; }
+
 std::vector<float> LoadFloats(const std::string& path) {
   auto array = engine::ReadNpy(path);
   EXPECT_TRUE(array.ok()) << array.status();
