@@ -17,6 +17,21 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
        -Wno-maybe-uninitialized)
 endif()
 
+# Debian's hardening flags (dpkg-buildflags with hardening=+all), on by default so the binaries
+# that are tested are the ones that are packaged; lintian checks the packaged ones for them.
+# _FORTIFY_SOURCE needs optimisation and gets in the way of sanitizers, so it is left out of
+# Debug and sanitizer builds. C and C++ only: nvcc does not take these.
+option(JAMBA_HARDENING "Build with Debian's hardening flags (fortify, stack protector, relro, now)" ON)
+if(JAMBA_HARDENING)
+  add_compile_options($<$<COMPILE_LANGUAGE:C,CXX>:-fstack-protector-strong>
+                      $<$<COMPILE_LANGUAGE:C,CXX>:-Wformat>
+                      $<$<COMPILE_LANGUAGE:C,CXX>:-Werror=format-security>)
+  if(NOT JAMBA_SANITIZE)
+    add_compile_definitions($<$<AND:$<COMPILE_LANGUAGE:C,CXX>,$<NOT:$<CONFIG:Debug>>>:_FORTIFY_SOURCE=2>)
+  endif()
+  add_link_options(LINKER:-z,relro LINKER:-z,now)
+endif()
+
 if(JAMBA_SANITIZE)
   add_compile_options(-fsanitize=${JAMBA_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
   add_link_options(-fsanitize=${JAMBA_SANITIZE})
