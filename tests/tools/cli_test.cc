@@ -99,7 +99,9 @@ TEST(CliDemoModelTest, InfoGenerateAndLogitsWork) {
   ASSERT_TRUE(array.ok());
   ASSERT_EQ(array->shape.size(), 2u);
   EXPECT_EQ(array->shape[0], 5);
-  for (float v : *array->AsFloats()) ASSERT_TRUE(std::isfinite(v));
+  const auto values = array->AsFloats();
+  ASSERT_TRUE(values.ok());
+  for (float v : *values) ASSERT_TRUE(std::isfinite(v));
 }
 
 TEST(CliErrorsTest, BadInputGivesAClearMessageAndANonZeroExit) {
