@@ -1,6 +1,7 @@
 // Micro-benchmarks of the CPU kernels on the bench model's shapes: MatMul (bf16 weights) at
 // decode and prefill batch sizes, against the machine's measured ceilings. Prints a table and,
 // with --json OUT, writes it. Usage: jamba_kernel_bench [--threads N] [--json OUT]
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -51,7 +52,9 @@ int main(int argc, char** argv) {
   };
   for (const Shape& s : std::vector<Shape>{{8192, 2048, 1},
                                            {2048, 4096, 1},
+                                           {4096, 2048, 4},
                                            {8192, 2048, 16},
+                                           {2048, 4096, 16},
                                            {8192, 2048, 256},
                                            {2048, 4096, 512},
                                            {4096, 2048, 512}}) {
@@ -80,6 +83,35 @@ int main(int argc, char** argv) {
                     {"seconds", seconds},
                     {"flops_per_second", flops},
                     {"fraction_of_peak", flops / machine.peak_flops},
+                    {"weight_bytes_per_second", bytes},
+                    {"fraction_of_triad", bytes / machine.triad_bytes_per_second}});
+  }
+  // Decode reads every weight once per step from memory: a GEMV over 32 distinct 8192x2048
+  // matrices (1 GiB of bf16, far past the caches), the figure b1 decode's roofline rests on.
+  {
+    const int64_t out = 8192, in = 2048, count = 32;
+    std::vector<uint16_t> w(static_cast<size_t>(out * in * count), 0x3f80);
+    std::vector<float> x(static_cast<size_t>(in), 0.5f), y(static_cast<size_t>(out));
+    auto sweep = [&] {
+      for (int64_t m = 0; m < count; ++m) {
+        const jamba::kernels::Matrix mat{w.data() + m * out * in, jamba::kernels::DType::kBF16, out,
+                                         in, nullptr};
+        (*backend)->MatMul(mat, x.data(), 1, y.data(), nullptr);
+      }
+    };
+    sweep();
+    double best = 1e30;
+    for (int rep = 0; rep < 5; ++rep) {
+      const auto start = Clock::now();
+      sweep();
+      best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count());
+    }
+    const double bytes = static_cast<double>(w.size() * 2) / best;
+    std::printf("%-28s %10.3f %12s %10s %12.2f %9.1f%%\n", "8192x2048 n=1 x32 (DRAM)",
+                best * 1e3 / count, "", "", bytes / 1e9,
+                100 * bytes / machine.triad_bytes_per_second);
+    rows.push_back({{"shape", "8192x2048 n=1 x32 (DRAM)"},
+                    {"seconds", best / count},
                     {"weight_bytes_per_second", bytes},
                     {"fraction_of_triad", bytes / machine.triad_bytes_per_second}});
   }

@@ -85,7 +85,7 @@ HWY_INLINE void Tile(const char* w, size_t row_bytes, const float* x, int64_t x_
   int64_t k = 0;
   // Weight rows are short streams (a few KiB) that the hardware prefetcher has to rediscover at
   // every row; asking for the next row group's lines one group ahead keeps memory busy.
-  const size_t ahead = static_cast<size_t>(kR) * row_bytes;
+  const size_t ahead = 2 * static_cast<size_t>(kR) * row_bytes;
   for (; k + lanes <= cols; k += lanes) {
     VF wv[kR];
 #pragma GCC unroll 8

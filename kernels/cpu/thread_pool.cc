@@ -4,8 +4,38 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <chrono>
 
 namespace jamba::kernels::cpu {
+namespace {
+
+// How long a thread polls for the next job or for the workers to finish before it blocks. Jobs
+// of one forward pass follow each other within microseconds; blocking and waking through the
+// kernel costs tens of microseconds on virtual machines, which adds up to milliseconds a step.
+constexpr auto kSpinBudget = std::chrono::microseconds(50);
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Polls `done` until it returns true (returns true) or the spin budget runs out (false).
+template <typename Predicate>
+bool SpinUntil(Predicate done) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpinBudget;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      CpuRelax();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+  }
+}
+
+}  // namespace
 
 int ThreadPool::AvailableHardwareThreads() {
   cpu_set_t set;
@@ -43,15 +73,18 @@ void ThreadPool::RunTasks(int thread) {
 void ThreadPool::WorkerLoop(int thread) {
   uint64_t seen = 0;
   for (;;) {
-    {
+    if (!SpinUntil([&] { return generation_.load(std::memory_order_acquire) != seen; })) {
       absl::MutexLock lock(&mu_);
-      while (!stop_ && generation_ == seen) work_cv_.Wait(&mu_);
+      while (!stop_ && generation_.load(std::memory_order_acquire) == seen) work_cv_.Wait(&mu_);
       if (stop_) return;
-      seen = generation_;
     }
+    seen = generation_.load(std::memory_order_acquire);
     RunTasks(thread);
-    absl::MutexLock lock(&mu_);
-    if (--active_workers_ == 0) done_cv_.Signal();
+    if (active_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // Under mu_, so a caller that checked the count and is about to wait cannot miss it.
+      absl::MutexLock lock(&mu_);
+      done_cv_.Signal();
+    }
   }
 }
 
@@ -69,13 +102,15 @@ void ThreadPool::ParallelFor(int64_t num_tasks,
     job_ = &fn;
     job_tasks_ = num_tasks;
     next_task_.store(0, std::memory_order_relaxed);
-    active_workers_ = static_cast<int>(workers_.size());
-    ++generation_;
+    active_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
   }
   work_cv_.SignalAll();
   RunTasks(0);
-  absl::MutexLock lock(&mu_);
-  while (active_workers_ > 0) done_cv_.Wait(&mu_);
+  if (!SpinUntil([&] { return active_workers_.load(std::memory_order_acquire) == 0; })) {
+    absl::MutexLock lock(&mu_);
+    while (active_workers_.load(std::memory_order_acquire) > 0) done_cv_.Wait(&mu_);
+  }
   job_ = nullptr;
 }
 

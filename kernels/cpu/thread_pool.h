@@ -44,8 +44,11 @@ class ThreadPool {
   absl::Mutex mu_;
   absl::CondVar work_cv_;  // a new generation or stop
   absl::CondVar done_cv_;  // active_workers_ reached zero
-  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
-  int active_workers_ ABSL_GUARDED_BY(mu_) = 0;
+  // Bumped (under mu_, with release order) for every job; workers spin on it briefly before they
+  // block on work_cv_, so back-to-back jobs (a decode step is hundreds of them) skip the futex
+  // wake-up. The caller waits for active_workers_ the same way.
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> active_workers_{0};
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   // The current job; written under mu_ before generation_ is bumped, read by workers after.
   const std::function<void(int64_t, int)>* job_ = nullptr;

@@ -1,6 +1,7 @@
 // ThreadPool: every task runs exactly once, thread indices are in range and never shared by two
 // tasks running at the same time (they index per-thread scratch), concurrent callers are safe,
-// and a one-thread pool runs everything inline on the caller.
+// jobs run whether workers find them while polling or after blocking, and a one-thread pool runs
+// everything inline on the caller.
 #include "kernels/cpu/thread_pool.h"
 
 #include <atomic>
@@ -114,6 +115,33 @@ TEST(ThreadPoolTest, ConcurrentCallersEachGetAllTheirTasksAndExclusiveThreadIndi
     for (auto& t : callers) t.join();
     EXPECT_EQ(wrong_sums.load(), 0) << threads << " threads";
     EXPECT_EQ(slots.collisions(), 0) << threads << " threads: two running tasks shared an index";
+  }
+}
+
+// Workers poll briefly for the next job and then block: jobs that follow at once (found while
+// polling) and jobs after a pause (found after blocking) must both run completely, and a plain
+// write made by a worker's task must be visible to the caller once ParallelFor returns.
+TEST(ThreadPoolTest, JobsBackToBackAndAfterIdlePausesAllRunAndPublishTheirWrites) {
+  ThreadPool pool(3);
+  std::vector<int64_t> written(64);
+  for (int job = 0; job < 400; ++job) {
+    if (job % 50 == 49) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    pool.ParallelFor(static_cast<int64_t>(written.size()),
+                     [&](int64_t task, int) { written[task] = job * 1000 + task; });
+    for (size_t t = 0; t < written.size(); ++t) {
+      ASSERT_EQ(written[t], job * 1000 + static_cast<int64_t>(t)) << "job " << job;
+    }
+  }
+}
+
+// A pool destroyed while its workers are polling or blocked shuts down (no hang).
+TEST(ThreadPoolTest, DestructionRightAfterAJobOrAfterIdleReturns) {
+  for (int pause_ms : {0, 5}) {
+    ThreadPool pool(4);
+    std::atomic<int> runs{0};
+    pool.ParallelFor(16, [&](int64_t, int) { runs.fetch_add(1); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+    EXPECT_EQ(runs.load(), 16);
   }
 }
 
