@@ -35,7 +35,7 @@ struct ContextSweepOptions {
   std::string attention_model_dir;  // same dimensions, every layer attention
   int threads = 0;
   std::vector<int64_t> contexts = {1024, 2048, 4096, 8192, 16384, 32768, 65536};
-  int decode_steps = 4;
+  int decode_steps = 8;
 };
 
 // Decode tokens/s at batch 1 over the contexts for both models; prints a table.

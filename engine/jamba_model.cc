@@ -31,6 +31,11 @@ absl::StatusOr<std::unique_ptr<JambaModel>> JambaModel::Load(const std::string& 
   JAMBA_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> checkpoint, Checkpoint::Open(model_dir));
   JAMBA_ASSIGN_OR_RETURN(ModelWeights weights,
                          LoadModelWeights(config, *checkpoint, backend, options.weights));
+  // The CPU backend computes from the mapped files in place: map them fully now rather than
+  // fault them in during the first requests.
+  if (backend.UsesHostMemory()) {
+    for (const auto& file : checkpoint->files()) file->Prefault();
+  }
   return std::unique_ptr<JambaModel>(new JambaModel(
       model_dir, std::move(config), std::move(checkpoint), std::move(weights), backend));
 }

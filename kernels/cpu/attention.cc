@@ -18,16 +18,92 @@ namespace hn = hwy::HWY_NAMESPACE;
 using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
 
-HWY_INLINE float DotF32(const float* a, const float* b, int64_t n) {
+// Scores of kRows query rows against kKeys consecutive keys: out[r * out_stride + j] =
+// q[r] . k[j]. Every score is summed exactly as a lone dot product would be (one vector
+// accumulator over the head in lane steps, SumOfLanes, then the scalar tail), so grouping rows
+// and keys changes only how many independent sums run side by side: a decode step's scores are
+// latency-bound otherwise, and each key row is loaded once for the group.
+template <int kRows, int kKeys>
+HWY_INLINE void Scores(const float* const* q, const float* k, int64_t k_stride, int64_t dh,
+                       float scale, float* out, int64_t out_stride) {
   const DF df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
-  VF acc = hn::Zero(df);
+  VF acc[kRows][kKeys];
+#pragma GCC unroll 4
+  for (int r = 0; r < kRows; ++r) {
+#pragma GCC unroll 4
+    for (int j = 0; j < kKeys; ++j) acc[r][j] = hn::Zero(df);
+  }
   int64_t i = 0;
-  for (; i + lanes <= n; i += lanes)
-    acc = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc);
-  float sum = hn::GetLane(hn::SumOfLanes(df, acc));
-  for (; i < n; ++i) sum += a[i] * b[i];
-  return sum;
+  for (; i + lanes <= dh; i += lanes) {
+    VF kv[kKeys];
+#pragma GCC unroll 4
+    for (int j = 0; j < kKeys; ++j) kv[j] = hn::LoadU(df, k + j * k_stride + i);
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r) {
+      const VF qv = hn::LoadU(df, q[r] + i);
+#pragma GCC unroll 4
+      for (int j = 0; j < kKeys; ++j) acc[r][j] = hn::MulAdd(qv, kv[j], acc[r][j]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) {
+    for (int j = 0; j < kKeys; ++j) {
+      float sum = hn::GetLane(hn::SumOfLanes(df, acc[r][j]));
+      for (int64_t t = i; t < dh; ++t) sum += q[r][t] * k[j * k_stride + t];
+      out[r * out_stride + j] = sum * scale;
+    }
+  }
+}
+
+// acc[r] += sum over keys p in [0, keys) of weights[r * weight_stride + p] * v[p] for kRows rows,
+// keys in order, lane chunks side by side in registers: the same sequence of multiply-adds per
+// output element as adding one key at a time to memory.
+template <int kRows>
+HWY_INLINE void WeightedValues(const float* weights, int64_t weight_stride, const float* v,
+                               int64_t v_stride, int64_t keys, int64_t dh, float* acc,
+                               int64_t acc_stride) {
+  const DF df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  int64_t i = 0;
+  for (; i + 2 * lanes <= dh; i += 2 * lanes) {
+    VF a0[kRows], a1[kRows];
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r) {
+      a0[r] = hn::LoadU(df, acc + r * acc_stride + i);
+      a1[r] = hn::LoadU(df, acc + r * acc_stride + i + lanes);
+    }
+    for (int64_t p = 0; p < keys; ++p) {
+      const VF v0 = hn::LoadU(df, v + p * v_stride + i);
+      const VF v1 = hn::LoadU(df, v + p * v_stride + i + lanes);
+#pragma GCC unroll 4
+      for (int r = 0; r < kRows; ++r) {
+        const VF w = hn::Set(df, weights[r * weight_stride + p]);
+        a0[r] = hn::MulAdd(w, v0, a0[r]);
+        a1[r] = hn::MulAdd(w, v1, a1[r]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r) {
+      hn::StoreU(a0[r], df, acc + r * acc_stride + i);
+      hn::StoreU(a1[r], df, acc + r * acc_stride + i + lanes);
+    }
+  }
+  for (; i + lanes <= dh; i += lanes) {
+    VF a0[kRows];
+    for (int r = 0; r < kRows; ++r) a0[r] = hn::LoadU(df, acc + r * acc_stride + i);
+    for (int64_t p = 0; p < keys; ++p) {
+      const VF v0 = hn::LoadU(df, v + p * v_stride + i);
+      for (int r = 0; r < kRows; ++r)
+        a0[r] = hn::MulAdd(hn::Set(df, weights[r * weight_stride + p]), v0, a0[r]);
+    }
+    for (int r = 0; r < kRows; ++r) hn::StoreU(a0[r], df, acc + r * acc_stride + i);
+  }
+  for (int r = 0; r < kRows; ++r) {
+    for (int64_t p = 0; p < keys; ++p) {
+      const float w = weights[r * weight_stride + p];
+      for (int64_t t = i; t < dh; ++t) acc[r * acc_stride + t] += w * v[p * v_stride + t];
+    }
+  }
 }
 
 void Attend(const AttentionArgs& a, int64_t item_begin, int64_t item_end, float* scratch) {
@@ -64,12 +140,34 @@ void Attend(const AttentionArgs& a, int64_t item_begin, int64_t item_end, float*
     const int64_t keys_end = visible(rows - 1);
     for (int64_t p0 = 0; p0 < keys_end; p0 += kAttentionKeyBlock) {
       const int64_t p1 = std::min(keys_end, p0 + kAttentionKeyBlock);
-      // Scores: each key row is loaded once for all rows of the tile.
-      for (int64_t p = p0; p < p1; ++p) {
-        const float* k = a.keys + p * kv_stride + kv_head * dh;
-        for (int64_t r = 0; r < rows; ++r) {
-          scores[r * kAttentionKeyBlock + (p - p0)] =
-              p < visible(r) ? DotF32(query(r), k, dh) * scale : -INFINITY;
+      // Scores, in groups of 4 rows x 2 keys; rows past a key's visibility are masked after.
+      {
+        const float* q4[4];
+        int64_t r = 0;
+        for (; r < rows; r += 4) {
+          const int64_t n = std::min<int64_t>(4, rows - r);
+          for (int64_t g = 0; g < n; ++g) q4[g] = query(r + g);
+          float* out = scores + r * kAttentionKeyBlock;
+          int64_t p = p0;
+          const float* k = a.keys + p0 * kv_stride + kv_head * dh;
+          if (n == 4) {
+            for (; p + 2 <= p1; p += 2, k += 2 * kv_stride)
+              Scores<4, 2>(q4, k, kv_stride, dh, scale, out + (p - p0), kAttentionKeyBlock);
+            for (; p < p1; ++p, k += kv_stride)
+              Scores<4, 1>(q4, k, kv_stride, dh, scale, out + (p - p0), kAttentionKeyBlock);
+          } else {
+            for (int64_t g = 0; g < n; ++g) {
+              const float* kg = k;
+              for (int64_t pg = p; pg < p1; ++pg, kg += kv_stride) {
+                Scores<1, 1>(q4 + g, kg, kv_stride, dh, scale,
+                             out + g * kAttentionKeyBlock + (pg - p0), kAttentionKeyBlock);
+              }
+            }
+          }
+        }
+        for (r = 0; r < rows; ++r) {
+          for (int64_t p = std::max(p0, visible(r)); p < p1; ++p)
+            scores[r * kAttentionKeyBlock + (p - p0)] = -INFINITY;
         }
       }
       // Online softmax: rescale what was accumulated to the new running max.
@@ -105,20 +203,29 @@ void Attend(const AttentionArgs& a, int64_t item_begin, int64_t item_end, float*
           for (; i < dh; ++i) out[i] *= correction;
         }
       }
-      // Weighted values: each value row is loaded once for all rows of the tile.
-      for (int64_t p = p0; p < p1; ++p) {
-        const float* v = a.values + p * kv_stride + kv_head * dh;
-        for (int64_t r = 0; r < rows; ++r) {
-          if (p >= visible(r)) continue;
-          const float weight = scores[r * kAttentionKeyBlock + (p - p0)];
-          const VF vw = hn::Set(df, weight);
-          float* out = acc + r * dh;
-          int64_t i = 0;
-          for (; i + lanes <= dh; i += lanes) {
-            hn::StoreU(hn::MulAdd(vw, hn::LoadU(df, v + i), hn::LoadU(df, out + i)), df, out + i);
-          }
-          for (; i < dh; ++i) out[i] += weight * v[i];
+      // Weighted values: groups of 4 rows share each value row over the keys all four see;
+      // each row then adds the keys only it sees, still in key order.
+      const float* v0 = a.values + p0 * kv_stride + kv_head * dh;
+      int64_t r = 0;
+      for (; r + 4 <= rows; r += 4) {
+        int64_t common = p1;
+        for (int64_t g = 0; g < 4; ++g) common = std::min(common, visible(r + g));
+        common = std::max(common, p0);
+        WeightedValues<4>(scores + r * kAttentionKeyBlock, kAttentionKeyBlock, v0, kv_stride,
+                          common - p0, dh, acc + r * dh, dh);
+        for (int64_t g = 0; g < 4; ++g) {
+          const int64_t end = std::min(p1, visible(r + g));
+          if (end <= common) continue;
+          WeightedValues<1>(scores + (r + g) * kAttentionKeyBlock + (common - p0),
+                            kAttentionKeyBlock, v0 + (common - p0) * kv_stride, kv_stride,
+                            end - common, dh, acc + (r + g) * dh, dh);
         }
+      }
+      for (; r < rows; ++r) {
+        const int64_t end = std::min(p1, visible(r));
+        if (end <= p0) continue;
+        WeightedValues<1>(scores + r * kAttentionKeyBlock, kAttentionKeyBlock, v0, kv_stride,
+                          end - p0, dh, acc + r * dh, dh);
       }
     }
     for (int64_t r = 0; r < rows; ++r) {
