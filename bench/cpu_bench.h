@@ -18,8 +18,9 @@ namespace jamba::bench {
 struct CpuBenchOptions {
   std::string model_dir;
   int threads = 0;
-  std::string simd;   // "" = best
-  bool int8 = false;  // weight-only int8 MLPs and experts
+  std::string simd;               // "" = best
+  bool int8 = false;              // weight-only int8 MLPs and experts
+  bool bf16_activations = false;  // bf16 dot products (CpuBackendOptions::bf16_activations)
   std::vector<int64_t> prefill_lengths = {512, 4096};
   std::vector<int> decode_batches = {1, 4, 16};
   std::vector<int64_t> decode_contexts = {1024, 16384};

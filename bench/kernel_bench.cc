@@ -1,6 +1,7 @@
 // Micro-benchmarks of the CPU kernels on the bench model's shapes: MatMul (bf16 weights) at
 // decode and prefill batch sizes, against the machine's measured ceilings. Prints a table and,
-// with --json OUT, writes it. Usage: jamba_kernel_bench [--threads N] [--json OUT]
+// with --json OUT, writes it.
+// Usage: jamba_kernel_bench [--threads N] [--activations fp32|bf16] [--json OUT]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -31,11 +32,15 @@ double CpuSeconds() {
 int main(int argc, char** argv) {
   int threads = 0;
   std::string json_path;
+  bool bf16_activations = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--threads") == 0) threads = std::atoi(argv[i + 1]);
     if (std::strcmp(argv[i], "--json") == 0) json_path = argv[i + 1];
+    if (std::strcmp(argv[i], "--activations") == 0)
+      bf16_activations = std::strcmp(argv[i + 1], "bf16") == 0;
   }
-  auto backend = jamba::kernels::cpu::CpuBackend::Create({.num_threads = threads});
+  auto backend = jamba::kernels::cpu::CpuBackend::Create(
+      {.num_threads = threads, .bf16_activations = bf16_activations});
   if (!backend.ok()) {
     std::fprintf(stderr, "%s\n", std::string(backend.status().message()).c_str());
     return 1;
@@ -86,17 +91,19 @@ int main(int argc, char** argv) {
                     {"weight_bytes_per_second", bytes},
                     {"fraction_of_triad", bytes / machine.triad_bytes_per_second}});
   }
-  // Decode reads every weight once per step from memory: a GEMV over 32 distinct 8192x2048
-  // matrices (1 GiB of bf16, far past the caches), the figure b1 decode's roofline rests on.
-  {
+  // Decode reads every weight once per step from memory: products over 32 distinct 8192x2048
+  // matrices (1 GiB of bf16, far past the caches) with 1 token (batch-1 decode's GEMV, the figure
+  // its roofline rests on) and with 4 (an expert's share of a batch-16 step).
+  for (const int64_t tokens : {int64_t{1}, int64_t{4}}) {
     const int64_t out = 8192, in = 2048, count = 32;
     std::vector<uint16_t> w(static_cast<size_t>(out * in * count), 0x3f80);
-    std::vector<float> x(static_cast<size_t>(in), 0.5f), y(static_cast<size_t>(out));
+    std::vector<float> x(static_cast<size_t>(in * tokens), 0.5f),
+        y(static_cast<size_t>(out * tokens));
     auto sweep = [&] {
       for (int64_t m = 0; m < count; ++m) {
         const jamba::kernels::Matrix mat{w.data() + m * out * in, jamba::kernels::DType::kBF16, out,
                                          in, nullptr};
-        (*backend)->MatMul(mat, x.data(), 1, y.data(), nullptr);
+        (*backend)->MatMul(mat, x.data(), tokens, y.data(), nullptr);
       }
     };
     sweep();
@@ -107,10 +114,10 @@ int main(int argc, char** argv) {
       best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count());
     }
     const double bytes = static_cast<double>(w.size() * 2) / best;
-    std::printf("%-28s %10.3f %12s %10s %12.2f %9.1f%%\n", "8192x2048 n=1 x32 (DRAM)",
-                best * 1e3 / count, "", "", bytes / 1e9,
-                100 * bytes / machine.triad_bytes_per_second);
-    rows.push_back({{"shape", "8192x2048 n=1 x32 (DRAM)"},
+    const std::string name = "8192x2048 n=" + std::to_string(tokens) + " x32 (DRAM)";
+    std::printf("%-28s %10.3f %12s %10s %12.2f %9.1f%%\n", name.c_str(), best * 1e3 / count, "", "",
+                bytes / 1e9, 100 * bytes / machine.triad_bytes_per_second);
+    rows.push_back({{"shape", name},
                     {"seconds", best / count},
                     {"weight_bytes_per_second", bytes},
                     {"fraction_of_triad", bytes / machine.triad_bytes_per_second}});

@@ -25,6 +25,7 @@ absl::StatusOr<std::unique_ptr<kernels::Backend>> CreateBackend(const BackendReq
   if (device == "cpu") {
     kernels::cpu::CpuBackendOptions options;
     options.num_threads = request.threads;
+    options.bf16_activations = request.bf16_activations;
     if (!request.simd.empty()) {
       auto target = kernels::cpu::ParseSimdTarget(request.simd);
       if (!target.has_value()) {
@@ -38,6 +39,8 @@ absl::StatusOr<std::unique_ptr<kernels::Backend>> CreateBackend(const BackendReq
     return std::unique_ptr<kernels::Backend>(std::move(*backend));
   }
   if (device == "cuda") {
+    if (request.bf16_activations)
+      return absl::InvalidArgumentError("activations=bf16 is an option of the CPU backend");
 #if defined(JAMBA_HAVE_CUDA)
     auto backend = kernels::cuda::CudaBackend::Create({});
     if (!backend.ok()) return backend.status();

@@ -13,7 +13,8 @@ namespace jamba::sdk {
 struct BackendRequest {
   std::string device = "cpu";  // "cpu", "cuda" or "auto" (CUDA when a device is present)
   int threads = 0;
-  std::string simd;  // CPU only: "", "avx512", "avx2", "scalar"
+  std::string simd;               // CPU only: "", "avx512", "avx2", "scalar"
+  bool bf16_activations = false;  // CPU only: see kernels::cpu::CpuBackendOptions
 };
 
 absl::StatusOr<std::unique_ptr<kernels::Backend>> CreateBackend(const BackendRequest& request);

@@ -256,6 +256,7 @@ constexpr EngineOptionKey kEngineOptionKeys[] = {
     {"device", [](EngineOptions& o, absl::string_view v) { return Assign(o.device, v); }},
     {"simd", [](EngineOptions& o, absl::string_view v) { return Assign(o.simd, v); }},
     {"weights", [](EngineOptions& o, absl::string_view v) { return Assign(o.weights, v); }},
+    {"activations", [](EngineOptions& o, absl::string_view v) { return Assign(o.activations, v); }},
     {"max_batch_tokens",
      [](EngineOptions& o, absl::string_view v) { return Assign(o.max_batch_tokens, v); }},
     {"prefill_chunk",

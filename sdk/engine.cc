@@ -55,8 +55,13 @@ absl::StatusOr<std::unique_ptr<Engine::Impl>> Engine::Impl::Create(const std::st
     return absl::InvalidArgumentError(
         absl::StrCat("weights must be \"auto\" or \"int8\", got \"", options.weights, "\""));
   }
+  if (options.activations != "fp32" && options.activations != "bf16") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "activations must be \"fp32\" or \"bf16\", got \"", options.activations, "\""));
+  }
   JAMBA_ASSIGN_OR_RETURN(impl->backend_,
-                         sdk::CreateBackend({options.device, options.threads, options.simd}));
+                         sdk::CreateBackend({options.device, options.threads, options.simd,
+                                             options.activations == "bf16"}));
   engine::ModelOptions model_options;
   model_options.weights.int8_mlp = options.weights == "int8";
   JAMBA_ASSIGN_OR_RETURN(impl->model_,

@@ -134,6 +134,8 @@ std::vector<Option> Options() {
       {"simd", "CPU kernels: \"\" (best), avx512, avx2 or scalar",
        OneOf(&JambadConfig::simd, {"", "avx512", "avx2", "scalar"})},
       {"weights", "auto (as stored) or int8", OneOf(&JambadConfig::weights, {"auto", "int8"})},
+      {"activations", "fp32, or bf16 (AVX512_BF16 dot products: faster, bf16 precision)",
+       OneOf(&JambadConfig::activations, {"fp32", "bf16"})},
       {"listen", "gRPC address, host:port (port 0: any free port)", String(&JambadConfig::listen)},
       {"tls_cert", "PEM server certificate chain (enables TLS)", String(&JambadConfig::tls_cert)},
       {"tls_key", "PEM private key of tls_cert", String(&JambadConfig::tls_key)},

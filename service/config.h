@@ -28,6 +28,7 @@ struct JambadConfig {
   int threads = 0;  // 0: every CPU this process may use
   std::string simd;
   std::string weights = "auto";
+  std::string activations = "fp32";
 
   // Network.
   std::string listen = "127.0.0.1:50051";

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "kernels/cpu/matmul_bf16_dot.h"
 
 namespace jamba::kernels::cpu {
 namespace {
@@ -33,12 +34,18 @@ absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const CpuBackendO
     }
     target = *options.simd_target;
   }
-  return std::unique_ptr<CpuBackend>(new CpuBackend(options.num_threads, target));
+  if (options.bf16_activations && !CpuHasAvx512Bf16()) {
+    return absl::FailedPreconditionError(
+        "bf16 activations need a CPU with AVX512_BF16 dot products; this one has none (use fp32)");
+  }
+  return std::unique_ptr<CpuBackend>(
+      new CpuBackend(options.num_threads, target, options.bf16_activations));
 }
 
-CpuBackend::CpuBackend(int num_threads, SimdTarget target)
+CpuBackend::CpuBackend(int num_threads, SimdTarget target, bool bf16_activations)
     : pool_(num_threads),
       target_(target),
+      bf16_activations_(bf16_activations),
       matmul_(GetMatMulKernels(target)),
       elementwise_(GetElementwiseKernels(target)),
       mamba_(GetMambaKernels(target)),
@@ -50,7 +57,8 @@ CpuBackend::~CpuBackend() {
 }
 
 std::string CpuBackend::Name() const {
-  return absl::StrCat("cpu/", std::string(SimdTargetName(target_)), " x", pool_.num_threads());
+  return absl::StrCat("cpu/", std::string(SimdTargetName(target_)), " x", pool_.num_threads(),
+                      bf16_activations_ ? " bf16-activations" : "");
 }
 
 absl::StatusOr<DeviceBuffer> CpuBackend::Allocate(size_t bytes) {
@@ -143,8 +151,39 @@ void CpuBackend::EmbeddingLookup(const Matrix& table, std::span<const int32_t> t
   });
 }
 
+void CpuBackend::MatMulBf16Dot(const Matrix& w, const float* x, int64_t n, float* y) {
+  const int64_t xb_stride = Bf16ActivationStride(w.cols);
+  // The scratch pool hands out floats: two bf16 values each.
+  ScratchPool::Lease xb_lease = scratch_.Get(static_cast<size_t>((n * xb_stride + 1) / 2));
+  uint16_t* xb = reinterpret_cast<uint16_t*>(xb_lease.data());
+  RoundActivationsToBf16(x, w.cols, n, w.cols, xb, xb_stride);
+  // Token blocks of kTokenBlock keep a block's activations in L2 while row groups stream by;
+  // rows are split finely enough to feed every thread.
+  const int64_t threads = pool_.num_threads();
+  const int64_t token_blocks = (n + kTokenBlock - 1) / kTokenBlock;
+  const int64_t row_blocks =
+      std::clamp<int64_t>((threads * 4 + token_blocks - 1) / token_blocks, 1, (w.rows + 15) / 16);
+  const int64_t rows_per_block = ((w.rows + row_blocks - 1) / row_blocks + 15) / 16 * 16;
+  const int64_t blocks = (w.rows + rows_per_block - 1) / rows_per_block;
+  pool_.ParallelFor(blocks * token_blocks, [&](int64_t task, int) {
+    const int64_t r0 = (task / token_blocks) * rows_per_block;
+    const int64_t r1 = std::min(w.rows, r0 + rows_per_block);
+    const int64_t t0 = (task % token_blocks) * kTokenBlock;
+    const int64_t tn = std::min(kTokenBlock, n - t0);
+    if (r0 < r1)
+      Bf16DotRows(w, r0, r1, xb + t0 * xb_stride, xb_stride, tn, y + t0 * w.rows, w.rows);
+  });
+}
+
 void CpuBackend::MatMul(const Matrix& w, const float* x, int64_t n, float* y, const float* bias) {
   if (n <= 0 || w.rows <= 0) return;
+  if (bf16_activations_ && w.dtype == DType::kBF16) {
+    MatMulBf16Dot(w, x, n, y);
+    if (bias != nullptr) {
+      for (int64_t t = 0; t < n; ++t) elementwise_.add(y + t * w.rows, bias, w.rows);
+    }
+    return;
+  }
   const int64_t threads = pool_.num_threads();
   const bool packed = n >= kPackMinTokens && w.dtype != DType::kF32;
   int64_t token_block = n;

@@ -13,6 +13,7 @@ TEST(ConfigTest, FileValuesOfEveryKind) {
       "# jambad\n"
       "model = /models/jamba-mini   # the model\n"
       "threads = 8\n"
+      "activations = bf16\n"
       "tls_require_client_cert = yes\n"
       "session_memory = 512MiB\n"
       "session_disk_quota = 2G\n"
@@ -24,6 +25,7 @@ TEST(ConfigTest, FileValuesOfEveryKind) {
   ASSERT_TRUE(ApplyConfigText(text, "jambad.conf", config).ok());
   EXPECT_EQ(config.model, "/models/jamba-mini");
   EXPECT_EQ(config.threads, 8);
+  EXPECT_EQ(config.activations, "bf16");
   EXPECT_TRUE(config.tls_require_client_cert);
   EXPECT_EQ(config.session_memory_bytes, int64_t{512} << 20);
   EXPECT_EQ(config.session_disk_quota_bytes, int64_t{2} << 30);
@@ -46,6 +48,7 @@ TEST(ConfigTest, UnknownKeysAndBadValuesNameTheKeyAndLine) {
   absl::Status no_equals = ApplyConfigText("model /x\n", "c", config);
   EXPECT_NE(no_equals.message().find("c:1"), std::string::npos);
   EXPECT_FALSE(ApplyConfigText("device = tpu\n", "c", config).ok());
+  EXPECT_FALSE(ApplyConfigText("activations = fp16\n", "c", config).ok());
   EXPECT_FALSE(ApplyConfigText("session_ttl = soon\n", "c", config).ok());
   EXPECT_FALSE(ApplyConfigText("session_memory = -1\n", "c", config).ok());
   EXPECT_FALSE(ApplyConfigText("tls_require_client_cert = maybe\n", "c", config).ok());

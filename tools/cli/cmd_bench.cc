@@ -43,8 +43,8 @@ absl::Status WriteText(const std::string& path, const std::string& text) {
 
 int RunBench(const Args& args) {
   FlagSpec spec;
-  spec.values = {"model",   "attention-model", "json",    "svg",      "threads", "simd",
-                 "weights", "prefill",         "batches", "contexts", "steps"};
+  spec.values = {"model",   "attention-model", "json",    "svg",     "threads",  "simd",
+                 "weights", "activations",     "prefill", "batches", "contexts", "steps"};
   spec.booleans = {"context-sweep"};
   auto flags = Flags::Parse(args, spec);
   if (!flags.ok()) return Fail("bench", flags.status());
@@ -86,6 +86,11 @@ int RunBench(const Args& args) {
     return Fail("bench", absl::InvalidArgumentError("--weights must be bf16 (as stored) or int8"));
   }
   options.int8 = weights == "int8";
+  const std::string activations = flags->GetOr("activations", "fp32");
+  if (activations != "fp32" && activations != "bf16") {
+    return Fail("bench", absl::InvalidArgumentError("--activations must be fp32 or bf16"));
+  }
+  options.bf16_activations = activations == "bf16";
   auto prefill = ParseList<int64_t>(*flags, "prefill", options.prefill_lengths);
   auto batches = ParseList<int>(*flags, "batches", options.decode_batches);
   auto contexts = ParseList<int64_t>(*flags, "contexts", options.decode_contexts);

@@ -11,7 +11,7 @@
 namespace jamba::cli {
 
 void AddEngineFlags(FlagSpec& spec) {
-  for (const char* name : {"model", "threads", "device", "simd", "weights"})
+  for (const char* name : {"model", "threads", "device", "simd", "weights", "activations"})
     spec.values.insert(name);
 }
 
@@ -25,6 +25,7 @@ absl::StatusOr<EngineOptions> EngineOptionsFromFlags(const Flags& flags) {
   options.simd = flags.GetOr("simd", "");
   options.weights = flags.GetOr("weights", "auto");
   if (options.weights == "bf16") options.weights = "auto";
+  options.activations = flags.GetOr("activations", "fp32");
   return options;
 }
 

@@ -36,6 +36,9 @@ struct EngineOptions {
   std::string device = "cpu";    // "cpu", "cuda" or "auto"
   std::string simd;              // CPU kernels: "" (best), "avx512", "avx2" or "scalar"
   std::string weights = "auto";  // "auto": as stored; "int8": weight-only int8 MLPs and experts
+  // CPU: "fp32", or "bf16": products with bf16 weights round activations to bf16 and use the
+  // AVX512_BF16 dot-product instruction (faster; bf16 precision, as Hugging Face's bf16 runs).
+  std::string activations = "fp32";
   // Continuous batching.
   int64_t max_batch_tokens = 512;
   int64_t prefill_chunk = 256;

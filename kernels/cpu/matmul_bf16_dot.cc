@@ -1,0 +1,153 @@
+// AVX-512 BF16 dot-product matrix kernels (see matmul_bf16_dot.h). Written with intrinsics under a
+// function-level target attribute: the rest of the build does not assume the instruction, and the
+// backend calls in here only after checking the CPU has it.
+#include "kernels/cpu/matmul_bf16_dot.h"
+
+#include "kernels/dtype.h"
+
+#if defined(__x86_64__)
+// GCC 12 reports the intrinsics' deliberately undefined placeholder operands
+// (_mm512_undefined_ps) as uninitialized once they are inlined into this file.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#define JAMBA_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+#endif
+
+namespace jamba::kernels::cpu {
+
+#if defined(__x86_64__)
+
+bool CpuHasAvx512Bf16() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw");
+}
+
+namespace {
+
+// Tile shapes: kR weight rows x kT tokens of zmm accumulators (kR * kT + kR + 1 of the 32 vector
+// registers are live).
+constexpr int kRows = 4;
+constexpr int kTokens = 6;
+
+// Sum of the 16 lanes in a fixed order (GCC 12's _mm512_reduce_add_ps trips -Wuninitialized).
+JAMBA_BF16_TARGET inline float SumLanes(__m512 v) {
+  const __m512 halves = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0x4E));
+  const __m256 eight = _mm512_castps512_ps256(halves);
+  __m128 four = _mm_add_ps(_mm256_castps256_ps128(eight), _mm256_extractf128_ps(eight, 1));
+  four = _mm_add_ps(four, _mm_movehl_ps(four, four));
+  return _mm_cvtss_f32(_mm_add_ss(four, _mm_movehdup_ps(four)));
+}
+
+template <int kR, int kT>
+JAMBA_BF16_TARGET inline void DotTile(const uint16_t* w, int64_t cols, const uint16_t* x,
+                                      int64_t x_stride, float* y, int64_t y_stride) {
+  __m512 acc[kR][kT];
+#pragma GCC unroll 8
+  for (int r = 0; r < kR; ++r) {
+#pragma GCC unroll 8
+    for (int t = 0; t < kT; ++t) acc[r][t] = _mm512_setzero_ps();
+  }
+  const int64_t vector_cols = cols - cols % 32;
+  // Weight rows are short streams the hardware prefetcher keeps losing; this loop consumes them
+  // faster than the fp32 one, so it asks for lines four row groups ahead (two were too few).
+  const int64_t ahead = 4 * kR * cols;
+  for (int64_t k = 0; k < vector_cols; k += 32) {
+    __m512bh wv[kR];
+#pragma GCC unroll 8
+    for (int r = 0; r < kR; ++r) {
+      _mm_prefetch(reinterpret_cast<const char*>(w + ahead + r * cols + k), _MM_HINT_T0);
+      wv[r] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(w + r * cols + k));
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < kT; ++t) {
+      const __m512bh xv = reinterpret_cast<__m512bh>(_mm512_loadu_si512(x + t * x_stride + k));
+#pragma GCC unroll 8
+      for (int r = 0; r < kR; ++r) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], wv[r], xv);
+    }
+  }
+  for (int r = 0; r < kR; ++r) {
+    for (int t = 0; t < kT; ++t) {
+      float sum = SumLanes(acc[r][t]);
+      for (int64_t k = vector_cols; k < cols; ++k)
+        sum += BF16ToF32(w[r * cols + k]) * BF16ToF32(x[t * x_stride + k]);
+      y[t * y_stride + r] = sum;
+    }
+  }
+}
+
+template <int kR>
+JAMBA_BF16_TARGET inline void DotRowGroup(const uint16_t* w, int64_t cols, const uint16_t* x,
+                                          int64_t x_stride, int64_t n, float* y, int64_t y_stride) {
+  int64_t t = 0;
+  for (; t + kTokens <= n; t += kTokens)
+    DotTile<kR, kTokens>(w, cols, x + t * x_stride, x_stride, y + t * y_stride, y_stride);
+  if (t + 4 <= n) {
+    DotTile<kR, 4>(w, cols, x + t * x_stride, x_stride, y + t * y_stride, y_stride);
+    t += 4;
+  }
+  if (t + 2 <= n) {
+    DotTile<kR, 2>(w, cols, x + t * x_stride, x_stride, y + t * y_stride, y_stride);
+    t += 2;
+  }
+  if (t < n) DotTile<kR, 1>(w, cols, x + t * x_stride, x_stride, y + t * y_stride, y_stride);
+}
+
+}  // namespace
+
+JAMBA_BF16_TARGET void RoundActivationsToBf16(const float* x, int64_t x_stride, int64_t n,
+                                              int64_t cols, uint16_t* out, int64_t out_stride) {
+  for (int64_t t = 0; t < n; ++t) {
+    const float* src = x + t * x_stride;
+    uint16_t* dst = out + t * out_stride;
+    int64_t k = 0;
+    for (; k + 16 <= cols; k += 16) {
+      const __m256bh packed = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + k));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + k), reinterpret_cast<__m256i>(packed));
+    }
+    for (; k < cols; ++k) dst[k] = F32ToBF16(src[k]);
+  }
+}
+
+JAMBA_BF16_TARGET void Bf16DotRows(const Matrix& w, int64_t row_begin, int64_t row_end,
+                                   const uint16_t* xb, int64_t xb_stride, int64_t n, float* y,
+                                   int64_t y_stride) {
+  const int64_t cols = w.cols;
+  const uint16_t* base = static_cast<const uint16_t*>(w.data) + row_begin * cols;
+  float* out = y + row_begin;
+  const int64_t rows = row_end - row_begin;
+  int64_t r = 0;
+  for (; r + kRows <= rows; r += kRows)
+    DotRowGroup<kRows>(base + r * cols, cols, xb, xb_stride, n, out + r, y_stride);
+  for (; r < rows; ++r) DotRowGroup<1>(base + r * cols, cols, xb, xb_stride, n, out + r, y_stride);
+}
+
+#else  // not x86-64: no AVX512_BF16; the backend refuses bf16 activations before calling these.
+
+bool CpuHasAvx512Bf16() { return false; }
+
+void RoundActivationsToBf16(const float* x, int64_t x_stride, int64_t n, int64_t cols,
+                            uint16_t* out, int64_t out_stride) {
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t k = 0; k < cols; ++k) out[t * out_stride + k] = F32ToBF16(x[t * x_stride + k]);
+  }
+}
+
+void Bf16DotRows(const Matrix& w, int64_t row_begin, int64_t row_end, const uint16_t* xb,
+                 int64_t xb_stride, int64_t n, float* y, int64_t y_stride) {
+  const uint16_t* data = static_cast<const uint16_t*>(w.data);
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    for (int64_t t = 0; t < n; ++t) {
+      float sum = 0.0f;
+      for (int64_t k = 0; k < w.cols; ++k)
+        sum += BF16ToF32(data[r * w.cols + k]) * BF16ToF32(xb[t * xb_stride + k]);
+      y[t * y_stride + r] = sum;
+    }
+  }
+}
+
+#endif
+
+}  // namespace jamba::kernels::cpu
