@@ -131,7 +131,9 @@ absl::Status SequenceState::AppendKvRows(int layer_index, int64_t count, const f
     return absl::InvalidArgumentError(absl::StrCat("layer ", layer_index, " has no KV cache"));
   }
   if (layer.kv_rows + count > layer.kv_capacity) {
-    const int64_t capacity = std::max(layer.kv_rows + count, kMinKvCapacity);
+    // Geometric growth: appending a long history piece by piece copies each row O(1) times.
+    const int64_t capacity =
+        std::max({layer.kv_rows + count, layer.kv_capacity * 2, kMinKvCapacity});
     const size_t bytes = static_cast<size_t>(capacity * kv_row_floats_) * sizeof(float);
     JAMBA_ASSIGN_OR_RETURN(auto new_keys, backend_->Allocate(bytes));
     JAMBA_ASSIGN_OR_RETURN(auto new_values, backend_->Allocate(bytes));

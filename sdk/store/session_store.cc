@@ -433,6 +433,9 @@ absl::Status SessionStore::Load(const SessionManifest& manifest, int64_t positio
   const std::string dir = SessionDir(manifest.tenant, manifest.id);
   std::vector<int32_t> tokens;
   tokens.reserve(static_cast<size_t>(position));
+  // One allocation for the whole history: growing segment by segment copied the rows already
+  // loaded at every segment (seconds for a 32K-token document).
+  JAMBA_RETURN_IF_ERROR(state.ReserveKv(position));
   for (const SessionManifest::UsedSegment& used : manifest.UsedSegments(position)) {
     const std::string name = absl::StrCat("session ", manifest.id, " segment ", used.segment->file);
     JAMBA_ASSIGN_OR_RETURN(std::string bytes, ReadReferencedFile(dir, used.segment->file, name));
