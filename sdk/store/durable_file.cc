@@ -77,10 +77,16 @@ absl::Status WriteFileDurably(const std::string& dir, const std::string& name,
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("cannot open", path, errno);
-  std::string contents;
-  char buffer[1 << 16];
+  // Sized from fstat and read in place: session segments are hundreds of MiB, and growing a
+  // string chunk by chunk copied them again and faulted in fresh pages at every doubling.
+  struct stat st;
+  size_t expected = 0;
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) expected = static_cast<size_t>(st.st_size);
+  std::string contents(expected + 1, '\0');  // one spare byte detects a file that grew
+  size_t size = 0;
   for (;;) {
-    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (size == contents.size()) contents.resize(contents.size() * 2 + (1 << 16));
+    const ssize_t n = ::read(fd, contents.data() + size, contents.size() - size);
     if (n < 0) {
       if (errno == EINTR) continue;
       const int err = errno;
@@ -88,9 +94,10 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
       return ErrnoError("cannot read", path, err);
     }
     if (n == 0) break;
-    contents.append(buffer, static_cast<size_t>(n));
+    size += static_cast<size_t>(n);
   }
   ::close(fd);
+  contents.resize(size);
   return contents;
 }
 
