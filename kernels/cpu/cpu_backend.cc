@@ -21,6 +21,20 @@ constexpr size_t kAlignment = 64;
 // the block's rows stream through L1.
 constexpr int64_t kTokenBlock = 48;
 
+// Rows per task when `token_blocks` token blocks share the work: about four tasks per thread in
+// all, in whole 16-row groups.
+int64_t RowsPerBlock(int64_t rows, int64_t threads, int64_t token_blocks) {
+  const int64_t row_blocks =
+      std::clamp<int64_t>((threads * 4 + token_blocks - 1) / token_blocks, 1, (rows + 15) / 16);
+  return ((rows + row_blocks - 1) / row_blocks + 15) / 16 * 16;
+}
+
+// y[t, r] += bias[r] for the task's rows [r0, r1) and tokens [t0, t0 + tn).
+void AddBias(const ElementwiseKernels& elementwise, const float* bias, int64_t r0, int64_t r1,
+             int64_t t0, int64_t tn, float* y, int64_t y_stride) {
+  for (int64_t t = t0; t < t0 + tn; ++t) elementwise.add(y + t * y_stride + r0, bias + r0, r1 - r0);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const CpuBackendOptions& options) {
@@ -151,7 +165,8 @@ void CpuBackend::EmbeddingLookup(const Matrix& table, std::span<const int32_t> t
   });
 }
 
-void CpuBackend::MatMulBf16Dot(const Matrix& w, const float* x, int64_t n, float* y) {
+void CpuBackend::MatMulBf16Dot(const Matrix& w, const float* x, int64_t n, float* y,
+                               const float* bias) {
   const int64_t xb_stride = Bf16ActivationStride(w.cols);
   // The scratch pool hands out floats: two bf16 values each.
   ScratchPool::Lease xb_lease = scratch_.Get(static_cast<size_t>((n * xb_stride + 1) / 2));
@@ -159,31 +174,23 @@ void CpuBackend::MatMulBf16Dot(const Matrix& w, const float* x, int64_t n, float
   RoundActivationsToBf16(x, w.cols, n, w.cols, xb, xb_stride);
   // Token blocks of kTokenBlock keep a block's activations in L2 while row groups stream by;
   // rows are split finely enough to feed every thread.
-  const int64_t threads = pool_.num_threads();
   const int64_t token_blocks = (n + kTokenBlock - 1) / kTokenBlock;
-  const int64_t row_blocks =
-      std::clamp<int64_t>((threads * 4 + token_blocks - 1) / token_blocks, 1, (w.rows + 15) / 16);
-  const int64_t rows_per_block = ((w.rows + row_blocks - 1) / row_blocks + 15) / 16 * 16;
+  const int64_t rows_per_block = RowsPerBlock(w.rows, pool_.num_threads(), token_blocks);
   const int64_t blocks = (w.rows + rows_per_block - 1) / rows_per_block;
   pool_.ParallelFor(blocks * token_blocks, [&](int64_t task, int) {
     const int64_t r0 = (task / token_blocks) * rows_per_block;
     const int64_t r1 = std::min(w.rows, r0 + rows_per_block);
     const int64_t t0 = (task % token_blocks) * kTokenBlock;
     const int64_t tn = std::min(kTokenBlock, n - t0);
-    if (r0 < r1)
-      Bf16DotRows(w, r0, r1, xb + t0 * xb_stride, xb_stride, tn, y + t0 * w.rows, w.rows);
+    if (r0 >= r1) return;
+    Bf16DotRows(w, r0, r1, xb + t0 * xb_stride, xb_stride, tn, y + t0 * w.rows, w.rows);
+    if (bias != nullptr) AddBias(elementwise_, bias, r0, r1, t0, tn, y, w.rows);
   });
 }
 
 void CpuBackend::MatMul(const Matrix& w, const float* x, int64_t n, float* y, const float* bias) {
   if (n <= 0 || w.rows <= 0) return;
-  if (bf16_activations_ && w.dtype == DType::kBF16) {
-    MatMulBf16Dot(w, x, n, y);
-    if (bias != nullptr) {
-      for (int64_t t = 0; t < n; ++t) elementwise_.add(y + t * w.rows, bias, w.rows);
-    }
-    return;
-  }
+  if (bf16_activations_ && w.dtype == DType::kBF16) return MatMulBf16Dot(w, x, n, y, bias);
   const int64_t threads = pool_.num_threads();
   const bool packed = n >= kPackMinTokens && w.dtype != DType::kF32;
   int64_t token_block = n;
@@ -197,9 +204,7 @@ void CpuBackend::MatMul(const Matrix& w, const float* x, int64_t n, float* y, co
     const int64_t token_blocks =
         w.rows / 16 >= 2 * threads ? 1 : (n + kTokenBlock - 1) / kTokenBlock;
     token_block = token_blocks == 1 ? n : kTokenBlock;
-    const int64_t row_blocks =
-        std::clamp<int64_t>((threads * 4 + token_blocks - 1) / token_blocks, 1, (w.rows + 15) / 16);
-    rows_per_block = ((w.rows + row_blocks - 1) / row_blocks + 15) / 16 * 16;
+    rows_per_block = RowsPerBlock(w.rows, threads, token_blocks);
   }
   const int64_t token_blocks = (n + token_block - 1) / token_block;
   const int64_t row_blocks = (w.rows + rows_per_block - 1) / rows_per_block;
@@ -230,11 +235,7 @@ void CpuBackend::MatMul(const Matrix& w, const float* x, int64_t n, float* y, co
     if (r0 >= r1) return;
     float* scratch = packed ? pack.data() + thread * pack_floats : nullptr;
     matmul_.rows(w, r0, r1, x + t0 * x_stride, x_stride, tn, y + t0 * w.rows, w.rows, scratch);
-    if (bias != nullptr) {
-      for (int64_t t = t0; t < t0 + tn; ++t) {
-        elementwise_.add(y + t * w.rows + r0, bias + r0, r1 - r0);
-      }
-    }
+    if (bias != nullptr) AddBias(elementwise_, bias, r0, r1, t0, tn, y, w.rows);
   });
 }
 

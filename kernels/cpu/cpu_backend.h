@@ -69,7 +69,7 @@ class CpuBackend final : public Backend {
  private:
   CpuBackend(int num_threads, SimdTarget target, bool bf16_activations);
   // MatMul of a BF16 matrix with activations rounded to bf16 (bf16_activations_).
-  void MatMulBf16Dot(const Matrix& w, const float* x, int64_t n, float* y);
+  void MatMulBf16Dot(const Matrix& w, const float* x, int64_t n, float* y, const float* bias);
   // Keeps a buffer alive for the backend's lifetime (prepared weights).
   void* Own(DeviceBuffer buffer);
   // Splits [0, count) into contiguous ranges of at least `grain` and runs fn(begin, end) on them.
