@@ -173,6 +173,20 @@ absl::StatusOr<TensorView> Checkpoint::Get(const std::string& name,
   return view;
 }
 
+void Checkpoint::PrefaultTensor(const TensorView& view) const {
+  for (const auto& f : files_) {
+    if (f->mapped().Contains(view.data, view.bytes()))
+      return f->mapped().Prefault(view.data, view.bytes());
+  }
+}
+
+void Checkpoint::ReleaseTensorPages(const TensorView& view) const {
+  for (const auto& f : files_) {
+    if (f->mapped().Contains(view.data, view.bytes()))
+      return f->mapped().ReleasePages(view.data, view.bytes());
+  }
+}
+
 uint64_t Checkpoint::total_bytes() const {
   uint64_t total = 0;
   for (const auto& f : files_) {

@@ -36,6 +36,10 @@ class Checkpoint {
   bool Contains(const std::string& name) const;
 
   const std::vector<std::unique_ptr<SafetensorsFile>>& files() const { return files_; }
+  // Reads a tensor's pages in now, in large requests (MappedFile::Prefault), or gives them back
+  // once its contents have been copied (MappedFile::ReleasePages).
+  void PrefaultTensor(const TensorView& view) const;
+  void ReleaseTensorPages(const TensorView& view) const;
   // Total bytes of tensor data over all files.
   uint64_t total_bytes() const;
 

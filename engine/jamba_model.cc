@@ -31,10 +31,16 @@ absl::StatusOr<std::unique_ptr<JambaModel>> JambaModel::Load(const std::string& 
   JAMBA_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> checkpoint, Checkpoint::Open(model_dir));
   JAMBA_ASSIGN_OR_RETURN(ModelWeights weights,
                          LoadModelWeights(config, *checkpoint, backend, options.weights));
-  // The CPU backend computes from the mapped files in place: map them fully now rather than
-  // fault them in during the first requests.
-  if (backend.UsesHostMemory()) {
-    for (const auto& file : checkpoint->files()) file->Prefault();
+  for (const auto& file : checkpoint->files()) {
+    if (backend.KeepsHostWeights()) {
+      // The backend computes from the map in place: map it fully now rather than fault it in
+      // 4 KiB at a time during the first requests.
+      file->Prefault();
+    } else {
+      // The backend has its own copies (made tensor by tensor, see LoadModelWeights): give back
+      // what is still mapped, so the weights count once here and the file stays as page cache.
+      file->ReleasePages();
+    }
   }
   return std::unique_ptr<JambaModel>(new JambaModel(
       model_dir, std::move(config), std::move(checkpoint), std::move(weights), backend));

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 #include "absl/status/status.h"
@@ -42,10 +43,44 @@ absl::StatusOr<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& 
   return std::unique_ptr<MappedFile>(new MappedFile(path, data, size));
 }
 
-void MappedFile::Prefault() const {
+namespace {
+
+// The whole pages inside [data, data + size): [*begin, *end), empty when there are none. With
+// `widen`, the pages touching the range instead.
+void PageRange(const void* data, size_t size, bool widen, uintptr_t* begin, uintptr_t* end) {
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = reinterpret_cast<uintptr_t>(data);
+  const uintptr_t last = first + size;
+  *begin = widen ? first / page * page : (first + page - 1) / page * page;
+  *end = widen ? (last + page - 1) / page * page : last / page * page;
+  if (*end < *begin) *end = *begin;
+}
+
+}  // namespace
+
+bool MappedFile::Contains(const void* data, size_t size) const {
+  const auto* p = static_cast<const uint8_t*>(data);
+  return data_ != nullptr && p >= data_ && size <= size_ &&
+         p - data_ <= static_cast<ptrdiff_t>(size_ - size);
+}
+
+void MappedFile::Prefault(const void* data, size_t size) const {
 #ifdef MADV_POPULATE_READ
-  if (data_ != nullptr) ::madvise(const_cast<uint8_t*>(data_), size_, MADV_POPULATE_READ);
+  if (size == 0 || !Contains(data, size)) return;
+  uintptr_t begin = 0, end = 0;
+  PageRange(data, size, /*widen=*/true, &begin, &end);
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_READ);
+#else
+  (void)data;
+  (void)size;
 #endif
+}
+
+void MappedFile::ReleasePages(const void* data, size_t size) const {
+  if (size == 0 || !Contains(data, size)) return;
+  uintptr_t begin = 0, end = 0;
+  PageRange(data, size, /*widen=*/false, &begin, &end);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 MappedFile::~MappedFile() {

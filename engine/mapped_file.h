@@ -1,5 +1,6 @@
-// A read-only memory map of a whole file (RAII). Weights are used in place from the map, so a
-// 100 GB checkpoint costs page cache, not private memory.
+// A read-only memory map of a whole file (RAII). A backend that keeps host weights uses them in
+// place from the map, so a 100 GB checkpoint costs page cache, not private memory; one that copies
+// them reads the map once at load.
 #ifndef JAMBA_ENGINE_MAPPED_FILE_H_
 #define JAMBA_ENGINE_MAPPED_FILE_H_
 
@@ -22,7 +23,18 @@ class MappedFile {
   // Maps every page now (the kernel reads it ahead in large requests), so that the first uses of
   // the weights do not pay a page fault per 4 KiB: without it the first requests after loading
   // run at a fraction of their speed. Best effort: kernels older than 5.14 fault pages in lazily.
-  void Prefault() const;
+  void Prefault() const { Prefault(data_, size_); }
+  // The same for bytes [data, data + size) of the map.
+  void Prefault(const void* data, size_t size) const;
+  // Unmaps the pages from this process (MADV_DONTNEED) without touching the file: its page cache
+  // stays, and a later read of the map faults a page back in. For when the contents were copied
+  // elsewhere and the map is no longer read in bulk.
+  void ReleasePages() const { ReleasePages(data_, size_); }
+  // The same for the whole pages inside bytes [data, data + size) of the map (pages shared with
+  // neighbouring bytes stay).
+  void ReleasePages(const void* data, size_t size) const;
+  // True when [data, data + size) lies inside the map.
+  bool Contains(const void* data, size_t size) const;
 
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }

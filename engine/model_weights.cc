@@ -20,7 +20,13 @@ class WeightBinder {
       kernels::WeightFormat format = kernels::WeightFormat::kAsStored) {
     JAMBA_ASSIGN_OR_RETURN(TensorView view, checkpoint_.Get(name, {rows, cols}));
     kernels::Matrix host{view.data, view.dtype, rows, cols, nullptr};
-    return backend_.PrepareMatrix(host, format);
+    if (backend_.KeepsHostWeights()) return backend_.PrepareMatrix(host, format);
+    // The backend copies: read this tensor in bulk, and give its pages back once copied, so
+    // loading never holds the checkpoint twice.
+    checkpoint_.PrefaultTensor(view);
+    auto prepared = backend_.PrepareMatrix(host, format);
+    checkpoint_.ReleaseTensorPages(view);
+    return prepared;
   }
 
   absl::StatusOr<const float*> Vector(const std::string& name, const std::vector<int64_t>& shape) {

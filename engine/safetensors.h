@@ -47,8 +47,10 @@ class SafetensorsFile {
   static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Open(const std::string& path);
 
   const std::string& path() const { return file_->path(); }
-  // See MappedFile::Prefault.
+  // See MappedFile::Prefault and MappedFile::ReleasePages.
   void Prefault() const { file_->Prefault(); }
+  void ReleasePages() const { file_->ReleasePages(); }
+  const MappedFile& mapped() const { return *file_; }
   const std::vector<TensorInfo>& tensors() const { return header_.tensors; }
   const std::map<std::string, std::string>& metadata() const { return header_.metadata; }
   const TensorInfo* Find(const std::string& name) const;

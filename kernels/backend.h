@@ -18,13 +18,28 @@ namespace jamba::kernels {
 
 class Backend;
 
-// A row-major matrix held by a backend. nn.Linear weights are [out_features, in_features].
+// How a matrix's elements are ordered in memory.
+enum class MatrixLayout : uint8_t {
+  kRowMajor,
+  // Rows in groups of kInterleaveRows; each group is stored as consecutive chunks of
+  // kInterleaveCols columns, a chunk holding its rows' pieces one after another. A product over a
+  // row group then reads one sequential stream rather than four concurrent row streams (which
+  // the hardware prefetcher follows far better), and a group starting at row r still starts at
+  // element r * cols. Only the CPU backend produces it (PrepareMatrix), for rows % 4 == 0 and
+  // cols % 32 == 0.
+  kInterleaved,
+};
+inline constexpr int64_t kInterleaveRows = 4;
+inline constexpr int64_t kInterleaveCols = 32;
+
+// A matrix held by a backend. nn.Linear weights are [out_features, in_features].
 struct Matrix {
   const void* data = nullptr;
   DType dtype = DType::kF32;
   int64_t rows = 0;
   int64_t cols = 0;
   const float* row_scales = nullptr;  // kI8 only: value = int8 * row_scales[row]
+  MatrixLayout layout = MatrixLayout::kRowMajor;
 
   size_t bytes() const { return static_cast<size_t>(rows * cols) * DTypeSize(dtype); }
 };
@@ -143,9 +158,13 @@ class Backend {
   virtual void Synchronize() = 0;
 
   // ---- weights (called at load time) ----
-  // Makes a host weight usable by the ops. The CPU backend keeps a view of the host memory for
-  // kAsStored (it must outlive the backend's use); otherwise the backend owns a converted copy.
+  // Makes a row-major host weight usable by the ops. When KeepsHostWeights(), kAsStored may
+  // return a view of the host memory (which must then outlive the backend's use of it);
+  // otherwise the backend owns a copy, possibly in another layout.
   virtual absl::StatusOr<Matrix> PrepareMatrix(const Matrix& host, WeightFormat format) = 0;
+  // True when prepared matrices may still point into the host weights passed to PrepareMatrix,
+  // so those must stay mapped (and are best kept resident).
+  virtual bool KeepsHostWeights() const = 0;
   // Converts a small parameter (norm weight, bias, ...) to fp32 in backend memory, owned by it.
   virtual absl::StatusOr<const float*> PrepareVector(const void* host, DType dtype,
                                                      size_t count) = 0;

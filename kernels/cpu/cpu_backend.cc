@@ -2,6 +2,8 @@
 // calling the SIMD kernels chosen for this CPU.
 #include "kernels/cpu/cpu_backend.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -16,6 +18,7 @@ namespace jamba::kernels::cpu {
 namespace {
 
 constexpr size_t kAlignment = 64;
+constexpr size_t kHugePageBytes = size_t{2} << 20;
 
 // Tokens processed together against a block of weight rows: their activations stay in L2 while
 // the block's rows stream through L1.
@@ -52,14 +55,14 @@ absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const CpuBackendO
     return absl::FailedPreconditionError(
         "bf16 activations need a CPU with AVX512_BF16 dot products; this one has none (use fp32)");
   }
-  return std::unique_ptr<CpuBackend>(
-      new CpuBackend(options.num_threads, target, options.bf16_activations));
+  return std::unique_ptr<CpuBackend>(new CpuBackend(options, target));
 }
 
-CpuBackend::CpuBackend(int num_threads, SimdTarget target, bool bf16_activations)
-    : pool_(num_threads),
+CpuBackend::CpuBackend(const CpuBackendOptions& options, SimdTarget target)
+    : pool_(options.num_threads),
       target_(target),
-      bf16_activations_(bf16_activations),
+      bf16_activations_(options.bf16_activations),
+      pack_weights_(options.pack_weights),
       matmul_(GetMatMulKernels(target)),
       elementwise_(GetElementwiseKernels(target)),
       mamba_(GetMambaKernels(target)),
@@ -76,8 +79,15 @@ std::string CpuBackend::Name() const {
 }
 
 absl::StatusOr<DeviceBuffer> CpuBackend::Allocate(size_t bytes) {
-  const size_t rounded = std::max(kAlignment, (bytes + kAlignment - 1) / kAlignment * kAlignment);
-  void* data = std::aligned_alloc(kAlignment, rounded);
+  // Big buffers (weights, KV) go on 2 MiB boundaries and ask for transparent huge pages: streaming
+  // through 4 KiB pages costs a TLB miss per page, which measurably slows weight streaming.
+  const size_t alignment = bytes >= kHugePageBytes ? kHugePageBytes : kAlignment;
+  const size_t rounded = std::max(alignment, (bytes + alignment - 1) / alignment * alignment);
+  void* data = std::aligned_alloc(alignment, rounded);
+#ifdef MADV_HUGEPAGE
+  // Advice only: where the OS has THP off, the buffer simply stays on 4 KiB pages.
+  if (data != nullptr && alignment == kHugePageBytes) ::madvise(data, rounded, MADV_HUGEPAGE);
+#endif
   if (data == nullptr) {
     return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", bytes, " bytes"));
   }
@@ -104,8 +114,43 @@ void* CpuBackend::Own(DeviceBuffer buffer) {
   return data;
 }
 
+absl::StatusOr<Matrix> CpuBackend::CopyPacked(const Matrix& m) {
+  const bool interleave = m.rows % kInterleaveRows == 0 && m.cols % kInterleaveCols == 0;
+  auto copy = Allocate(m.bytes());
+  if (!copy.ok()) return copy.status();
+  const size_t element = DTypeSize(m.dtype);
+  const size_t row_bytes = static_cast<size_t>(m.cols) * element;
+  const auto* src = static_cast<const char*>(m.data);
+  auto* dst = static_cast<char*>(copy->data());
+  if (!interleave) {
+    std::memcpy(dst, src, m.bytes());
+  } else {
+    const size_t piece = static_cast<size_t>(kInterleaveCols) * element;
+    ParallelRanges(m.rows / kInterleaveRows, 16, [&](int64_t begin, int64_t end) {
+      for (int64_t g = begin; g < end; ++g) {
+        const size_t group = static_cast<size_t>(g * kInterleaveRows) * row_bytes;
+        for (int64_t c = 0; c < m.cols / kInterleaveCols; ++c) {
+          for (int64_t i = 0; i < kInterleaveRows; ++i) {
+            std::memcpy(dst + group + static_cast<size_t>(c * kInterleaveRows + i) * piece,
+                        src + group + static_cast<size_t>(i) * row_bytes + c * piece, piece);
+          }
+        }
+      }
+    });
+  }
+  Matrix result = m;
+  result.data = Own(*std::move(copy));
+  result.layout = interleave ? MatrixLayout::kInterleaved : MatrixLayout::kRowMajor;
+  return result;
+}
+
 absl::StatusOr<Matrix> CpuBackend::PrepareMatrix(const Matrix& host, WeightFormat format) {
-  if (format == WeightFormat::kAsStored || host.dtype == DType::kI8) return host;
+  if (host.layout != MatrixLayout::kRowMajor)
+    return absl::InvalidArgumentError("PrepareMatrix takes row-major host weights");
+  if (format == WeightFormat::kAsStored || host.dtype == DType::kI8) {
+    if (!pack_weights_) return host;
+    return CopyPacked(host);
+  }
   // Weight-only int8: symmetric, one scale per output row (max |w| maps to 127).
   auto quantized = Allocate(static_cast<size_t>(host.rows * host.cols));
   if (!quantized.ok()) return quantized.status();
@@ -131,8 +176,10 @@ absl::StatusOr<Matrix> CpuBackend::PrepareMatrix(const Matrix& host, WeightForma
   });
   Matrix result = host;
   result.dtype = DType::kI8;
-  result.data = Own(*std::move(quantized));
+  result.data = quantized->data();
   result.row_scales = static_cast<const float*>(Own(*std::move(scales)));
+  if (pack_weights_) return CopyPacked(result);  // `quantized` is freed on return
+  result.data = Own(*std::move(quantized));
   return result;
 }
 

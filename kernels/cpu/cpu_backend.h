@@ -28,6 +28,12 @@ struct CpuBackendOptions {
   // instruction (about twice the arithmetic rate; see matmul_bf16_dot.h). Off by default: fp32
   // activations are what the golden tests hold to 1e-4. Create fails without AVX512_BF16.
   bool bf16_activations = false;
+  // PrepareMatrix copies every weight into the backend's own memory (2 MiB pages where the OS
+  // grants them), with row groups interleaved where the shape allows (MatrixLayout): batch-1
+  // decode then streams weights sequentially, about 1.3x faster on the bench model. Off: stored
+  // weights are used in place from the host memory (the mapped checkpoint: no copy, and the page
+  // cache is shared with other processes mapping the same files).
+  bool pack_weights = true;
 };
 
 class CpuBackend final : public Backend {
@@ -38,6 +44,7 @@ class CpuBackend final : public Backend {
 
   std::string Name() const override;
   bool UsesHostMemory() const override { return true; }
+  bool KeepsHostWeights() const override { return !pack_weights_; }
   SimdTarget simd_target() const { return target_; }
   int num_threads() const { return pool_.num_threads(); }
   ThreadPool& pool() { return pool_; }
@@ -67,7 +74,9 @@ class CpuBackend final : public Backend {
   void Free(void* data, size_t bytes) override;
 
  private:
-  CpuBackend(int num_threads, SimdTarget target, bool bf16_activations);
+  CpuBackend(const CpuBackendOptions& options, SimdTarget target);
+  // A copy of `m` in memory the backend owns: interleaved when the shape allows, else row-major.
+  absl::StatusOr<Matrix> CopyPacked(const Matrix& m);
   // MatMul of a BF16 matrix with activations rounded to bf16 (bf16_activations_).
   void MatMulBf16Dot(const Matrix& w, const float* x, int64_t n, float* y, const float* bias);
   // Keeps a buffer alive for the backend's lifetime (prepared weights).
@@ -79,6 +88,7 @@ class CpuBackend final : public Backend {
   ThreadPool pool_;
   const SimdTarget target_;
   const bool bf16_activations_;
+  const bool pack_weights_;
   const MatMulKernels& matmul_;
   const ElementwiseKernels& elementwise_;
   const MambaKernels& mamba_;

@@ -35,6 +35,32 @@ HWY_INLINE VF LoadWeights(DF df, const void* row, int64_t k) {
   }
 }
 
+// Where element k of row r of a tile lies, in bytes from the tile's first row `w` (see
+// TileStart). Row-major rows are `row_bytes` apart; interleaved rows are pieces of one chunk.
+template <DType kType, MatrixLayout kLayout>
+HWY_INLINE size_t WeightOffset(size_t row_bytes, int r, int64_t k) {
+  constexpr size_t kSize = DTypeSize(kType);
+  if constexpr (kLayout == MatrixLayout::kRowMajor) {
+    return static_cast<size_t>(r) * row_bytes + static_cast<size_t>(k) * kSize;
+  } else {
+    (void)row_bytes;
+    return static_cast<size_t>(k / kInterleaveCols) * (kInterleaveRows * kInterleaveCols * kSize) +
+           static_cast<size_t>(r) * (kInterleaveCols * kSize) +
+           static_cast<size_t>(k % kInterleaveCols) * kSize;
+  }
+}
+
+// Start of row r (relative to `data`, the start of a row group) for WeightOffset.
+template <DType kType, MatrixLayout kLayout>
+HWY_INLINE const char* TileStart(const char* data, size_t row_bytes, int64_t r) {
+  if constexpr (kLayout == MatrixLayout::kRowMajor) {
+    return data + static_cast<size_t>(r) * row_bytes;
+  } else {
+    return data + static_cast<size_t>(r / kInterleaveRows) * kInterleaveRows * row_bytes +
+           static_cast<size_t>(r % kInterleaveRows) * kInterleaveCols * DTypeSize(kType);
+  }
+}
+
 template <DType kType>
 HWY_INLINE float ScalarWeight(const void* row, int64_t k) {
   if constexpr (kType == DType::kF32) {
@@ -69,7 +95,7 @@ constexpr int64_t kPanelTokens = 48;
 // y[t * y_stride + r] for r < kR, t < kT: rows start at `w` (`row_bytes` apart), tokens at `x`
 // (`cols` apart). With kScaled, each row's sum is multiplied by scales[r] (int8 weights, whether
 // read as int8 or from a packed fp32 copy of the int8 values).
-template <DType kType, bool kScaled, int kR, int kT>
+template <DType kType, MatrixLayout kLayout, bool kScaled, int kR, int kT>
 HWY_INLINE void Tile(const char* w, size_t row_bytes, const float* x, int64_t x_stride,
                      int64_t cols, const float* scales, float* y, int64_t y_stride) {
   const DF df;
@@ -83,15 +109,17 @@ HWY_INLINE void Tile(const char* w, size_t row_bytes, const float* x, int64_t x_
     for (int t = 0; t < kT; ++t) acc[r][t] = hn::Zero(df);
   }
   int64_t k = 0;
-  // Weight rows are short streams (a few KiB) that the hardware prefetcher has to rediscover at
-  // every row; asking for the next row group's lines one group ahead keeps memory busy.
+  // Row-major weight rows are short streams (a few KiB) that the hardware prefetcher has to
+  // rediscover at every row; asking for the next row group's lines one group ahead keeps memory
+  // busy. An interleaved group is one sequential stream, which the prefetcher follows unaided.
   const size_t ahead = 2 * static_cast<size_t>(kR) * row_bytes;
   for (; k + lanes <= cols; k += lanes) {
     VF wv[kR];
 #pragma GCC unroll 8
     for (int r = 0; r < kR; ++r) {
-      hwy::Prefetch(w + ahead + r * row_bytes + static_cast<size_t>(k) * DTypeSize(kType));
-      wv[r] = LoadWeights<kType>(df, w + r * row_bytes, k);
+      const char* p = w + WeightOffset<kType, kLayout>(row_bytes, r, k);
+      if constexpr (kLayout == MatrixLayout::kRowMajor) hwy::Prefetch(p + ahead);
+      wv[r] = LoadWeights<kType>(df, p, 0);
     }
 #pragma GCC unroll 8
     for (int t = 0; t < kT; ++t) {
@@ -100,49 +128,67 @@ HWY_INLINE void Tile(const char* w, size_t row_bytes, const float* x, int64_t x_
       for (int r = 0; r < kR; ++r) acc[r][t] = hn::MulAdd(wv[r], xv, acc[r][t]);
     }
   }
+  // The column tail (interleaved matrices have none: cols % kInterleaveCols == 0).
   for (int r = 0; r < kR; ++r) {
-    const void* row = w + r * row_bytes;
     for (int t = 0; t < kT; ++t) {
       float sum = hn::GetLane(hn::SumOfLanes(df, acc[r][t]));
-      for (int64_t kk = k; kk < cols; ++kk)
-        sum += ScalarWeight<kType>(row, kk) * x[t * x_stride + kk];
+      for (int64_t kk = k; kk < cols; ++kk) {
+        sum += ScalarWeight<kType>(w + WeightOffset<kType, kLayout>(row_bytes, r, kk), 0) *
+               x[t * x_stride + kk];
+      }
       y[t * y_stride + r] = kScaled ? sum * scales[r] : sum;
     }
   }
 }
 
 // All tokens [0, n) against rows [0, rows): full tiles, then narrower ones for the edges.
-template <DType kType, bool kScaled, int kR>
+template <DType kType, MatrixLayout kLayout, bool kScaled, int kR>
 HWY_INLINE void RowGroup(const char* w, size_t row_bytes, const float* x, int64_t x_stride,
                          int64_t cols, int64_t n, const float* scales, float* y, int64_t y_stride) {
   int64_t t = 0;
   for (; t + kTileTokens <= n; t += kTileTokens) {
-    Tile<kType, kScaled, kR, kTileTokens>(w, row_bytes, x + t * x_stride, x_stride, cols, scales,
-                                          y + t * y_stride, y_stride);
+    Tile<kType, kLayout, kScaled, kR, kTileTokens>(w, row_bytes, x + t * x_stride, x_stride, cols,
+                                                   scales, y + t * y_stride, y_stride);
   }
   for (; t + 2 <= n; t += 2) {
-    Tile<kType, kScaled, kR, 2>(w, row_bytes, x + t * x_stride, x_stride, cols, scales,
-                                y + t * y_stride, y_stride);
+    Tile<kType, kLayout, kScaled, kR, 2>(w, row_bytes, x + t * x_stride, x_stride, cols, scales,
+                                         y + t * y_stride, y_stride);
   }
   if (t < n) {
-    Tile<kType, kScaled, kR, 1>(w, row_bytes, x + t * x_stride, x_stride, cols, scales,
-                                y + t * y_stride, y_stride);
+    Tile<kType, kLayout, kScaled, kR, 1>(w, row_bytes, x + t * x_stride, x_stride, cols, scales,
+                                         y + t * y_stride, y_stride);
   }
 }
 
-// Rows [0, rows) of a weight block (stored as kType) times tokens [0, n).
-template <DType kType, bool kScaled>
+// Rows [0, rows) of a weight block (stored as kType in kLayout, starting at a row group) times
+// tokens [0, n). kTileRows divides kInterleaveRows, so interleaved tiles never straddle a group.
+template <DType kType, MatrixLayout kLayout, bool kScaled>
 void RowsT(const char* data, size_t row_bytes, const float* scales, int64_t rows, int64_t cols,
            const float* x, int64_t x_stride, int64_t n, float* y, int64_t y_stride) {
+  static_assert(kInterleaveRows % kTileRows == 0);
   int64_t r = 0;
   for (; r + kTileRows <= rows; r += kTileRows) {
-    RowGroup<kType, kScaled, kTileRows>(data + r * row_bytes, row_bytes, x, x_stride, cols, n,
-                                        kScaled ? scales + r : nullptr, y + r, y_stride);
+    RowGroup<kType, kLayout, kScaled, kTileRows>(TileStart<kType, kLayout>(data, row_bytes, r),
+                                                 row_bytes, x, x_stride, cols, n,
+                                                 kScaled ? scales + r : nullptr, y + r, y_stride);
   }
   for (; r < rows; ++r) {
-    RowGroup<kType, kScaled, 1>(data + r * row_bytes, row_bytes, x, x_stride, cols, n,
-                                kScaled ? scales + r : nullptr, y + r, y_stride);
+    RowGroup<kType, kLayout, kScaled, 1>(TileStart<kType, kLayout>(data, row_bytes, r), row_bytes,
+                                         x, x_stride, cols, n, kScaled ? scales + r : nullptr,
+                                         y + r, y_stride);
   }
+}
+
+template <DType kType, bool kScaled>
+void RowsAnyLayout(MatrixLayout layout, const char* data, size_t row_bytes, const float* scales,
+                   int64_t rows, int64_t cols, const float* x, int64_t x_stride, int64_t n,
+                   float* y, int64_t y_stride) {
+  if (layout == MatrixLayout::kInterleaved) {
+    return RowsT<kType, MatrixLayout::kInterleaved, kScaled>(data, row_bytes, scales, rows, cols, x,
+                                                             x_stride, n, y, y_stride);
+  }
+  RowsT<kType, MatrixLayout::kRowMajor, kScaled>(data, row_bytes, scales, rows, cols, x, x_stride,
+                                                 n, y, y_stride);
 }
 
 // ---- many-token products on a packed fp32 panel, blocked over k ----
@@ -245,7 +291,7 @@ void PanelTimesTokens(const float* panel, int64_t w_stride, int64_t rows, int64_
 // exact, so the result is the same as converting in registers.
 constexpr int64_t kPackRows = 16;
 
-template <DType kType>
+template <DType kType, bool kApplyScale = true>
 void ConvertRowT(const Matrix& w, int64_t r, float* dst);
 
 void Rows(const Matrix& w, int64_t row_begin, int64_t row_end, const float* x, int64_t x_stride,
@@ -269,8 +315,7 @@ void Rows(const Matrix& w, int64_t row_begin, int64_t row_end, const float* x, i
           break;
         case DType::kI8:
           // Packed int8 rows keep their scale separate: convert without it.
-          ConvertToF32(base + i * row_bytes, DType::kI8, static_cast<size_t>(w.cols),
-                       pack + i * panel_stride);
+          ConvertRowT<DType::kI8, false>(w, row_begin + i, pack + i * panel_stride);
           break;
         case DType::kF32:
           break;
@@ -296,17 +341,17 @@ void Rows(const Matrix& w, int64_t row_begin, int64_t row_end, const float* x, i
   }
   switch (w.dtype) {
     case DType::kF32:
-      return RowsT<DType::kF32, false>(base, row_bytes, nullptr, rows, w.cols, x, x_stride, n, out,
-                                       y_stride);
+      return RowsAnyLayout<DType::kF32, false>(w.layout, base, row_bytes, nullptr, rows, w.cols, x,
+                                               x_stride, n, out, y_stride);
     case DType::kBF16:
-      return RowsT<DType::kBF16, false>(base, row_bytes, nullptr, rows, w.cols, x, x_stride, n, out,
-                                        y_stride);
+      return RowsAnyLayout<DType::kBF16, false>(w.layout, base, row_bytes, nullptr, rows, w.cols, x,
+                                                x_stride, n, out, y_stride);
     case DType::kF16:
-      return RowsT<DType::kF16, false>(base, row_bytes, nullptr, rows, w.cols, x, x_stride, n, out,
-                                       y_stride);
+      return RowsAnyLayout<DType::kF16, false>(w.layout, base, row_bytes, nullptr, rows, w.cols, x,
+                                               x_stride, n, out, y_stride);
     case DType::kI8:
-      return RowsT<DType::kI8, true>(base, row_bytes, scales, rows, w.cols, x, x_stride, n, out,
-                                     y_stride);
+      return RowsAnyLayout<DType::kI8, true>(w.layout, base, row_bytes, scales, rows, w.cols, x,
+                                             x_stride, n, out, y_stride);
   }
 }
 
@@ -337,19 +382,29 @@ void Axpy(float alpha, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += alpha * x[i];
 }
 
-template <DType kType>
-void ConvertRowT(const Matrix& w, int64_t r, float* dst) {
+template <DType kType, MatrixLayout kLayout, bool kApplyScale>
+void ConvertRowInLayout(const Matrix& w, int64_t r, float* dst) {
   const DF df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   const int64_t cols = w.cols;
-  const void* row =
-      static_cast<const char*>(w.data) + static_cast<size_t>(r * cols) * DTypeSize(kType);
-  const float scale = kType == DType::kI8 ? w.row_scales[r] : 1.0f;
+  const size_t row_bytes = static_cast<size_t>(cols) * DTypeSize(kType);
+  const char* row = TileStart<kType, kLayout>(static_cast<const char*>(w.data), row_bytes, r);
+  const float scale = kType == DType::kI8 && kApplyScale ? w.row_scales[r] : 1.0f;
   const VF vs = hn::Set(df, scale);
   int64_t k = 0;
-  for (; k + lanes <= cols; k += lanes)
-    hn::StoreU(hn::Mul(LoadWeights<kType>(df, row, k), vs), df, dst + k);
-  for (; k < cols; ++k) dst[k] = ScalarWeight<kType>(row, k) * scale;
+  for (; k + lanes <= cols; k += lanes) {
+    const VF v = LoadWeights<kType>(df, row + WeightOffset<kType, kLayout>(row_bytes, 0, k), 0);
+    hn::StoreU(hn::Mul(v, vs), df, dst + k);
+  }
+  for (; k < cols; ++k)
+    dst[k] = ScalarWeight<kType>(row + WeightOffset<kType, kLayout>(row_bytes, 0, k), 0) * scale;
+}
+
+template <DType kType, bool kApplyScale>
+void ConvertRowT(const Matrix& w, int64_t r, float* dst) {
+  if (w.layout == MatrixLayout::kInterleaved)
+    return ConvertRowInLayout<kType, MatrixLayout::kInterleaved, kApplyScale>(w, r, dst);
+  ConvertRowInLayout<kType, MatrixLayout::kRowMajor, kApplyScale>(w, r, dst);
 }
 
 void ConvertRow(const Matrix& w, int64_t r, float* dst) {

@@ -15,13 +15,14 @@ struct MatMulKernels {
   // n. `pack` (optional) is scratch for PackScratchFloats(w.cols) floats: with it, many-token
   // products widen weight rows to fp32 once per block. The result is bitwise the same with or
   // without it and for every n: each output is one dot product in a fixed order (batch invariance).
+  // For an interleaved matrix, row_begin and row_end are multiples of kInterleaveRows.
   void (*rows)(const Matrix& w, int64_t row_begin, int64_t row_end, const float* x,
                int64_t x_stride, int64_t n, float* y, int64_t y_stride, float* pack);
   // sum_i a[i] * b[i]
   float (*dot)(const float* a, const float* b, int64_t n);
   // y[i] += alpha * x[i]
   void (*axpy)(float alpha, const float* x, float* y, int64_t n);
-  // dst[i] = float(src[i]) for a row of stored weights (scale applied for I8)
+  // dst[i] = float(w[row, i]) for a row of stored weights in either layout (scale applied for I8)
   void (*convert_row)(const Matrix& w, int64_t row, float* dst);
 };
 

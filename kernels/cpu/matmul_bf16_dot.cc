@@ -41,7 +41,21 @@ JAMBA_BF16_TARGET inline float SumLanes(__m512 v) {
   return _mm_cvtss_f32(_mm_add_ss(four, _mm_movehdup_ps(four)));
 }
 
-template <int kR, int kT>
+// Element k of row r of a tile starting at `w`: row-major rows are `cols` apart; an interleaved
+// tile is one row group whose rows' 32-column pieces alternate (kInterleaveCols == 32, one
+// vdpbf16ps operand).
+template <bool kInterleavedLayout>
+inline int64_t Bf16Offset(int64_t cols, int r, int64_t k) {
+  if constexpr (kInterleavedLayout) {
+    static_assert(kInterleaveCols == 32);
+    return (k / kInterleaveCols) * (kInterleaveRows * kInterleaveCols) + r * kInterleaveCols +
+           k % kInterleaveCols;
+  } else {
+    return r * cols + k;
+  }
+}
+
+template <int kR, int kT, bool kInterleavedLayout = false>
 JAMBA_BF16_TARGET inline void DotTile(const uint16_t* w, int64_t cols, const uint16_t* x,
                                       int64_t x_stride, float* y, int64_t y_stride) {
   __m512 acc[kR][kT];
@@ -51,15 +65,18 @@ JAMBA_BF16_TARGET inline void DotTile(const uint16_t* w, int64_t cols, const uin
     for (int t = 0; t < kT; ++t) acc[r][t] = _mm512_setzero_ps();
   }
   const int64_t vector_cols = cols - cols % 32;
-  // Weight rows are short streams the hardware prefetcher keeps losing; this loop consumes them
-  // faster than the fp32 one, so it asks for lines four row groups ahead (two were too few).
+  // Row-major weight rows are short streams the hardware prefetcher keeps losing; this loop
+  // consumes them faster than the fp32 one, so it asks for lines four row groups ahead (two were
+  // too few). An interleaved group is one sequential stream the prefetcher follows unaided.
   const int64_t ahead = 4 * kR * cols;
   for (int64_t k = 0; k < vector_cols; k += 32) {
     __m512bh wv[kR];
 #pragma GCC unroll 8
     for (int r = 0; r < kR; ++r) {
-      _mm_prefetch(reinterpret_cast<const char*>(w + ahead + r * cols + k), _MM_HINT_T0);
-      wv[r] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(w + r * cols + k));
+      const uint16_t* p = w + Bf16Offset<kInterleavedLayout>(cols, r, k);
+      if constexpr (!kInterleavedLayout)
+        _mm_prefetch(reinterpret_cast<const char*>(p + ahead), _MM_HINT_T0);
+      wv[r] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(p));
     }
 #pragma GCC unroll 8
     for (int t = 0; t < kT; ++t) {
@@ -71,28 +88,37 @@ JAMBA_BF16_TARGET inline void DotTile(const uint16_t* w, int64_t cols, const uin
   for (int r = 0; r < kR; ++r) {
     for (int t = 0; t < kT; ++t) {
       float sum = SumLanes(acc[r][t]);
-      for (int64_t k = vector_cols; k < cols; ++k)
-        sum += BF16ToF32(w[r * cols + k]) * BF16ToF32(x[t * x_stride + k]);
+      for (int64_t k = vector_cols; k < cols; ++k) {
+        sum += BF16ToF32(w[Bf16Offset<kInterleavedLayout>(cols, r, k)]) *
+               BF16ToF32(x[t * x_stride + k]);
+      }
       y[t * y_stride + r] = sum;
     }
   }
 }
 
-template <int kR>
+template <int kR, bool kInterleavedLayout = false>
 JAMBA_BF16_TARGET inline void DotRowGroup(const uint16_t* w, int64_t cols, const uint16_t* x,
                                           int64_t x_stride, int64_t n, float* y, int64_t y_stride) {
   int64_t t = 0;
-  for (; t + kTokens <= n; t += kTokens)
-    DotTile<kR, kTokens>(w, cols, x + t * x_stride, x_stride, y + t * y_stride, y_stride);
+  for (; t + kTokens <= n; t += kTokens) {
+    DotTile<kR, kTokens, kInterleavedLayout>(w, cols, x + t * x_stride, x_stride, y + t * y_stride,
+                                             y_stride);
+  }
   if (t + 4 <= n) {
-    DotTile<kR, 4>(w, cols, x + t * x_stride, x_stride, y + t * y_stride, y_stride);
+    DotTile<kR, 4, kInterleavedLayout>(w, cols, x + t * x_stride, x_stride, y + t * y_stride,
+                                       y_stride);
     t += 4;
   }
   if (t + 2 <= n) {
-    DotTile<kR, 2>(w, cols, x + t * x_stride, x_stride, y + t * y_stride, y_stride);
+    DotTile<kR, 2, kInterleavedLayout>(w, cols, x + t * x_stride, x_stride, y + t * y_stride,
+                                       y_stride);
     t += 2;
   }
-  if (t < n) DotTile<kR, 1>(w, cols, x + t * x_stride, x_stride, y + t * y_stride, y_stride);
+  if (t < n) {
+    DotTile<kR, 1, kInterleavedLayout>(w, cols, x + t * x_stride, x_stride, y + t * y_stride,
+                                       y_stride);
+  }
 }
 
 }  // namespace
@@ -119,6 +145,13 @@ JAMBA_BF16_TARGET void Bf16DotRows(const Matrix& w, int64_t row_begin, int64_t r
   float* out = y + row_begin;
   const int64_t rows = row_end - row_begin;
   int64_t r = 0;
+  if (w.layout == MatrixLayout::kInterleaved) {
+    // Whole groups only (the backend interleaves rows % 4 == 0 and splits on 16-row multiples).
+    static_assert(kRows == kInterleaveRows);
+    for (; r + kRows <= rows; r += kRows)
+      DotRowGroup<kRows, true>(base + r * cols, cols, xb, xb_stride, n, out + r, y_stride);
+    return;
+  }
   for (; r + kRows <= rows; r += kRows)
     DotRowGroup<kRows>(base + r * cols, cols, xb, xb_stride, n, out + r, y_stride);
   for (; r < rows; ++r) DotRowGroup<1>(base + r * cols, cols, xb, xb_stride, n, out + r, y_stride);
@@ -137,6 +170,8 @@ void RoundActivationsToBf16(const float* x, int64_t x_stride, int64_t n, int64_t
 
 void Bf16DotRows(const Matrix& w, int64_t row_begin, int64_t row_end, const uint16_t* xb,
                  int64_t xb_stride, int64_t n, float* y, int64_t y_stride) {
+  // Never reached with an interleaved matrix: without AVX512_BF16 the backend refuses bf16
+  // activations before any product runs.
   const uint16_t* data = static_cast<const uint16_t*>(w.data);
   for (int64_t r = row_begin; r < row_end; ++r) {
     for (int64_t t = 0; t < n; ++t) {

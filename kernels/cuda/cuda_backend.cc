@@ -232,6 +232,8 @@ void CudaBackend::Synchronize() {
 
 absl::StatusOr<Matrix> CudaBackend::PrepareMatrix(const Matrix& host, WeightFormat format) {
   if (host.rows < 0 || host.cols < 0) return absl::InvalidArgumentError("negative matrix shape");
+  if (host.layout != MatrixLayout::kRowMajor)
+    return absl::InvalidArgumentError("PrepareMatrix takes row-major host weights");
   absl::MutexLock lock(&mu_);
   UseDevice();
   if (capturing_) return absl::FailedPreconditionError("PrepareMatrix during graph capture");

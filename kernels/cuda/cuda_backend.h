@@ -78,6 +78,7 @@ class CudaBackend final : public Backend {
 
   std::string Name() const override;
   bool UsesHostMemory() const override { return false; }
+  bool KeepsHostWeights() const override { return false; }
 
   absl::StatusOr<DeviceBuffer> Allocate(size_t bytes) override;
   void CopyFromHost(void* dst, const void* host_src, size_t bytes) override;

@@ -2,7 +2,8 @@
 // double-precision reference over the bf16-rounded activations, on awkward shapes (1 row,
 // 1 column, widths that are not multiples of the 32-wide dot-product step, token counts across
 // every tile width and the 48-token block); a token's result is bitwise the same alone or in any
-// batch; other dtypes take the fp32 path unchanged. Skipped (and says so) without AVX512_BF16.
+// batch and with row-major or interleaved weights; other dtypes take the fp32 path unchanged.
+// Skipped (and says so) without AVX512_BF16.
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -84,6 +85,25 @@ TEST_F(Bf16DotTest, TokenResultIsBitwiseTheSameAloneOrInAnyBatch) {
     backend_->MatMul(m, x.data() + t * cols, 1, alone.data(), nullptr);
     for (int64_t r = 0; r < rows; ++r)
       ASSERT_EQ(alone[r], batched[t * rows + r]) << "token " << t << ", row " << r;
+  }
+}
+
+TEST_F(Bf16DotTest, InterleavedWeightsGiveBitwiseTheProductsOfRowMajorWeights) {
+  for (int64_t rows : {4, 16, 36}) {
+    for (int64_t cols : {32, 96, 2048}) {
+      const std::vector<uint16_t> w = RandomBf16(rows * cols);
+      const Matrix host{w.data(), DType::kBF16, rows, cols, nullptr};
+      auto packed = backend_->PrepareMatrix(host, WeightFormat::kAsStored);
+      ASSERT_TRUE(packed.ok()) << packed.status();
+      ASSERT_EQ(packed->layout, MatrixLayout::kInterleaved);
+      for (int64_t n : {1, 3, 6, 16, 49}) {
+        const std::vector<float> x = RandomFloats(n * cols);
+        std::vector<float> a(static_cast<size_t>(n * rows)), b(a.size());
+        backend_->MatMul(host, x.data(), n, a.data(), nullptr);
+        backend_->MatMul(*packed, x.data(), n, b.data(), nullptr);
+        ASSERT_EQ(a, b) << rows << "x" << cols << ", n=" << n;
+      }
+    }
   }
 }
 

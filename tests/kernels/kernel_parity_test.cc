@@ -83,6 +83,7 @@ StoredMatrix RandomMatrix(Rng& rng, DType dtype, int64_t rows, int64_t cols, flo
 
 // The exact fp32 values of a backend-prepared matrix (any dtype, including int8 with scales).
 std::vector<float> Dequantize(const Matrix& m) {
+  EXPECT_EQ(m.layout, MatrixLayout::kRowMajor) << "Dequantize reads row-major matrices";
   std::vector<float> out(static_cast<size_t>(m.rows * m.cols));
   for (int64_t r = 0; r < m.rows; ++r) {
     const size_t row_bytes = static_cast<size_t>(m.cols) * DTypeSize(m.dtype);
@@ -201,6 +202,15 @@ class KernelParityTest : public ::testing::TestWithParam<std::tuple<SimdTarget, 
     ASSERT_TRUE(backend_->UsesHostMemory());  // host vectors can be passed to the ops directly
   }
 
+  // A backend like backend_ that uses stored weights in place instead of packing them.
+  std::unique_ptr<cpu::CpuBackend> InPlaceBackend() const {
+    auto backend = cpu::CpuBackend::Create({.num_threads = backend_->num_threads(),
+                                            .simd_target = backend_->simd_target(),
+                                            .pack_weights = false});
+    EXPECT_TRUE(backend.ok()) << backend.status();
+    return backend.ok() ? *std::move(backend) : nullptr;
+  }
+
   std::unique_ptr<cpu::CpuBackend> backend_;
 };
 
@@ -305,13 +315,92 @@ TEST_P(KernelParityTest, Int8MatMulMatchesDequantizedWeightsAndQuantizationIsBou
   }
 }
 
-TEST_P(KernelParityTest, PrepareMatrixAsStoredKeepsAViewOfTheHostWeights) {
+TEST_P(KernelParityTest, WithoutPackingPrepareMatrixAsStoredKeepsAViewOfTheHostWeights) {
+  auto in_place = InPlaceBackend();
+  EXPECT_TRUE(in_place->KeepsHostWeights());
   Rng rng(1004);
-  const StoredMatrix w = RandomMatrix(rng, DType::kBF16, 5, 7);
-  auto prepared = backend_->PrepareMatrix(w.matrix(), WeightFormat::kAsStored);
+  const StoredMatrix w = RandomMatrix(rng, DType::kBF16, 8, 64);
+  auto prepared = in_place->PrepareMatrix(w.matrix(), WeightFormat::kAsStored);
   ASSERT_TRUE(prepared.ok()) << prepared.status();
   EXPECT_EQ(prepared->data, w.matrix().data);
   EXPECT_EQ(prepared->dtype, DType::kBF16);
+  EXPECT_EQ(prepared->layout, MatrixLayout::kRowMajor);
+}
+
+TEST_P(KernelParityTest, PackedWeightsAreACopyThatOutlivesTheHostWeights) {
+  EXPECT_FALSE(backend_->KeepsHostWeights());
+  Rng rng(1005);
+  StoredMatrix w = RandomMatrix(rng, DType::kBF16, 8, 64);
+  auto prepared = backend_->PrepareMatrix(w.matrix(), WeightFormat::kAsStored);
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  EXPECT_NE(prepared->data, w.matrix().data);
+  EXPECT_EQ(prepared->layout, MatrixLayout::kInterleaved);
+  const std::vector<float> x = rng.Vector(64);
+  std::vector<float> before(8), after(8);
+  backend_->MatMul(*prepared, x.data(), 1, before.data(), nullptr);
+  std::fill(w.bytes.begin(), w.bytes.end(), '\0');
+  backend_->MatMul(*prepared, x.data(), 1, after.data(), nullptr);
+  EXPECT_EQ(before, after);
+  std::vector<double> magnitude;
+  const auto expected = RefMatMul(w.values, 8, 64, x, 1, nullptr, &magnitude);
+  EXPECT_TRUE(WithinBounds(before, expected, DotBound(magnitude)));
+}
+
+TEST_P(KernelParityTest, PrepareMatrixRefusesAnAlreadyInterleavedHostMatrix) {
+  Rng rng(1006);
+  const StoredMatrix w = RandomMatrix(rng, DType::kBF16, 8, 64);
+  Matrix host = w.matrix();
+  host.layout = MatrixLayout::kInterleaved;
+  EXPECT_EQ(backend_->PrepareMatrix(host, WeightFormat::kAsStored).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// Packing (interleaving row groups, see MatrixLayout) changes where weights lie, never how a
+// product is summed: every output is bitwise the one computed from the weights in place, for
+// decode-sized and prefill-sized token counts, and rows widen to the same values.
+TEST_P(KernelParityTest, PackedWeightsGiveBitwiseTheProductsOfWeightsUsedInPlace) {
+  auto in_place = InPlaceBackend();
+  Rng rng(1007);
+  struct Shape {
+    int64_t rows, cols;
+    bool interleaved;
+  };
+  for (const Shape& shape :
+       {Shape{4, 32, true}, Shape{8, 64, true}, Shape{20, 96, true}, Shape{132, 160, true},
+        Shape{4, 33, false}, Shape{6, 64, false}, Shape{1, 32, false}}) {
+    for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16, DType::kI8}) {
+      const StoredMatrix host =
+          RandomMatrix(rng, dtype == DType::kI8 ? DType::kBF16 : dtype, shape.rows, shape.cols);
+      const WeightFormat format =
+          dtype == DType::kI8 ? WeightFormat::kInt8 : WeightFormat::kAsStored;
+      auto packed = backend_->PrepareMatrix(host.matrix(), format);
+      auto plain = in_place->PrepareMatrix(host.matrix(), format);
+      ASSERT_TRUE(packed.ok() && plain.ok());
+      const std::string what =
+          std::string(DTypeName(dtype)) + " " + Case({{"rows", shape.rows}, {"cols", shape.cols}});
+      EXPECT_EQ(packed->layout,
+                shape.interleaved ? MatrixLayout::kInterleaved : MatrixLayout::kRowMajor)
+          << what;
+      const std::vector<float> values = Dequantize(*plain);
+      for (int64_t n : {1, 2, 5, 7, 24, 37, 50}) {
+        const std::vector<float> x = rng.Vector(static_cast<size_t>(n * shape.cols));
+        std::vector<float> y_packed(static_cast<size_t>(n * shape.rows), kNaN);
+        std::vector<float> y_plain(y_packed.size(), kNaN);
+        backend_->MatMul(*packed, x.data(), n, y_packed.data(), nullptr);
+        in_place->MatMul(*plain, x.data(), n, y_plain.data(), nullptr);
+        ASSERT_EQ(0, std::memcmp(y_packed.data(), y_plain.data(), y_plain.size() * sizeof(float)))
+            << what << " n=" << n;
+        std::vector<double> magnitude;
+        const auto expected = RefMatMul(values, shape.rows, shape.cols, x, n, nullptr, &magnitude);
+        ASSERT_TRUE(WithinBounds(y_packed, expected, DotBound(magnitude))) << what << " n=" << n;
+      }
+      std::vector<int32_t> every_row(static_cast<size_t>(shape.rows));
+      std::iota(every_row.begin(), every_row.end(), 0);
+      std::vector<float> rows_packed(values.size(), kNaN);
+      backend_->EmbeddingLookup(*packed, every_row, rows_packed.data());
+      EXPECT_EQ(rows_packed, values) << what;
+    }
+  }
 }
 
 TEST_P(KernelParityTest, PrepareVectorConvertsToF32) {
