@@ -5,11 +5,14 @@
 // clang-format off: foreach_target.h must come first, then highway.h (Highway's re-inclusion idiom).
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 // clang-format on
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <memory>
 #include <vector>
 
 #include "bench/machine_bench.h"
@@ -72,33 +75,59 @@ namespace jamba::bench {
 HWY_EXPORT(Triad);
 HWY_EXPORT(FmaLoop);
 
-MachineCeilings MeasureMachine(kernels::cpu::ThreadPool& pool, size_t array_bytes) {
-  using Clock = std::chrono::steady_clock;
-  MachineCeilings result;
-  result.threads = pool.num_threads();
-  const int64_t available = hwy::SupportedTargets() & HWY_TARGETS;
-  result.simd_target = hwy::TargetName(available & -available);  // lowest bit: the best target
+namespace {
 
+constexpr size_t kHugePage = size_t{2} << 20;
+
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+
+// `count` floats set to `value`, on 2 MiB pages where the OS grants them.
+std::unique_ptr<float[], FreeDeleter> HugePageArray(int64_t count, float value) {
+  const size_t bytes =
+      (static_cast<size_t>(count) * sizeof(float) + kHugePage - 1) / kHugePage * kHugePage;
+  auto* data = static_cast<float*>(std::aligned_alloc(kHugePage, bytes));
+  if (data == nullptr) std::abort();
+#ifdef MADV_HUGEPAGE
+  ::madvise(data, bytes, MADV_HUGEPAGE);
+#endif
+  std::fill_n(data, count, value);
+  return std::unique_ptr<float[], FreeDeleter>(data);
+}
+
+}  // namespace
+
+double MeasureTriad(kernels::cpu::ThreadPool& pool, size_t array_bytes) {
+  using Clock = std::chrono::steady_clock;
   const int64_t n = static_cast<int64_t>(array_bytes / sizeof(float));
-  std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n), 1.0f),
-      c(static_cast<size_t>(n), 2.0f);
+  const auto a = HugePageArray(n, 0.0f), b = HugePageArray(n, 1.0f), c = HugePageArray(n, 2.0f);
   const int threads = pool.num_threads();
   const int64_t per_thread = (n + threads - 1) / threads;
   auto triad = [&] {
     pool.ParallelFor(threads, [&](int64_t task, int) {
       const int64_t begin = task * per_thread;
       HWY_DYNAMIC_DISPATCH(Triad)
-      (a.data(), b.data(), c.data(), 3.0f, begin, std::min(n, begin + per_thread));
+      (a.get(), b.get(), c.get(), 3.0f, begin, std::min(n, begin + per_thread));
     });
   };
-  triad();  // first touch: page faults do not belong in the figure
+  triad();  // first pass: caches and TLB start cold, which does not belong in the figure
   double best = 1e30;
   for (int run = 0; run < 5; ++run) {
     const auto start = Clock::now();
     triad();
     best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count());
   }
-  result.triad_bytes_per_second = 12.0 * static_cast<double>(n) / best;
+  return 12.0 * static_cast<double>(n) / best;
+}
+
+MachineCeilings MeasureMachine(kernels::cpu::ThreadPool& pool, size_t array_bytes) {
+  MachineCeilings result;
+  result.threads = pool.num_threads();
+  const int64_t available = hwy::SupportedTargets() & HWY_TARGETS;
+  result.simd_target = hwy::TargetName(available & -available);  // lowest bit: the best target
+  result.triad_bytes_per_second = MeasureTriad(pool, array_bytes);
+  const int threads = pool.num_threads();
 
   // Each thread's rate is its flops over its own CPU time, so a core shared with another process
   // still reports what the core can do; the peak is the sum over threads.

@@ -21,6 +21,10 @@ struct MachineCeilings {
 MachineCeilings MeasureMachine(kernels::cpu::ThreadPool& pool,
                                size_t array_bytes = size_t{512} << 20);
 
+// The triad alone (bytes/s, best of five passes). The arrays ask for 2 MiB pages, as the CPU
+// backend's packed weights do, so the ceiling is what memory delivers without TLB misses.
+double MeasureTriad(kernels::cpu::ThreadPool& pool, size_t array_bytes = size_t{512} << 20);
+
 }  // namespace jamba::bench
 
 #endif  // JAMBA_BENCH_MACHINE_BENCH_H_

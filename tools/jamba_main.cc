@@ -34,7 +34,7 @@ const Command kCommands[] = {
      "logits --model DIR --input-ids IDS.npy --out LOGITS.npy [--chunk N]"},
     {"bench", jamba::cli::RunBench,
      "bench --model DIR [--json OUT] [--threads N] [--simd T] [--weights bf16|int8]\n"
-     "           [--activations fp32|bf16] [--prefill 512,4096]"
+     "           [--activations fp32|bf16] [--weights-in-place] [--prefill 512,4096]"
      " [--batches 1,4,16] [--contexts 1024,16384] [--steps N]\n"
      "  jamba bench --context-sweep --model DIR --attention-model DIR [--contexts ...] [--json "
      "OUT] [--svg OUT]"},

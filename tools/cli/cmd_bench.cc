@@ -45,7 +45,7 @@ int RunBench(const Args& args) {
   FlagSpec spec;
   spec.values = {"model",   "attention-model", "json",    "svg",     "threads",  "simd",
                  "weights", "activations",     "prefill", "batches", "contexts", "steps"};
-  spec.booleans = {"context-sweep"};
+  spec.booleans = {"context-sweep", "weights-in-place"};
   auto flags = Flags::Parse(args, spec);
   if (!flags.ok()) return Fail("bench", flags.status());
   auto model = flags->Require("model");
@@ -91,6 +91,7 @@ int RunBench(const Args& args) {
     return Fail("bench", absl::InvalidArgumentError("--activations must be fp32 or bf16"));
   }
   options.bf16_activations = activations == "bf16";
+  options.pack_weights = !flags->GetBool("weights-in-place");
   auto prefill = ParseList<int64_t>(*flags, "prefill", options.prefill_lengths);
   auto batches = ParseList<int>(*flags, "batches", options.decode_batches);
   auto contexts = ParseList<int64_t>(*flags, "contexts", options.decode_contexts);
