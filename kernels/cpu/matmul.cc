@@ -111,14 +111,23 @@ HWY_INLINE void Tile(const char* w, size_t row_bytes, const float* x, int64_t x_
   int64_t k = 0;
   // Row-major weight rows are short streams (a few KiB) that the hardware prefetcher has to
   // rediscover at every row; asking for the next row group's lines one group ahead keeps memory
-  // busy. An interleaved group is one sequential stream, which the prefetcher follows unaided.
+  // busy. An interleaved group is one sequential stream: for one token the prefetcher follows it
+  // best unaided (software prefetches measured slower), but with several tokens the arithmetic
+  // slows its consumption and the prefetcher falls behind, so lines one and two groups ahead are
+  // requested into the outer caches (4-token products from DRAM: 22 -> 35 GB/s).
   const size_t ahead = 2 * static_cast<size_t>(kR) * row_bytes;
+  const size_t group_bytes = static_cast<size_t>(kInterleaveRows) * row_bytes;
   for (; k + lanes <= cols; k += lanes) {
     VF wv[kR];
 #pragma GCC unroll 8
     for (int r = 0; r < kR; ++r) {
       const char* p = w + WeightOffset<kType, kLayout>(row_bytes, r, k);
-      if constexpr (kLayout == MatrixLayout::kRowMajor) hwy::Prefetch(p + ahead);
+      if constexpr (kLayout == MatrixLayout::kRowMajor) {
+        hwy::Prefetch(p + ahead);
+      } else if constexpr (kT > 1) {
+        __builtin_prefetch(p + group_bytes, 0, 2);  // locality 2: L2 (hwy::Prefetch is L1 only)
+        __builtin_prefetch(p + 2 * group_bytes, 0, 1);
+      }
       wv[r] = LoadWeights<kType>(df, p, 0);
     }
 #pragma GCC unroll 8
@@ -149,6 +158,15 @@ HWY_INLINE void RowGroup(const char* w, size_t row_bytes, const float* x, int64_
   for (; t + kTileTokens <= n; t += kTileTokens) {
     Tile<kType, kLayout, kScaled, kR, kTileTokens>(w, row_bytes, x + t * x_stride, x_stride, cols,
                                                    scales, y + t * y_stride, y_stride);
+  }
+  if constexpr (kTileTokens > 4) {
+    // Four tokens in one pass: an expert's usual share of a batch-16 decode step, which two
+    // passes of two would widen every weight vector for twice.
+    if (t + 4 <= n) {
+      Tile<kType, kLayout, kScaled, kR, 4>(w, row_bytes, x + t * x_stride, x_stride, cols, scales,
+                                           y + t * y_stride, y_stride);
+      t += 4;
+    }
   }
   for (; t + 2 <= n; t += 2) {
     Tile<kType, kLayout, kScaled, kR, 2>(w, row_bytes, x + t * x_stride, x_stride, cols, scales,
