@@ -147,12 +147,52 @@ int main(int argc, char** argv) {
                       {"fraction_of_triad", bytes / machine.triad_bytes_per_second}});
     }
   }
+  // Decode attention at long context: one query (16 heads sharing 4 KV heads, head size 128, as
+  // in the bench model) against 16K keys; K and V are 64 MiB, read once per call.
+  nlohmann::json attention_rows = nlohmann::json::array();
+  {
+    const int heads = 16, kv_heads = 4, head_dim = 128;
+    const int64_t keys = 16384, kv_floats = keys * kv_heads * head_dim;
+    std::vector<float> q(static_cast<size_t>(heads * head_dim)), out(q.size());
+    std::vector<float> k(static_cast<size_t>(kv_floats)), v(k.size());
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    for (float& f : q) f = dist(rng);
+    for (size_t i = 0; i < k.size(); ++i) {
+      k[i] = dist(rng);
+      v[i] = dist(rng);
+    }
+    jamba::kernels::AttentionArgs args;
+    args.tokens = 1;
+    args.past = keys - 1;
+    args.num_heads = heads;
+    args.num_kv_heads = kv_heads;
+    args.head_dim = head_dim;
+    args.q = q.data();
+    args.keys = k.data();
+    args.values = v.data();
+    args.out = out.data();
+    (*backend)->Attention(args);
+    double best = 1e30;
+    for (int rep = 0; rep < 5; ++rep) {
+      const auto start = Clock::now();
+      (*backend)->Attention(args);
+      best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count());
+    }
+    const double bytes = 2.0 * static_cast<double>(kv_floats) * sizeof(float) / best;
+    std::printf("%-28s %10.3f %12s %10s %12.2f %9.1f%%\n", "attention decode 16K keys", best * 1e3,
+                "", "", bytes / 1e9, 100 * bytes / machine.triad_bytes_per_second);
+    attention_rows.push_back({{"case", "decode, 1 query, 16 heads / 4 KV heads x 128, 16K keys"},
+                              {"seconds", best},
+                              {"kv_bytes_per_second", bytes},
+                              {"fraction_of_triad", bytes / machine.triad_bytes_per_second}});
+  }
   if (!json_path.empty()) {
     std::ofstream out(json_path);
     out << nlohmann::json({{"backend", (*backend)->Name()},
                            {"triad_bytes_per_second", machine.triad_bytes_per_second},
                            {"peak_fp32_flops", machine.peak_flops},
-                           {"matmul", rows}})
+                           {"matmul", rows},
+                           {"attention", attention_rows}})
                .dump(2)
         << "\n";
   }

@@ -383,9 +383,10 @@ void CpuBackend::SelectiveScan(const SelectiveScanArgs& args) {
 }
 
 void CpuBackend::Attention(const AttentionArgs& args) {
-  const int64_t items = AttentionItems(args);
-  if (items <= 0) return;  // nothing to do; the split below divides by the task count
-  const int64_t scratch_per_thread = AttentionScratchFloats(args);
+  if (args.tokens <= 0 || args.num_kv_heads <= 0) return;
+  const int64_t heads_per_item = AttentionHeadsPerItem(args, pool_.num_threads());
+  const int64_t items = AttentionItems(args, heads_per_item);
+  const int64_t scratch_per_thread = AttentionScratchFloats(args, heads_per_item);
   ScratchPool::Lease scratch =
       scratch_.Get(static_cast<size_t>(scratch_per_thread * pool_.num_threads()));
   const int64_t tasks = std::min<int64_t>(items, static_cast<int64_t>(pool_.num_threads()) * 4);
@@ -394,7 +395,8 @@ void CpuBackend::Attention(const AttentionArgs& args) {
     const int64_t begin = task * per_task;
     const int64_t end = std::min(items, begin + per_task);
     if (begin < end)
-      attention_.attend(args, begin, end, scratch.data() + thread * scratch_per_thread);
+      attention_.attend(args, heads_per_item, begin, end,
+                        scratch.data() + thread * scratch_per_thread);
   });
 }
 

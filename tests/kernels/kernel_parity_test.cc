@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
 #include "kernels/backend.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/dtype.h"
 
@@ -999,6 +1000,46 @@ TEST_P(KernelParityTest, AttentionMatchesReferenceForGqaGroupsHeadDimsAndPast) {
 
 // ---------------------------------------------------------------------------------------------
 // Degenerate calls
+
+// How many KV heads one work item walks together depends on the thread count and the number of
+// query tiles (AttentionHeadsPerItem); every output must be bitwise the same whatever it is.
+TEST_P(KernelParityTest, AttentionIsBitwiseTheSameForEveryGroupingOfKvHeads) {
+  auto one_thread =
+      cpu::CpuBackend::Create({.num_threads = 1, .simd_target = std::get<0>(GetParam())});
+  ASSERT_TRUE(one_thread.ok());
+  Rng rng(6002);
+  const int heads = 16, kv_heads = 4, dh = 32;
+  for (int64_t past : {int64_t{0}, int64_t{300}}) {
+    for (int64_t tokens : {int64_t{1}, int64_t{2}, int64_t{9}}) {
+      const int64_t q_stride = heads * dh, kv_stride = kv_heads * dh, total = past + tokens;
+      const std::vector<float> q = rng.Vector(static_cast<size_t>(tokens * q_stride), -2, 2);
+      const std::vector<float> keys = rng.Vector(static_cast<size_t>(total * kv_stride), -2, 2);
+      const std::vector<float> values = rng.Vector(static_cast<size_t>(total * kv_stride));
+      std::vector<float> grouped(static_cast<size_t>(tokens * q_stride), kNaN);
+      std::vector<float> all_heads(grouped.size(), kNaN);
+      AttentionArgs args{.tokens = tokens,
+                         .past = past,
+                         .num_heads = heads,
+                         .num_kv_heads = kv_heads,
+                         .head_dim = dh,
+                         .q = q.data(),
+                         .keys = keys.data(),
+                         .values = values.data(),
+                         .out = grouped.data()};
+      backend_->Attention(args);
+      args.out = all_heads.data();
+      (*one_thread)->Attention(args);
+      EXPECT_EQ(cpu::AttentionHeadsPerItem(args, 1), kv_heads);
+      ASSERT_EQ(grouped, all_heads) << Case({{"past", past}, {"tokens", tokens}});
+    }
+  }
+  // Decode on several threads splits the KV heads; prefill tiles keep them together.
+  AttentionArgs decode{.tokens = 1, .num_heads = heads, .num_kv_heads = kv_heads};
+  EXPECT_EQ(cpu::AttentionHeadsPerItem(decode, 2), 2);
+  EXPECT_EQ(cpu::AttentionHeadsPerItem(decode, 3), 1);
+  AttentionArgs prefill{.tokens = 64, .num_heads = heads, .num_kv_heads = kv_heads};
+  EXPECT_EQ(cpu::AttentionHeadsPerItem(prefill, 2), kv_heads);
+}
 
 TEST_P(KernelParityTest, ZeroTokensIsANoOpForEveryOp) {
   Rng rng(7001);
