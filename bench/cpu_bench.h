@@ -21,7 +21,7 @@ struct CpuBenchOptions {
   std::string simd;               // "" = best
   bool int8 = false;              // weight-only int8 MLPs and experts
   bool bf16_activations = false;  // bf16 dot products (CpuBackendOptions::bf16_activations)
-  bool pack_weights = true;       // false: weights used in place (CpuBackendOptions::pack_weights)
+  bool pack_weights = true;       // --weight-memory (CpuBackendOptions::pack_weights)
   std::vector<int64_t> prefill_lengths = {512, 4096};
   std::vector<int> decode_batches = {1, 4, 16};
   std::vector<int64_t> decode_contexts = {1024, 16384};

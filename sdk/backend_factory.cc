@@ -26,6 +26,7 @@ absl::StatusOr<std::unique_ptr<kernels::Backend>> CreateBackend(const BackendReq
     kernels::cpu::CpuBackendOptions options;
     options.num_threads = request.threads;
     options.bf16_activations = request.bf16_activations;
+    options.pack_weights = request.pack_weights;
     if (!request.simd.empty()) {
       auto target = kernels::cpu::ParseSimdTarget(request.simd);
       if (!target.has_value()) {

@@ -15,6 +15,7 @@ struct BackendRequest {
   int threads = 0;
   std::string simd;               // CPU only: "", "avx512", "avx2", "scalar"
   bool bf16_activations = false;  // CPU only: see kernels::cpu::CpuBackendOptions
+  bool pack_weights = true;       // CPU only: see kernels::cpu::CpuBackendOptions
 };
 
 absl::StatusOr<std::unique_ptr<kernels::Backend>> CreateBackend(const BackendRequest& request);

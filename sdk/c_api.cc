@@ -257,6 +257,8 @@ constexpr EngineOptionKey kEngineOptionKeys[] = {
     {"simd", [](EngineOptions& o, absl::string_view v) { return Assign(o.simd, v); }},
     {"weights", [](EngineOptions& o, absl::string_view v) { return Assign(o.weights, v); }},
     {"activations", [](EngineOptions& o, absl::string_view v) { return Assign(o.activations, v); }},
+    {"weight_memory",
+     [](EngineOptions& o, absl::string_view v) { return Assign(o.weight_memory, v); }},
     {"max_batch_tokens",
      [](EngineOptions& o, absl::string_view v) { return Assign(o.max_batch_tokens, v); }},
     {"prefill_chunk",

@@ -59,9 +59,14 @@ absl::StatusOr<std::unique_ptr<Engine::Impl>> Engine::Impl::Create(const std::st
     return absl::InvalidArgumentError(absl::StrCat(
         "activations must be \"fp32\" or \"bf16\", got \"", options.activations, "\""));
   }
-  JAMBA_ASSIGN_OR_RETURN(impl->backend_,
-                         sdk::CreateBackend({options.device, options.threads, options.simd,
-                                             options.activations == "bf16"}));
+  if (options.weight_memory != "packed" && options.weight_memory != "mapped") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "weight_memory must be \"packed\" or \"mapped\", got \"", options.weight_memory, "\""));
+  }
+  JAMBA_ASSIGN_OR_RETURN(
+      impl->backend_,
+      sdk::CreateBackend({options.device, options.threads, options.simd,
+                          options.activations == "bf16", options.weight_memory == "packed"}));
   engine::ModelOptions model_options;
   model_options.weights.int8_mlp = options.weights == "int8";
   JAMBA_ASSIGN_OR_RETURN(impl->model_,

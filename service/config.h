@@ -29,6 +29,7 @@ struct JambadConfig {
   std::string simd;
   std::string weights = "auto";
   std::string activations = "fp32";
+  std::string weight_memory = "packed";
 
   // Network.
   std::string listen = "127.0.0.1:50051";

@@ -85,6 +85,7 @@ EngineOptions ToEngineOptions(const JambadConfig& c) {
   o.simd = c.simd;
   o.weights = c.weights;
   o.activations = c.activations;
+  o.weight_memory = c.weight_memory;
   o.max_batch_tokens = c.max_batch_tokens;
   o.prefill_chunk = c.prefill_chunk;
   o.max_running_requests = c.max_running_requests;

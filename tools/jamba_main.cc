@@ -23,8 +23,8 @@ const Command kCommands[] = {
      "           [--top-p P] [--top-k K] [--min-p P] [--repetition-penalty R] [--seed S] [--stop "
      "TEXT]\n"
      "           [--ignore-eos] [--output-ids OUT.npy] [--threads N] [--device cpu|cuda|auto]\n"
-     "           [--simd avx512|avx2|scalar] [--weights bf16|int8] [--activations fp32|bf16] "
-     "[--quiet]\n"
+     "           [--simd avx512|avx2|scalar] [--weights bf16|int8] [--activations fp32|bf16]\n"
+     "           [--weight-memory packed|mapped] [--quiet]\n"
      "  jamba generate --server HOST:PORT (--prompt TEXT | --input-ids IDS.npy) [sampling flags]\n"
      "           [--output-ids OUT.npy] [--quiet]   (streams from a running jambad)"},
     {"chat", jamba::cli::remote::RunChat,
@@ -34,8 +34,8 @@ const Command kCommands[] = {
      "logits --model DIR --input-ids IDS.npy --out LOGITS.npy [--chunk N]"},
     {"bench", jamba::cli::RunBench,
      "bench --model DIR [--json OUT] [--threads N] [--simd T] [--weights bf16|int8]\n"
-     "           [--activations fp32|bf16] [--weights-in-place] [--prefill 512,4096]"
-     " [--batches 1,4,16] [--contexts 1024,16384] [--steps N]\n"
+     "           [--activations fp32|bf16] [--weight-memory packed|mapped] [--prefill 512,4096]\n"
+     "           [--batches 1,4,16] [--contexts 1024,16384] [--steps N]\n"
      "  jamba bench --context-sweep --model DIR --attention-model DIR [--contexts ...] [--json "
      "OUT] [--svg OUT]"},
     {"make-demo-model", jamba::cli::RunMakeDemoModel,

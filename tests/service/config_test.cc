@@ -14,6 +14,7 @@ TEST(ConfigTest, FileValuesOfEveryKind) {
       "model = /models/jamba-mini   # the model\n"
       "threads = 8\n"
       "activations = bf16\n"
+      "weight_memory = mapped\n"
       "tls_require_client_cert = yes\n"
       "session_memory = 512MiB\n"
       "session_disk_quota = 2G\n"
@@ -26,6 +27,7 @@ TEST(ConfigTest, FileValuesOfEveryKind) {
   EXPECT_EQ(config.model, "/models/jamba-mini");
   EXPECT_EQ(config.threads, 8);
   EXPECT_EQ(config.activations, "bf16");
+  EXPECT_EQ(config.weight_memory, "mapped");
   EXPECT_TRUE(config.tls_require_client_cert);
   EXPECT_EQ(config.session_memory_bytes, int64_t{512} << 20);
   EXPECT_EQ(config.session_disk_quota_bytes, int64_t{2} << 30);
@@ -49,6 +51,7 @@ TEST(ConfigTest, UnknownKeysAndBadValuesNameTheKeyAndLine) {
   EXPECT_NE(no_equals.message().find("c:1"), std::string::npos);
   EXPECT_FALSE(ApplyConfigText("device = tpu\n", "c", config).ok());
   EXPECT_FALSE(ApplyConfigText("activations = fp16\n", "c", config).ok());
+  EXPECT_FALSE(ApplyConfigText("weight_memory = swap\n", "c", config).ok());
   EXPECT_FALSE(ApplyConfigText("session_ttl = soon\n", "c", config).ok());
   EXPECT_FALSE(ApplyConfigText("session_memory = -1\n", "c", config).ok());
   EXPECT_FALSE(ApplyConfigText("tls_require_client_cert = maybe\n", "c", config).ok());

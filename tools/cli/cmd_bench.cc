@@ -43,9 +43,10 @@ absl::Status WriteText(const std::string& path, const std::string& text) {
 
 int RunBench(const Args& args) {
   FlagSpec spec;
-  spec.values = {"model",   "attention-model", "json",    "svg",     "threads",  "simd",
-                 "weights", "activations",     "prefill", "batches", "contexts", "steps"};
-  spec.booleans = {"context-sweep", "weights-in-place"};
+  spec.values = {"model",   "attention-model", "json",        "svg",           "threads",
+                 "simd",    "weights",         "activations", "weight-memory", "prefill",
+                 "batches", "contexts",        "steps"};
+  spec.booleans = {"context-sweep"};
   auto flags = Flags::Parse(args, spec);
   if (!flags.ok()) return Fail("bench", flags.status());
   auto model = flags->Require("model");
@@ -91,7 +92,11 @@ int RunBench(const Args& args) {
     return Fail("bench", absl::InvalidArgumentError("--activations must be fp32 or bf16"));
   }
   options.bf16_activations = activations == "bf16";
-  options.pack_weights = !flags->GetBool("weights-in-place");
+  const std::string weight_memory = flags->GetOr("weight-memory", "packed");
+  if (weight_memory != "packed" && weight_memory != "mapped") {
+    return Fail("bench", absl::InvalidArgumentError("--weight-memory must be packed or mapped"));
+  }
+  options.pack_weights = weight_memory == "packed";
   auto prefill = ParseList<int64_t>(*flags, "prefill", options.prefill_lengths);
   auto batches = ParseList<int>(*flags, "batches", options.decode_batches);
   auto contexts = ParseList<int64_t>(*flags, "contexts", options.decode_contexts);

@@ -46,7 +46,7 @@ commands:
 every command: --store DIR (the session directory) --model DIR (sessions are bound to the model)
   [--tenant T] (default "default") [--key-file KEY] (AES-256 encryption at rest)
   [--threads N] [--device cpu|cuda|auto] [--simd avx512|avx2|scalar] [--weights bf16|int8]
-  [--activations fp32|bf16]
+  [--activations fp32|bf16] [--weight-memory packed|mapped]
 )";
 
 std::string HumanBytes(double bytes) {

@@ -11,7 +11,8 @@
 namespace jamba::cli {
 
 void AddEngineFlags(FlagSpec& spec) {
-  for (const char* name : {"model", "threads", "device", "simd", "weights", "activations"})
+  for (const char* name :
+       {"model", "threads", "device", "simd", "weights", "activations", "weight-memory"})
     spec.values.insert(name);
 }
 
@@ -26,6 +27,7 @@ absl::StatusOr<EngineOptions> EngineOptionsFromFlags(const Flags& flags) {
   options.weights = flags.GetOr("weights", "auto");
   if (options.weights == "bf16") options.weights = "auto";
   options.activations = flags.GetOr("activations", "fp32");
+  options.weight_memory = flags.GetOr("weight-memory", "packed");
   return options;
 }
 

@@ -144,12 +144,13 @@ typedef struct JambaApi {
 
   /* -- Engine options: key/value strings, parsed locale-independently --
    * Keys (jamba::EngineOptions): threads, device ("cpu", "cuda", "auto"), simd, weights ("auto",
-   * "int8"), activations ("fp32", "bf16"), max_batch_tokens, prefill_chunk, max_running_requests,
-   * max_queued_requests, max_prompt_tokens, max_new_tokens, max_context_tokens, session_dir,
-   * session_key_file, session_memory_bytes, session_disk_quota_bytes, session_ttl_seconds,
-   * checkpoint_interval, min_prefix_reuse_tokens. Integers are decimal. An unknown key or a value
-   * that does not parse is INVALID_ARGUMENT naming the key (and the options are unchanged); ranges
-   * are checked by OpenEngine. Without session_dir, session calls fail with FAILED_PRECONDITION. */
+   * "int8"), activations ("fp32", "bf16"), weight_memory ("packed", "mapped"), max_batch_tokens,
+   * prefill_chunk, max_running_requests, max_queued_requests, max_prompt_tokens, max_new_tokens,
+   * max_context_tokens, session_dir, session_key_file, session_memory_bytes,
+   * session_disk_quota_bytes, session_ttl_seconds, checkpoint_interval, min_prefix_reuse_tokens.
+   * Integers are decimal. An unknown key or a value that does not parse is INVALID_ARGUMENT naming
+   * the key (and the options are unchanged); ranges are checked by OpenEngine. Without session_dir,
+   * session calls fail with FAILED_PRECONDITION. */
 
   JambaStatus* (*CreateEngineOptions)(JambaEngineOptions** out);
   JambaStatus* (*SetEngineOption)(JambaEngineOptions* options, const char* key, const char* value);
