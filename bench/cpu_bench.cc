@@ -128,29 +128,68 @@ absl::StatusOr<engine::SequenceState> SyntheticState(const engine::JambaModel& m
   return state;
 }
 
-// Decode tokens/s for `batch` copies of a synthetic state at `context`.
-absl::StatusOr<double> MeasureDecode(const engine::JambaModel& model, engine::ForwardWorkspace& ws,
-                                     int batch, int64_t context, int steps, std::mt19937& rng) {
-  JAMBA_ASSIGN_OR_RETURN(engine::SequenceState first, SyntheticState(model, context, rng));
-  std::vector<engine::SequenceState> states;
-  for (int b = 1; b < batch; ++b) {
-    JAMBA_ASSIGN_OR_RETURN(engine::SequenceState copy, first.Clone());
-    states.push_back(std::move(copy));
-  }
-  states.push_back(std::move(first));
-  std::vector<int32_t> next(static_cast<size_t>(batch));
-  auto step = [&]() -> absl::Status {
-    std::vector<engine::ForwardItem> items;
-    for (int b = 0; b < batch; ++b) {
-      next[b] = static_cast<int32_t>(rng() % static_cast<uint32_t>(model.config().vocab_size));
-      items.push_back({&states[b], std::span<const int32_t>(&next[b], 1), false});
+// `batch` copies of a synthetic state at one context, decoded together one step at a time.
+class DecodeLoad {
+ public:
+  static absl::StatusOr<DecodeLoad> Create(const engine::JambaModel& model, int batch,
+                                           int64_t context, std::mt19937& rng) {
+    DecodeLoad load(model);
+    JAMBA_ASSIGN_OR_RETURN(engine::SequenceState first, SyntheticState(model, context, rng));
+    for (int b = 1; b < batch; ++b) {
+      JAMBA_ASSIGN_OR_RETURN(engine::SequenceState copy, first.Clone());
+      load.states_.push_back(std::move(copy));
     }
-    return model.Forward(items, ws);
-  };
-  JAMBA_RETURN_IF_ERROR(step());  // warm-up: workspace and KV growth
-  const auto start = Clock::now();
-  for (int s = 0; s < steps; ++s) JAMBA_RETURN_IF_ERROR(step());
-  return static_cast<double>(batch) * steps / Seconds(start);
+    load.states_.push_back(std::move(first));
+    load.next_.resize(static_cast<size_t>(batch));
+    return load;
+  }
+
+  // One forward step over every sequence, each fed a random token; returns its seconds.
+  absl::StatusOr<double> Step(engine::ForwardWorkspace& ws, std::mt19937& rng) {
+    std::vector<engine::ForwardItem> items;
+    for (size_t b = 0; b < states_.size(); ++b) {
+      next_[b] = static_cast<int32_t>(rng() % static_cast<uint32_t>(model_->config().vocab_size));
+      items.push_back({&states_[b], std::span<const int32_t>(&next_[b], 1), false});
+    }
+    const auto start = Clock::now();
+    JAMBA_RETURN_IF_ERROR(model_->Forward(items, ws));
+    return Seconds(start);
+  }
+
+  int batch() const { return static_cast<int>(states_.size()); }
+
+ private:
+  explicit DecodeLoad(const engine::JambaModel& model) : model_(&model) {}
+
+  const engine::JambaModel* model_;
+  std::vector<engine::SequenceState> states_;
+  std::vector<int32_t> next_;
+};
+
+// Decode tokens/s at `context` for each batch size. The batch sizes take their steps in turn,
+// one each per round, so that all of them see the same moments of this VM's drifting memory
+// bandwidth and their ratios (batch 16 over batch 1) are not at its mercy.
+absl::StatusOr<std::vector<double>> MeasureDecode(const engine::JambaModel& model,
+                                                  engine::ForwardWorkspace& ws,
+                                                  const std::vector<int>& batches, int64_t context,
+                                                  int steps, std::mt19937& rng) {
+  std::vector<DecodeLoad> loads;
+  for (int batch : batches) {
+    JAMBA_ASSIGN_OR_RETURN(DecodeLoad load, DecodeLoad::Create(model, batch, context, rng));
+    JAMBA_RETURN_IF_ERROR(load.Step(ws, rng).status());  // warm-up: workspace and KV growth
+    loads.push_back(std::move(load));
+  }
+  std::vector<double> seconds(loads.size(), 0.0);
+  for (int s = 0; s < steps; ++s) {
+    for (size_t i = 0; i < loads.size(); ++i) {
+      JAMBA_ASSIGN_OR_RETURN(const double step_seconds, loads[i].Step(ws, rng));
+      seconds[i] += step_seconds;
+    }
+  }
+  std::vector<double> tokens_per_second;
+  for (size_t i = 0; i < loads.size(); ++i)
+    tokens_per_second.push_back(static_cast<double>(loads[i].batch()) * steps / seconds[i]);
+  return tokens_per_second;
 }
 
 absl::StatusOr<std::unique_ptr<kernels::cpu::CpuBackend>> MakeBackend(int threads,
@@ -267,11 +306,11 @@ absl::StatusOr<Json> RunCpuBench(const CpuBenchOptions& options) {
   };
   std::vector<DecodePoint> points;
   for (int64_t context : options.decode_contexts) {
-    for (int batch : options.decode_batches) {
-      JAMBA_ASSIGN_OR_RETURN(double tps,
-                             MeasureDecode(*model, ws, batch, context, options.decode_steps, rng));
-      points.push_back({context, batch, tps});
-    }
+    JAMBA_ASSIGN_OR_RETURN(
+        std::vector<double> tps,
+        MeasureDecode(*model, ws, options.decode_batches, context, options.decode_steps, rng));
+    for (size_t i = 0; i < tps.size(); ++i)
+      points.push_back({context, options.decode_batches[i], tps[i]});
   }
   const double peak_rss = PeakRssBytes();
   // This VM's bandwidth drifts by tens of percent within minutes (other tenants): measure the
@@ -332,13 +371,14 @@ absl::StatusOr<Json> RunContextSweep(const ContextSweepOptions& options) {
     // One unmeasured point first: the first steps after loading settle allocations and caches.
     if (!options.contexts.empty()) {
       JAMBA_RETURN_IF_ERROR(
-          MeasureDecode(*model, ws, 1, options.contexts.front(), options.decode_steps, rng)
+          MeasureDecode(*model, ws, {1}, options.contexts.front(), options.decode_steps, rng)
               .status());
     }
     Json points = Json::array();
     for (int64_t context : options.contexts) {
-      JAMBA_ASSIGN_OR_RETURN(double tps,
-                             MeasureDecode(*model, ws, 1, context, options.decode_steps, rng));
+      JAMBA_ASSIGN_OR_RETURN(std::vector<double> measured,
+                             MeasureDecode(*model, ws, {1}, context, options.decode_steps, rng));
+      const double tps = measured.front();
       const double kv_bytes =
           static_cast<double>(config.KvBytesPerToken()) * static_cast<double>(context);
       std::printf("%-12lld %12.2f %13.2f GiB\n", static_cast<long long>(context), tps,

@@ -151,6 +151,23 @@ HWY_INLINE void Tile(const char* w, size_t row_bytes, const float* x, int64_t x_
 }
 
 // All tokens [0, n) against rows [0, rows): full tiles, then narrower ones for the edges.
+// Tokens [t, n) with n - t < kTileTokens, in one pass of exactly that width: a narrower pass
+// after a wider one would widen every weight vector again (an expert's share of a batch-16
+// decode step is a handful of tokens).
+template <DType kType, MatrixLayout kLayout, bool kScaled, int kR, int kT = kTileTokens - 1>
+HWY_INLINE void RemainderTile(const char* w, size_t row_bytes, const float* x, int64_t x_stride,
+                              int64_t cols, int64_t remaining, const float* scales, float* y,
+                              int64_t y_stride) {
+  if constexpr (kT >= 1) {
+    if (remaining == kT) {
+      return Tile<kType, kLayout, kScaled, kR, kT>(w, row_bytes, x, x_stride, cols, scales, y,
+                                                   y_stride);
+    }
+    RemainderTile<kType, kLayout, kScaled, kR, kT - 1>(w, row_bytes, x, x_stride, cols, remaining,
+                                                       scales, y, y_stride);
+  }
+}
+
 template <DType kType, MatrixLayout kLayout, bool kScaled, int kR>
 HWY_INLINE void RowGroup(const char* w, size_t row_bytes, const float* x, int64_t x_stride,
                          int64_t cols, int64_t n, const float* scales, float* y, int64_t y_stride) {
@@ -159,23 +176,8 @@ HWY_INLINE void RowGroup(const char* w, size_t row_bytes, const float* x, int64_
     Tile<kType, kLayout, kScaled, kR, kTileTokens>(w, row_bytes, x + t * x_stride, x_stride, cols,
                                                    scales, y + t * y_stride, y_stride);
   }
-  if constexpr (kTileTokens > 4) {
-    // Four tokens in one pass: an expert's usual share of a batch-16 decode step, which two
-    // passes of two would widen every weight vector for twice.
-    if (t + 4 <= n) {
-      Tile<kType, kLayout, kScaled, kR, 4>(w, row_bytes, x + t * x_stride, x_stride, cols, scales,
-                                           y + t * y_stride, y_stride);
-      t += 4;
-    }
-  }
-  for (; t + 2 <= n; t += 2) {
-    Tile<kType, kLayout, kScaled, kR, 2>(w, row_bytes, x + t * x_stride, x_stride, cols, scales,
-                                         y + t * y_stride, y_stride);
-  }
-  if (t < n) {
-    Tile<kType, kLayout, kScaled, kR, 1>(w, row_bytes, x + t * x_stride, x_stride, cols, scales,
-                                         y + t * y_stride, y_stride);
-  }
+  RemainderTile<kType, kLayout, kScaled, kR>(w, row_bytes, x + t * x_stride, x_stride, cols, n - t,
+                                             scales, y + t * y_stride, y_stride);
 }
 
 // Rows [0, rows) of a weight block (stored as kType in kLayout, starting at a row group) times

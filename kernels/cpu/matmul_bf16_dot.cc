@@ -104,6 +104,19 @@ JAMBA_BF16_TARGET inline void DotTile(const uint16_t* w, int64_t cols, const uin
   }
 }
 
+// Tokens [0, remaining) with remaining < kTokens, in one pass of exactly that width (see
+// matmul.cc's RemainderTile).
+template <int kR, bool kInterleavedLayout, int kT = kTokens - 1>
+JAMBA_BF16_TARGET inline void DotRemainder(const uint16_t* w, int64_t cols, const uint16_t* x,
+                                           int64_t x_stride, int64_t remaining, float* y,
+                                           int64_t y_stride) {
+  if constexpr (kT >= 1) {
+    if (remaining == kT)
+      return DotTile<kR, kT, kInterleavedLayout>(w, cols, x, x_stride, y, y_stride);
+    DotRemainder<kR, kInterleavedLayout, kT - 1>(w, cols, x, x_stride, remaining, y, y_stride);
+  }
+}
+
 template <int kR, bool kInterleavedLayout = false>
 JAMBA_BF16_TARGET inline void DotRowGroup(const uint16_t* w, int64_t cols, const uint16_t* x,
                                           int64_t x_stride, int64_t n, float* y, int64_t y_stride) {
@@ -112,20 +125,8 @@ JAMBA_BF16_TARGET inline void DotRowGroup(const uint16_t* w, int64_t cols, const
     DotTile<kR, kTokens, kInterleavedLayout>(w, cols, x + t * x_stride, x_stride, y + t * y_stride,
                                              y_stride);
   }
-  if (t + 4 <= n) {
-    DotTile<kR, 4, kInterleavedLayout>(w, cols, x + t * x_stride, x_stride, y + t * y_stride,
+  DotRemainder<kR, kInterleavedLayout>(w, cols, x + t * x_stride, x_stride, n - t, y + t * y_stride,
                                        y_stride);
-    t += 4;
-  }
-  if (t + 2 <= n) {
-    DotTile<kR, 2, kInterleavedLayout>(w, cols, x + t * x_stride, x_stride, y + t * y_stride,
-                                       y_stride);
-    t += 2;
-  }
-  if (t < n) {
-    DotTile<kR, 1, kInterleavedLayout>(w, cols, x + t * x_stride, x_stride, y + t * y_stride,
-                                       y_stride);
-  }
 }
 
 }  // namespace
