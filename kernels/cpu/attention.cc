@@ -11,6 +11,7 @@
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/exp_sum-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace jamba::kernels::cpu::HWY_NAMESPACE {
@@ -177,20 +178,7 @@ HWY_INLINE void AttendBlock(const AttentionArgs& a, int64_t t0, int64_t rows, in
     const float new_max = std::max(row_max[r], block_max);
     const float correction = std::exp(row_max[r] - new_max);  // 0 on the first block
     row_max[r] = new_max;
-    const VF vmax = hn::Set(df, new_max);
-    VF vsum = hn::Zero(df);
-    int64_t j = 0;
-    for (; j + lanes <= n; j += lanes) {
-      const VF e = hn::Exp(df, hn::Sub(hn::LoadU(df, s + j), vmax));
-      hn::StoreU(e, df, s + j);
-      vsum = hn::Add(vsum, e);
-    }
-    float sum = hn::GetLane(hn::SumOfLanes(df, vsum));
-    for (; j < n; ++j) {
-      s[j] = std::exp(s[j] - new_max);
-      sum += s[j];
-    }
-    row_sum[r] = row_sum[r] * correction + sum;
+    row_sum[r] = row_sum[r] * correction + ExpSubAndSum(s, n, new_max);
     if (correction != 1.0f) {
       const VF vc = hn::Set(df, correction);
       float* out = acc + r * dh;

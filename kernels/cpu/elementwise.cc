@@ -10,6 +10,7 @@
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/exp_sum-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace jamba::kernels::cpu::HWY_NAMESPACE {
@@ -82,21 +83,9 @@ void Softmax(float* x, int64_t n) {
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   float max_value = x[0];
   for (int64_t i = 1; i < n; ++i) max_value = std::max(max_value, x[i]);
-  const VF vmax = hn::Set(df, max_value);
-  VF acc = hn::Zero(df);
-  int64_t i = 0;
-  for (; i + lanes <= n; i += lanes) {
-    const VF e = hn::Exp(df, hn::Sub(hn::LoadU(df, x + i), vmax));
-    hn::StoreU(e, df, x + i);
-    acc = hn::Add(acc, e);
-  }
-  float sum = hn::GetLane(hn::SumOfLanes(df, acc));
-  for (; i < n; ++i) {
-    x[i] = std::exp(x[i] - max_value);
-    sum += x[i];
-  }
+  const float sum = ExpSubAndSum(x, n, max_value);
   const VF vinv = hn::Set(df, 1.0f / sum);
-  i = 0;
+  int64_t i = 0;
   for (; i + lanes <= n; i += lanes) hn::StoreU(hn::Mul(hn::LoadU(df, x + i), vinv), df, x + i);
   for (; i < n; ++i) x[i] /= sum;
 }
