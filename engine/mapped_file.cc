@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstddef>
+#include <cstdint>
 #include <cstring>
 
 #include "absl/status/status.h"
@@ -59,9 +59,9 @@ void PageRange(const void* data, size_t size, bool widen, uintptr_t* begin, uint
 }  // namespace
 
 bool MappedFile::Contains(const void* data, size_t size) const {
-  const auto* p = static_cast<const uint8_t*>(data);
-  return data_ != nullptr && p >= data_ && size <= size_ &&
-         p - data_ <= static_cast<ptrdiff_t>(size_ - size);
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(data_);
+  const uintptr_t p = reinterpret_cast<uintptr_t>(data);
+  return data_ != nullptr && p >= begin && size <= size_ && p - begin <= size_ - size;
 }
 
 void MappedFile::Prefault(const void* data, size_t size) const {
