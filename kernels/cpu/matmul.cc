@@ -92,9 +92,10 @@ constexpr int kTileTokens = 4;
 // Tokens of one packed-panel product (a multiple of both targets' kTileTokens).
 constexpr int64_t kPanelTokens = 48;
 
-// y[t * y_stride + r] for r < kR, t < kT: rows start at `w` (`row_bytes` apart), tokens at `x`
-// (`cols` apart). With kScaled, each row's sum is multiplied by scales[r] (int8 weights, whether
-// read as int8 or from a packed fp32 copy of the int8 values).
+// y[t * y_stride + r] for r < kR, t < kT: rows from `w` (TileStart; row-major rows `row_bytes`
+// apart, interleaved rows as pieces of each chunk), tokens at `x` (`x_stride` apart). With kScaled,
+// each row's sum is multiplied by scales[r] (int8 weights, whether read as int8 or from a packed
+// fp32 copy of the int8 values).
 template <DType kType, MatrixLayout kLayout, bool kScaled, int kR, int kT>
 HWY_INLINE void Tile(const char* w, size_t row_bytes, const float* x, int64_t x_stride,
                      int64_t cols, const float* scales, float* y, int64_t y_stride) {
@@ -150,7 +151,6 @@ HWY_INLINE void Tile(const char* w, size_t row_bytes, const float* x, int64_t x_
   }
 }
 
-// All tokens [0, n) against rows [0, rows): full tiles, then narrower ones for the edges.
 // Tokens [t, n) with n - t < kTileTokens, in one pass of exactly that width: a narrower pass
 // after a wider one would widen every weight vector again (an expert's share of a batch-16
 // decode step is a handful of tokens).
@@ -168,6 +168,7 @@ HWY_INLINE void RemainderTile(const char* w, size_t row_bytes, const float* x, i
   }
 }
 
+// All tokens [0, n) against kR rows: full tiles, then one of the remaining width.
 template <DType kType, MatrixLayout kLayout, bool kScaled, int kR>
 HWY_INLINE void RowGroup(const char* w, size_t row_bytes, const float* x, int64_t x_stride,
                          int64_t cols, int64_t n, const float* scales, float* y, int64_t y_stride) {
