@@ -214,6 +214,24 @@ HWY_INLINE void AttendBlock(const AttentionArgs& a, int64_t t0, int64_t rows, in
   }
 }
 
+// One KV head's running state for a tile's rows (a query token and head each), in scratch:
+// scores of one key block, the running output, and the online softmax's running max and sum.
+struct HeadState {
+  float* scores;
+  float* acc;
+  float* row_max;
+  float* row_sum;
+};
+
+HWY_INLINE HeadState HeadStateAt(float* scratch, int64_t h, int64_t rows_max, int64_t dh) {
+  HeadState s;
+  s.scores = scratch + h * rows_max * (kAttentionKeyBlock + dh + 2);
+  s.acc = s.scores + rows_max * kAttentionKeyBlock;
+  s.row_max = s.acc + rows_max * dh;
+  s.row_sum = s.row_max + rows_max;
+  return s;
+}
+
 void Attend(const AttentionArgs& a, int64_t heads_per_item, int64_t item_begin, int64_t item_end,
             float* scratch) {
   const int64_t dh = a.head_dim;
@@ -221,45 +239,35 @@ void Attend(const AttentionArgs& a, int64_t heads_per_item, int64_t item_begin, 
   const int64_t group = a.num_heads / a.num_kv_heads;
   const int64_t head_groups = a.num_kv_heads / heads_per_item;
   const int64_t rows_max = kAttentionQueryTile * group;
-  // Per KV head of the item and row (a query token and head of the tile): scores of one key
-  // block, the running output, and the running max and sum of the online softmax.
-  const int64_t per_head = rows_max * (kAttentionKeyBlock + dh + 2);
   for (int64_t item = item_begin; item < item_end; ++item) {
     const int64_t tile = item / head_groups;
     const int64_t first_kv_head = (item % head_groups) * heads_per_item;
     const int64_t t0 = tile * kAttentionQueryTile;
     const int64_t tile_tokens = std::min(kAttentionQueryTile, a.tokens - t0);
     const int64_t rows = tile_tokens * group;
-    auto state = [&](int64_t h, float** scores, float** acc, float** row_max, float** row_sum) {
-      *scores = scratch + h * per_head;
-      *acc = *scores + rows_max * kAttentionKeyBlock;
-      *row_max = *acc + rows_max * dh;
-      *row_sum = *row_max + rows_max;
-    };
-    float *scores, *acc, *row_max, *row_sum;
     for (int64_t h = 0; h < heads_per_item; ++h) {
-      state(h, &scores, &acc, &row_max, &row_sum);
+      const HeadState s = HeadStateAt(scratch, h, rows_max, dh);
       for (int64_t r = 0; r < rows; ++r) {
-        row_max[r] = -INFINITY;
-        row_sum[r] = 0.0f;
-        for (int64_t i = 0; i < dh; ++i) acc[r * dh + i] = 0.0f;
+        s.row_max[r] = -INFINITY;
+        s.row_sum[r] = 0.0f;
+        for (int64_t i = 0; i < dh; ++i) s.acc[r * dh + i] = 0.0f;
       }
     }
     const int64_t keys_end = a.past + t0 + tile_tokens;  // the last row's visible keys
     for (int64_t p0 = 0; p0 < keys_end; p0 += kAttentionKeyBlock) {
       const int64_t p1 = std::min(keys_end, p0 + kAttentionKeyBlock);
       for (int64_t h = 0; h < heads_per_item; ++h) {
-        state(h, &scores, &acc, &row_max, &row_sum);
-        AttendBlock(a, t0, rows, first_kv_head + h, p0, p1, scores, acc, row_max, row_sum);
+        const HeadState s = HeadStateAt(scratch, h, rows_max, dh);
+        AttendBlock(a, t0, rows, first_kv_head + h, p0, p1, s.scores, s.acc, s.row_max, s.row_sum);
       }
     }
     for (int64_t h = 0; h < heads_per_item; ++h) {
-      state(h, &scores, &acc, &row_max, &row_sum);
+      const HeadState s = HeadStateAt(scratch, h, rows_max, dh);
       const int64_t kv_head = first_kv_head + h;
       for (int64_t r = 0; r < rows; ++r) {
-        const float inv = 1.0f / row_sum[r];
+        const float inv = 1.0f / s.row_sum[r];
         float* out = a.out + (t0 + r / group) * q_stride + (kv_head * group + r % group) * dh;
-        for (int64_t i = 0; i < dh; ++i) out[i] = acc[r * dh + i] * inv;
+        for (int64_t i = 0; i < dh; ++i) out[i] = s.acc[r * dh + i] * inv;
       }
     }
   }
