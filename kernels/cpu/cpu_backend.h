@@ -76,6 +76,9 @@ class CpuBackend final : public Backend {
 
  private:
   CpuBackend(const CpuBackendOptions& options, SimdTarget target);
+  // Allocate, on 2 MiB boundaries with transparent huge pages asked for when `huge_pages` and the
+  // buffer spans at least one.
+  absl::StatusOr<DeviceBuffer> AllocateAligned(size_t bytes, bool huge_pages);
   // A copy of `m` in memory the backend owns: interleaved when the shape allows, else row-major.
   absl::StatusOr<Matrix> CopyPacked(const Matrix& m);
   // MatMul of a BF16 matrix with activations rounded to bf16 (bf16_activations_).
