@@ -30,10 +30,10 @@ struct CpuBackendOptions {
   bool bf16_activations = false;
   // PrepareMatrix copies every weight into the backend's own memory (2 MiB pages where the OS
   // grants them), with row groups interleaved where the shape allows (MatrixLayout): batch-1
-  // decode then streams weights sequentially (1.24x the decode tokens/s of weights used in place
-  // on the bench model, bench/results/cpu_bench*.json). Off: stored
-  // weights are used in place from the host memory (the mapped checkpoint: no copy, and the page
-  // cache is shared with other processes mapping the same files).
+  // decode then streams weights sequentially (1.24x the decode tokens/s of weights used in place,
+  // bench model, back-to-back runs). Off: stored weights are used in place from the host memory
+  // (the mapped checkpoint: no copy, and the page cache is shared with other processes mapping
+  // the same files).
   bool pack_weights = true;
 };
 
