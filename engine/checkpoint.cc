@@ -173,18 +173,19 @@ absl::StatusOr<TensorView> Checkpoint::Get(const std::string& name,
   return view;
 }
 
-void Checkpoint::PrefaultTensor(const TensorView& view) const {
+const MappedFile* Checkpoint::FileHolding(const TensorView& view) const {
   for (const auto& f : files_) {
-    if (f->mapped().Contains(view.data, view.bytes()))
-      return f->mapped().Prefault(view.data, view.bytes());
+    if (f->mapped().Contains(view.data, view.bytes())) return &f->mapped();
   }
+  return nullptr;
+}
+
+void Checkpoint::PrefaultTensor(const TensorView& view) const {
+  if (const MappedFile* file = FileHolding(view)) file->Prefault(view.data, view.bytes());
 }
 
 void Checkpoint::ReleaseTensorPages(const TensorView& view) const {
-  for (const auto& f : files_) {
-    if (f->mapped().Contains(view.data, view.bytes()))
-      return f->mapped().ReleasePages(view.data, view.bytes());
-  }
+  if (const MappedFile* file = FileHolding(view)) file->ReleasePages(view.data, view.bytes());
 }
 
 uint64_t Checkpoint::total_bytes() const {

@@ -46,6 +46,8 @@ class Checkpoint {
  private:
   explicit Checkpoint(std::vector<std::unique_ptr<SafetensorsFile>> files);
   const TensorInfo* FindExact(const std::string& name, const SafetensorsFile** file) const;
+  // The map a view's bytes lie in (null for a view of other memory).
+  const MappedFile* FileHolding(const TensorView& view) const;
 
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
 };

@@ -32,6 +32,13 @@ enum class MatrixLayout : uint8_t {
 inline constexpr int64_t kInterleaveRows = 4;
 inline constexpr int64_t kInterleaveCols = 32;
 
+// Elements from the start of a kInterleaved row group to element k of its row r (r < 4): the one
+// definition of the layout, for the code that writes it and the kernels that read it.
+constexpr int64_t InterleavedOffset(int64_t r, int64_t k) {
+  return (k / kInterleaveCols) * (kInterleaveRows * kInterleaveCols) + r * kInterleaveCols +
+         k % kInterleaveCols;
+}
+
 // A matrix held by a backend. nn.Linear weights are [out_features, in_features].
 struct Matrix {
   const void* data = nullptr;

@@ -131,14 +131,15 @@ absl::StatusOr<Matrix> CpuBackend::CopyPacked(const Matrix& m) {
   if (!interleave) {
     std::memcpy(dst, src, m.bytes());
   } else {
+    // Each row's kInterleaveCols-column pieces go where InterleavedOffset puts them.
     const size_t piece = static_cast<size_t>(kInterleaveCols) * element;
     ParallelRanges(m.rows / kInterleaveRows, 16, [&](int64_t begin, int64_t end) {
       for (int64_t g = begin; g < end; ++g) {
         const size_t group = static_cast<size_t>(g * kInterleaveRows) * row_bytes;
-        for (int64_t c = 0; c < m.cols / kInterleaveCols; ++c) {
-          for (int64_t i = 0; i < kInterleaveRows; ++i) {
-            std::memcpy(dst + group + static_cast<size_t>(c * kInterleaveRows + i) * piece,
-                        src + group + static_cast<size_t>(i) * row_bytes + c * piece, piece);
+        for (int64_t i = 0; i < kInterleaveRows; ++i) {
+          for (int64_t k = 0; k < m.cols; k += kInterleaveCols) {
+            std::memcpy(dst + group + static_cast<size_t>(InterleavedOffset(i, k)) * element,
+                        src + group + static_cast<size_t>(i) * row_bytes + k * element, piece);
           }
         }
       }

@@ -44,9 +44,7 @@ HWY_INLINE size_t WeightOffset(size_t row_bytes, int r, int64_t k) {
     return static_cast<size_t>(r) * row_bytes + static_cast<size_t>(k) * kSize;
   } else {
     (void)row_bytes;
-    return static_cast<size_t>(k / kInterleaveCols) * (kInterleaveRows * kInterleaveCols * kSize) +
-           static_cast<size_t>(r) * (kInterleaveCols * kSize) +
-           static_cast<size_t>(k % kInterleaveCols) * kSize;
+    return static_cast<size_t>(InterleavedOffset(r, k)) * kSize;
   }
 }
 
@@ -57,7 +55,7 @@ HWY_INLINE const char* TileStart(const char* data, size_t row_bytes, int64_t r) 
     return data + static_cast<size_t>(r) * row_bytes;
   } else {
     return data + static_cast<size_t>(r / kInterleaveRows) * kInterleaveRows * row_bytes +
-           static_cast<size_t>(r % kInterleaveRows) * kInterleaveCols * DTypeSize(kType);
+           static_cast<size_t>(InterleavedOffset(r % kInterleaveRows, 0)) * DTypeSize(kType);
   }
 }
 

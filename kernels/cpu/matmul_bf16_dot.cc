@@ -48,8 +48,7 @@ template <bool kInterleavedLayout>
 inline int64_t Bf16Offset(int64_t cols, int r, int64_t k) {
   if constexpr (kInterleavedLayout) {
     static_assert(kInterleaveCols == 32);
-    return (k / kInterleaveCols) * (kInterleaveRows * kInterleaveCols) + r * kInterleaveCols +
-           k % kInterleaveCols;
+    return InterleavedOffset(r, k);
   } else {
     return r * cols + k;
   }
