@@ -66,6 +66,7 @@ absl::Status RunRequest(engine::Scheduler& scheduler, std::shared_ptr<engine::Re
 
   std::deque<std::variant<Progress, engine::GenerationStep>> events;
   absl::Status status;
+  bool observer_cancelled = false;
   while (mailbox->Take(&events, &status)) {
     for (const auto& event : events) {
       if (request->cancelled.load(std::memory_order_relaxed)) break;
@@ -76,9 +77,15 @@ absl::Status RunRequest(engine::Scheduler& scheduler, std::shared_ptr<engine::Re
       } else if (observer.on_step) {
         keep_going = observer.on_step(std::get<engine::GenerationStep>(event));
       }
-      if (!keep_going) request->cancelled.store(true, std::memory_order_relaxed);
+      if (!keep_going) {
+        observer_cancelled = true;
+        request->cancelled.store(true, std::memory_order_relaxed);
+      }
     }
   }
+  // The scheduler may have finished the request before the observer's cancel reached it; the
+  // caller still asked to stop and saw no events after that, so the answer is CANCELLED.
+  if (observer_cancelled && status.ok()) return absl::CancelledError("request cancelled");
   return status;
 }
 
