@@ -101,9 +101,11 @@ int main(int argc, char** argv) {
   }
   // Decode reads every weight once per step from memory: products over 32 distinct 8192x2048
   // matrices (1 GiB of bf16, far past the caches) with 1 token (batch-1 decode's GEMV, the figure
-  // its roofline rests on) and with 4 (an expert's share of a batch-16 step). Each runs on the
-  // weights in place (row-major, 4 KiB pages) and as the backend packs them (its own copy on
-  // 2 MiB pages, row groups interleaved), alternating so both see the same memory conditions.
+  // its roofline rests on), with 4 (an expert's share of a batch-16 step) and with 16 (a dense
+  // product of a batch-16 step, where arithmetic and streaming take about as long). Each runs on
+  // the weights in place
+  // (row-major, 4 KiB pages) and as the backend packs them (its own copy on 2 MiB pages, row groups
+  // interleaved), alternating so both see the same memory conditions.
   const int64_t dram_rows = 8192, dram_cols = 2048, count = 32;
   std::vector<uint16_t> w(static_cast<size_t>(dram_rows * dram_cols * count));
   for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<uint16_t>(0x3f80 + (i % 61));
@@ -119,7 +121,7 @@ int main(int argc, char** argv) {
     }
     packed.push_back(*prepared);
   }
-  for (const int64_t tokens : {int64_t{1}, int64_t{4}}) {
+  for (const int64_t tokens : {int64_t{1}, int64_t{4}, int64_t{16}}) {
     std::vector<float> x(static_cast<size_t>(dram_cols * tokens), 0.5f),
         y(static_cast<size_t>(dram_rows * tokens));
     auto sweep = [&](const std::vector<jamba::kernels::Matrix>& matrices) {

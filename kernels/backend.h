@@ -190,9 +190,15 @@ class Backend {
   virtual void Add(float* y, const float* x, size_t count) = 0;
   virtual void SwiGluMlp(const MlpWeights& mlp, const float* x, int64_t n, float* out) = 0;
   virtual void Moe(const MoeArgs& args) = 0;
-  virtual void CausalConv1dSilu(const CausalConvArgs& args) = 0;
-  virtual void SelectiveScan(const SelectiveScanArgs& args) = 0;
-  virtual void Attention(const AttentionArgs& args) = 0;
+  // The per-sequence operations take every sequence of a step at once: a batched decode step
+  // has many sequences of one token each, too little work apiece to feed the threads (or SMs)
+  // one sequence at a time. The sequences must not share state or outputs.
+  virtual void CausalConv1dSilu(std::span<const CausalConvArgs> sequences) = 0;
+  virtual void SelectiveScan(std::span<const SelectiveScanArgs> sequences) = 0;
+  virtual void Attention(std::span<const AttentionArgs> sequences) = 0;
+  void CausalConv1dSilu(const CausalConvArgs& args) { CausalConv1dSilu({&args, 1}); }
+  void SelectiveScan(const SelectiveScanArgs& args) { SelectiveScan({&args, 1}); }
+  void Attention(const AttentionArgs& args) { Attention({&args, 1}); }
 
  protected:
   friend class DeviceBuffer;

@@ -2,6 +2,8 @@
 // attention, o_proj over all rows.
 #include "engine/layers/attention_mixer.h"
 
+#include <vector>
+
 namespace jamba::engine {
 
 void RunAttentionMixer(const LayerContext& ctx, int layer, const AttentionWeights& w,
@@ -19,13 +21,15 @@ void RunAttentionMixer(const LayerContext& ctx, int layer, const AttentionWeight
   be.MatMul(w.q_proj, in, t, q, nullptr);
   be.MatMul(w.k_proj, in, t, k, nullptr);
   be.MatMul(w.v_proj, in, t, v, nullptr);
+  std::vector<kernels::AttentionArgs> sequences;
+  sequences.reserve(ctx.slices.size());
   for (const SequenceSlice& s : ctx.slices) {
     float* keys = s.state->keys(layer);
     float* values = s.state->values(layer);
     const size_t bytes = static_cast<size_t>(s.tokens * kv_dim) * sizeof(float);
     be.Copy(keys + s.past * kv_dim, k + s.offset * kv_dim, bytes);
     be.Copy(values + s.past * kv_dim, v + s.offset * kv_dim, bytes);
-    kernels::AttentionArgs args;
+    kernels::AttentionArgs& args = sequences.emplace_back();
     args.tokens = s.tokens;
     args.past = s.past;
     args.num_heads = c.num_attention_heads;
@@ -35,8 +39,8 @@ void RunAttentionMixer(const LayerContext& ctx, int layer, const AttentionWeight
     args.keys = keys;
     args.values = values;
     args.out = attn + s.offset * q_dim;
-    be.Attention(args);
   }
+  be.Attention(sequences);
   be.MatMul(w.o_proj, attn, t, out, nullptr);
 }
 

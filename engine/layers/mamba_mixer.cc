@@ -2,6 +2,8 @@
 // selective scan (softplus, D skip, SiLU gate) -> out_proj.
 #include "engine/layers/mamba_mixer.h"
 
+#include <vector>
+
 namespace jamba::engine {
 
 void RunMambaMixer(const LayerContext& ctx, int layer, const MambaWeights& w, const float* in,
@@ -21,8 +23,11 @@ void RunMambaMixer(const LayerContext& ctx, int layer, const MambaWeights& w, co
   float* y = ctx.ws.slot(ForwardWorkspace::kMambaY);
 
   be.MatMul(w.in_proj, in, t, xz, w.in_proj_bias);
+  // Each sequence convolves and scans with its own state; all of them go to the backend at once.
+  std::vector<kernels::CausalConvArgs> convs;
+  convs.reserve(ctx.slices.size());
   for (const SequenceSlice& s : ctx.slices) {
-    kernels::CausalConvArgs args;
+    kernels::CausalConvArgs& args = convs.emplace_back();
     args.tokens = s.tokens;
     args.channels = i_dim;
     args.kernel_size = c.mamba_d_conv;
@@ -32,15 +37,17 @@ void RunMambaMixer(const LayerContext& ctx, int layer, const MambaWeights& w, co
     args.bias = w.conv_bias;
     args.state = s.state->conv_state(layer);
     args.out = conv + s.offset * i_dim;
-    be.CausalConv1dSilu(args);
   }
+  be.CausalConv1dSilu(convs);
   be.MatMul(w.x_proj, conv, t, xproj, nullptr);
   be.RmsNorm(xproj, p_dim, t, r, w.dt_norm, eps, dt_in, r);
   be.RmsNorm(xproj + r, p_dim, t, n, w.b_norm, eps, bc, 2 * n);
   be.RmsNorm(xproj + r + n, p_dim, t, n, w.c_norm, eps, bc + n, 2 * n);
   be.MatMul(w.dt_proj, dt_in, t, dt, w.dt_bias);
+  std::vector<kernels::SelectiveScanArgs> scans;
+  scans.reserve(ctx.slices.size());
   for (const SequenceSlice& s : ctx.slices) {
-    kernels::SelectiveScanArgs args;
+    kernels::SelectiveScanArgs& args = scans.emplace_back();
     args.tokens = s.tokens;
     args.channels = i_dim;
     args.state_size = n;
@@ -56,8 +63,8 @@ void RunMambaMixer(const LayerContext& ctx, int layer, const MambaWeights& w, co
     args.z_stride = 2 * i_dim;
     args.state = s.state->ssm_state(layer);
     args.y = y + s.offset * i_dim;
-    be.SelectiveScan(args);
   }
+  be.SelectiveScan(scans);
   be.MatMul(w.out_proj, y, t, out, w.out_proj_bias);
 }
 

@@ -310,6 +310,10 @@ void CpuBackend::Add(float* y, const float* x, size_t count) {
 }
 
 void CpuBackend::SwiGluMlp(const MlpWeights& mlp, const float* x, int64_t n, float* out) {
+  if (n < kPackMinTokens) {
+    const SwiGluJob job{&mlp, x, n, out};
+    return SwiGluFewTokens({&job, 1});
+  }
   const int64_t f = mlp.gate.rows;
   ScratchPool::Lease gate = scratch_.Get(static_cast<size_t>(n * f));
   ScratchPool::Lease up = scratch_.Get(static_cast<size_t>(n * f));
@@ -319,6 +323,100 @@ void CpuBackend::SwiGluMlp(const MlpWeights& mlp, const float* x, int64_t n, flo
     elementwise_.silu_mul(gate.data() + begin, up.data() + begin, end - begin, gate.data() + begin);
   });
   MatMul(mlp.down, gate.data(), n, out, nullptr);
+}
+
+void CpuBackend::ProductRows(const Matrix& w, int64_t r0, int64_t r1, const float* x,
+                             const uint16_t* xb, int64_t n, float* y) {
+  if (xb != nullptr) {
+    Bf16DotRows(w, r0, r1, xb, Bf16ActivationStride(w.cols), n, y, w.rows);
+  } else {
+    matmul_.rows(w, r0, r1, x, w.cols, n, y, w.rows, nullptr);
+  }
+}
+
+void CpuBackend::SwiGluFewTokens(std::span<const SwiGluJob> jobs) {
+  // Rows per piece: 256 rows of a 2048-column bf16 matrix are 1 MiB, small enough to balance
+  // the threads at the end of a region, large enough for the prefetchers to stream.
+  constexpr int64_t kPieceRows = 256;
+  struct Buffers {
+    float* gate;   // [tokens, f]: gate, then SiLU(gate) * up
+    float* up;     // [tokens, f]
+    uint16_t* xb;  // bf16 activations of gate/up, or null
+    uint16_t* hb;  // bf16 activations of down, or null
+  };
+  // bf16 activations go to the dot-product kernels, which take bf16 weights only (int8 weights
+  // keep fp32 activations). Scratch floats holding `count` bf16 values from a float boundary:
+  auto bf16_floats = [](int64_t count) { return (count + 1) / 2; };
+  auto uses_dot = [&](const Matrix& w) { return bf16_activations_ && w.dtype == DType::kBF16; };
+  auto job_floats = [&](const SwiGluJob& job) {
+    const MlpWeights& mlp = *job.mlp;
+    const int64_t f = mlp.gate.rows, hidden = mlp.gate.cols;
+    int64_t floats = 2 * job.tokens * f;
+    if (uses_dot(mlp.gate) || uses_dot(mlp.up))
+      floats += bf16_floats(job.tokens * Bf16ActivationStride(hidden));
+    if (uses_dot(mlp.down)) floats += bf16_floats(job.tokens * Bf16ActivationStride(f));
+    return floats;
+  };
+  int64_t total_floats = 0;
+  for (const SwiGluJob& job : jobs) total_floats += job_floats(job);
+  ScratchPool::Lease lease = scratch_.Get(static_cast<size_t>(total_floats));
+  std::vector<Buffers> buffers(jobs.size());
+  float* next = lease.data();
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const SwiGluJob& job = jobs[j];
+    const MlpWeights& mlp = *job.mlp;
+    const int64_t f = mlp.gate.rows, hidden = mlp.gate.cols;
+    Buffers& b = buffers[j];
+    b.gate = next;
+    b.up = next + job.tokens * f;
+    float* bf16_area = next + 2 * job.tokens * f;
+    next += job_floats(job);
+    b.xb = b.hb = nullptr;
+    if (uses_dot(mlp.gate) || uses_dot(mlp.up)) {
+      b.xb = reinterpret_cast<uint16_t*>(bf16_area);
+      bf16_area += bf16_floats(job.tokens * Bf16ActivationStride(hidden));
+      RoundActivationsToBf16(job.x, hidden, job.tokens, hidden, b.xb, Bf16ActivationStride(hidden));
+    }
+    if (uses_dot(mlp.down)) b.hb = reinterpret_cast<uint16_t*>(bf16_area);
+  }
+  auto pieces_of = [&](auto rows_of) {
+    std::vector<SequencePiece> pieces;
+    for (size_t j = 0; j < jobs.size(); ++j) {
+      if (jobs[j].tokens <= 0) continue;
+      const int64_t rows = rows_of(*jobs[j].mlp);
+      for (int64_t r = 0; r < rows; r += kPieceRows)
+        pieces.push_back({j, r, std::min(rows, r + kPieceRows)});
+    }
+    return pieces;
+  };
+  const std::vector<SequencePiece> hidden_pieces =
+      pieces_of([](const MlpWeights& m) { return m.gate.rows; });
+  pool_.ParallelFor(static_cast<int64_t>(hidden_pieces.size()), [&](int64_t task, int) {
+    const SequencePiece& p = hidden_pieces[static_cast<size_t>(task)];
+    const SwiGluJob& job = jobs[p.sequence];
+    const Buffers& b = buffers[p.sequence];
+    const int64_t f = job.mlp->gate.rows;
+    const MlpWeights& mlp = *job.mlp;
+    ProductRows(mlp.gate, p.begin, p.end, job.x, uses_dot(mlp.gate) ? b.xb : nullptr, job.tokens,
+                b.gate);
+    ProductRows(mlp.up, p.begin, p.end, job.x, uses_dot(mlp.up) ? b.xb : nullptr, job.tokens, b.up);
+    for (int64_t t = 0; t < job.tokens; ++t) {
+      float* h = b.gate + t * f + p.begin;
+      elementwise_.silu_mul(h, b.up + t * f + p.begin, p.end - p.begin, h);
+    }
+    if (b.hb != nullptr) {
+      RoundActivationsToBf16(b.gate + p.begin, f, job.tokens, p.end - p.begin, b.hb + p.begin,
+                             Bf16ActivationStride(f));
+    }
+  });
+  const std::vector<SequencePiece> output_pieces =
+      pieces_of([](const MlpWeights& m) { return m.down.rows; });
+  pool_.ParallelFor(static_cast<int64_t>(output_pieces.size()), [&](int64_t task, int) {
+    const SequencePiece& p = output_pieces[static_cast<size_t>(task)];
+    const SwiGluJob& job = jobs[p.sequence];
+    const Buffers& b = buffers[p.sequence];
+    ProductRows(job.mlp->down, p.begin, p.end, b.gate, b.hb, job.tokens, job.out);
+  });
 }
 
 void CpuBackend::Moe(const MoeArgs& args) {
@@ -347,64 +445,116 @@ void CpuBackend::Moe(const MoeArgs& args) {
   std::fill_n(args.out, n * hidden, 0.0f);
   size_t most_tokens = 0;
   for (const auto& tokens : expert_tokens) most_tokens = std::max(most_tokens, tokens.size());
-  ScratchPool::Lease xs = scratch_.Get(most_tokens * static_cast<size_t>(hidden));
-  ScratchPool::Lease ys = scratch_.Get(most_tokens * static_cast<size_t>(hidden));
+  // Few tokens per expert (decode): every expert's rows in shared parallel regions, each
+  // expert's tokens gathered into its own block; otherwise one expert after another.
+  const bool together = most_tokens < static_cast<size_t>(kPackMinTokens);
+  const size_t gathered = together ? static_cast<size_t>(n * args.top_k) : most_tokens;
+  ScratchPool::Lease xs = scratch_.Get(gathered * static_cast<size_t>(hidden));
+  ScratchPool::Lease ys = scratch_.Get(gathered * static_cast<size_t>(hidden));
+  std::vector<SwiGluJob> jobs;
+  int64_t offset = 0;
   for (int64_t e = 0; e < num_experts; ++e) {
     const auto& tokens = expert_tokens[e];
     if (tokens.empty()) continue;
     const int64_t m = static_cast<int64_t>(tokens.size());
-    for (int64_t j = 0; j < m; ++j) {
-      std::memcpy(xs.data() + j * hidden, args.x + tokens[j] * hidden, hidden * sizeof(float));
+    float* x = xs.data() + offset * hidden;
+    float* y = ys.data() + offset * hidden;
+    for (int64_t j = 0; j < m; ++j)
+      std::memcpy(x + j * hidden, args.x + tokens[j] * hidden, hidden * sizeof(float));
+    if (together) {
+      jobs.push_back({&args.experts[e], x, m, y});
+      offset += m;
+      continue;
     }
-    SwiGluMlp(args.experts[e], xs.data(), m, ys.data());
-    for (int64_t j = 0; j < m; ++j) {
-      matmul_.axpy(expert_weights[e][j], ys.data() + j * hidden, args.out + tokens[j] * hidden,
-                   hidden);
-    }
+    SwiGluMlp(args.experts[e], x, m, y);
+    AddExpertOutput(y, expert_tokens[e], expert_weights[e], hidden, args.out);
+  }
+  if (!together) return;
+  SwiGluFewTokens(jobs);
+  for (const SwiGluJob& job : jobs) {
+    const auto e = static_cast<size_t>(job.mlp - args.experts.data());
+    AddExpertOutput(job.out, expert_tokens[e], expert_weights[e], hidden, args.out);
   }
 }
 
-void CpuBackend::CausalConv1dSilu(const CausalConvArgs& args) {
-  const int64_t grain = std::max<int64_t>(16, 4096 / std::max<int64_t>(args.tokens, 1));
-  ParallelRanges(args.channels, grain,
-                 [&](int64_t begin, int64_t end) { mamba_.causal_conv1d_silu(args, begin, end); });
+void CpuBackend::AddExpertOutput(const float* y, std::span<const int64_t> tokens,
+                                 std::span<const float> weights, int64_t hidden, float* out) {
+  for (size_t j = 0; j < tokens.size(); ++j)
+    matmul_.axpy(weights[j], y + static_cast<int64_t>(j) * hidden, out + tokens[j] * hidden,
+                 hidden);
 }
 
-void CpuBackend::SelectiveScan(const SelectiveScanArgs& args) {
-  if (args.tokens <= 0 || args.channels <= 0) return;
-  const int64_t grain = std::max<int64_t>(8, 2048 / args.tokens);
-  const int64_t tasks = std::clamp<int64_t>(args.channels / grain, 1, pool_.num_threads() * 4);
-  // Task boundaries on multiples of 16 channels: a channel then always takes the same (vector or
-  // scalar tail) path in the scan's input transform, whatever the token count and split.
-  const int64_t per_task = ((args.channels + tasks - 1) / tasks + 15) / 16 * 16;
-  const int64_t scratch_per_thread = 2 * args.tokens * per_task;
-  ScratchPool::Lease scratch =
-      scratch_.Get(static_cast<size_t>(scratch_per_thread * pool_.num_threads()));
-  pool_.ParallelFor((args.channels + per_task - 1) / per_task, [&](int64_t task, int thread) {
-    const int64_t begin = task * per_task;
-    const int64_t end = std::min(args.channels, begin + per_task);
-    if (begin < end) {
-      mamba_.selective_scan(args, begin, end, scratch.data() + thread * scratch_per_thread);
-    }
+void CpuBackend::CausalConv1dSilu(std::span<const CausalConvArgs> sequences) {
+  // Pieces on multiples of 16 channels: whole vectors for the kernel's SiLU pass.
+  const std::vector<SequencePiece> pieces = SplitSequences(sequences.size(), [&](size_t i) {
+    const CausalConvArgs& a = sequences[i];
+    const int64_t grain = std::max<int64_t>(16, 4096 / std::max<int64_t>(a.tokens, 1));
+    return a.tokens > 0 ? PieceSplit{a.channels, grain} : PieceSplit{};
+  });
+  pool_.ParallelFor(static_cast<int64_t>(pieces.size()), [&](int64_t task, int) {
+    const SequencePiece& p = pieces[static_cast<size_t>(task)];
+    mamba_.causal_conv1d_silu(sequences[p.sequence], p.begin, p.end);
   });
 }
 
-void CpuBackend::Attention(const AttentionArgs& args) {
-  if (args.tokens <= 0 || args.num_kv_heads <= 0) return;
-  const int64_t heads_per_item = AttentionHeadsPerItem(args, pool_.num_threads());
-  const int64_t items = AttentionItems(args, heads_per_item);
-  const int64_t scratch_per_thread = AttentionScratchFloats(args, heads_per_item);
+void CpuBackend::SelectiveScan(std::span<const SelectiveScanArgs> sequences) {
+  // Pieces on multiples of 16 channels: a channel then always takes the same (vector or scalar
+  // tail) path in the scan's input transform, whatever the token count and split.
+  const std::vector<SequencePiece> pieces = SplitSequences(sequences.size(), [&](size_t i) {
+    const SelectiveScanArgs& a = sequences[i];
+    const int64_t grain = std::max<int64_t>(8, 2048 / std::max<int64_t>(a.tokens, 1));
+    return a.tokens > 0 ? PieceSplit{a.channels, grain} : PieceSplit{};
+  });
+  int64_t scratch_per_thread = 0;
+  for (const SequencePiece& p : pieces) {
+    scratch_per_thread =
+        std::max(scratch_per_thread, 2 * sequences[p.sequence].tokens * (p.end - p.begin));
+  }
   ScratchPool::Lease scratch =
       scratch_.Get(static_cast<size_t>(scratch_per_thread * pool_.num_threads()));
-  const int64_t tasks = std::min<int64_t>(items, static_cast<int64_t>(pool_.num_threads()) * 4);
-  const int64_t per_task = (items + tasks - 1) / tasks;
-  pool_.ParallelFor(tasks, [&](int64_t task, int thread) {
-    const int64_t begin = task * per_task;
-    const int64_t end = std::min(items, begin + per_task);
-    if (begin < end)
-      attention_.attend(args, heads_per_item, begin, end,
-                        scratch.data() + thread * scratch_per_thread);
+  pool_.ParallelFor(static_cast<int64_t>(pieces.size()), [&](int64_t task, int thread) {
+    const SequencePiece& p = pieces[static_cast<size_t>(task)];
+    mamba_.selective_scan(sequences[p.sequence], p.begin, p.end,
+                          scratch.data() + thread * scratch_per_thread);
   });
+}
+
+void CpuBackend::Attention(std::span<const AttentionArgs> sequences) {
+  // Items split KV heads only as far as this call's sequences cannot feed the threads alone (a
+  // decode step of many sequences keeps each sequence's heads together, reading its KV once).
+  const int64_t threads_per_sequence = std::max<int64_t>(
+      1, pool_.num_threads() / std::max<int64_t>(static_cast<int64_t>(sequences.size()), 1));
+  std::vector<int64_t> heads_per_item(sequences.size());
+  int64_t scratch_per_thread = 0;
+  const std::vector<SequencePiece> pieces = SplitSequences(sequences.size(), [&](size_t i) {
+    const AttentionArgs& a = sequences[i];
+    if (a.tokens <= 0 || a.num_kv_heads <= 0) return PieceSplit{};
+    heads_per_item[i] = AttentionHeadsPerItem(a, threads_per_sequence);
+    scratch_per_thread = std::max(scratch_per_thread, AttentionScratchFloats(a, heads_per_item[i]));
+    return PieceSplit{AttentionItems(a, heads_per_item[i]), 1, 1};
+  });
+  ScratchPool::Lease scratch =
+      scratch_.Get(static_cast<size_t>(scratch_per_thread * pool_.num_threads()));
+  pool_.ParallelFor(static_cast<int64_t>(pieces.size()), [&](int64_t task, int thread) {
+    const SequencePiece& p = pieces[static_cast<size_t>(task)];
+    attention_.attend(sequences[p.sequence], heads_per_item[p.sequence], p.begin, p.end,
+                      scratch.data() + thread * scratch_per_thread);
+  });
+}
+
+std::vector<CpuBackend::SequencePiece> CpuBackend::SplitSequences(
+    size_t sequences, const std::function<PieceSplit(size_t)>& split) const {
+  const int64_t max_pieces = static_cast<int64_t>(pool_.num_threads()) * 4;
+  std::vector<SequencePiece> pieces;
+  for (size_t i = 0; i < sequences; ++i) {
+    const PieceSplit s = split(i);
+    if (s.count <= 0) continue;
+    const int64_t n = std::clamp<int64_t>(s.count / std::max<int64_t>(s.grain, 1), 1, max_pieces);
+    const int64_t per_piece = ((s.count + n - 1) / n + s.multiple - 1) / s.multiple * s.multiple;
+    for (int64_t begin = 0; begin < s.count; begin += per_piece)
+      pieces.push_back({i, begin, std::min(s.count, begin + per_piece)});
+  }
+  return pieces;
 }
 
 }  // namespace jamba::kernels::cpu

@@ -3,6 +3,7 @@
 #ifndef JAMBA_KERNELS_CPU_CPU_BACKEND_H_
 #define JAMBA_KERNELS_CPU_CPU_BACKEND_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,15 +68,55 @@ class CpuBackend final : public Backend {
   void Add(float* y, const float* x, size_t count) override;
   void SwiGluMlp(const MlpWeights& mlp, const float* x, int64_t n, float* out) override;
   void Moe(const MoeArgs& args) override;
-  void CausalConv1dSilu(const CausalConvArgs& args) override;
-  void SelectiveScan(const SelectiveScanArgs& args) override;
-  void Attention(const AttentionArgs& args) override;
+  using Backend::Attention;
+  using Backend::CausalConv1dSilu;
+  using Backend::SelectiveScan;
+  void CausalConv1dSilu(std::span<const CausalConvArgs> sequences) override;
+  void SelectiveScan(std::span<const SelectiveScanArgs> sequences) override;
+  void Attention(std::span<const AttentionArgs> sequences) override;
 
  protected:
   void Free(void* data, size_t bytes) override;
 
  private:
   CpuBackend(const CpuBackendOptions& options, SimdTarget target);
+
+  // One SwiGLU MLP over a few tokens (fewer than kPackMinTokens): an expert's share of a step,
+  // or a decode step's dense MLP.
+  struct SwiGluJob {
+    const MlpWeights* mlp;
+    const float* x;  // [tokens, hidden]
+    int64_t tokens;
+    float* out;  // [tokens, hidden]
+  };
+  // Runs every job in two parallel regions (gate, up and SiLU for all jobs' rows; then down)
+  // instead of four per job, so the threads stream weights without waiting at a barrier after
+  // each matrix. Each output is the same dot product as MatMul's: results are bitwise those of
+  // SwiGluMlp's general path.
+  void SwiGluFewTokens(std::span<const SwiGluJob> jobs);
+  // out[tokens[j], :] += weights[j] * y[j, :], in order (the MoE combine of one expert).
+  void AddExpertOutput(const float* y, std::span<const int64_t> tokens,
+                       std::span<const float> weights, int64_t hidden, float* out);
+  // y[t, r] for rows [r0, r1) of w and `n` tokens of a product whose activations are `x` (fp32,
+  // [n, w.cols]) or, when `xb` is set, `x` rounded to bf16 at Bf16ActivationStride(w.cols).
+  void ProductRows(const Matrix& w, int64_t r0, int64_t r1, const float* x, const uint16_t* xb,
+                   int64_t n, float* y);
+
+  // Work of a per-sequence operation (conv, scan, attention) over all of a step's sequences in
+  // one parallel region: each sequence's [0, count) units (channels, attention items) cut into
+  // about `count / grain` pieces (at most four per thread), each a multiple of `multiple` units.
+  // SwiGluFewTokens cuts its jobs' rows into SequencePieces too (`sequence` is the job).
+  struct PieceSplit {
+    int64_t count = 0;
+    int64_t grain = 1;
+    int64_t multiple = 16;
+  };
+  struct SequencePiece {
+    size_t sequence;
+    int64_t begin, end;
+  };
+  std::vector<SequencePiece> SplitSequences(size_t sequences,
+                                            const std::function<PieceSplit(size_t)>& split) const;
   // Allocate, on 2 MiB boundaries with transparent huge pages asked for when `huge_pages` and the
   // buffer spans at least one.
   absl::StatusOr<DeviceBuffer> AllocateAligned(size_t bytes, bool huge_pages);

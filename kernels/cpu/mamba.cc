@@ -5,6 +5,7 @@
 // clang-format off: foreach_target.h must come first, then highway.h (Highway's re-inclusion idiom).
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 // clang-format on
+#include <algorithm>
 #include <cmath>
 
 #include "hwy/contrib/math/math-inl.h"
@@ -69,10 +70,28 @@ void CausalConv1dSilu(const CausalConvArgs& a, int64_t channel_begin, int64_t ch
       window[k - 1] = a.u[t * a.u_stride + c];
       float sum = bias;
       for (int j = 0; j < k; ++j) sum += w[j] * window[j];
-      a.out[t * a.channels + c] = Silu(sum);
+      a.out[t * a.channels + c] = sum;
       for (int j = 0; j < k - 1; ++j) window[j] = window[j + 1];
     }
     for (int j = 0; j < k - 1; ++j) state[j] = window[j];
+  }
+  // SiLU in a second pass, vectorised over channels: a scalar exp per channel and token cost
+  // more than the whole convolution. The tail goes through the same vector exp in a padded
+  // buffer, so a channel's value does not depend on how the channels were split.
+  const DF df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t width = channel_end - channel_begin;
+  for (int64_t t = 0; t < a.tokens; ++t) {
+    float* row = a.out + t * a.channels + channel_begin;
+    int64_t i = 0;
+    for (; i + lanes <= width; i += lanes)
+      hn::StoreU(SiluV(df, hn::LoadU(df, row + i)), df, row + i);
+    if (i < width) {
+      HWY_ALIGN float tail[HWY_MAX_BYTES / sizeof(float)] = {};
+      std::copy_n(row + i, width - i, tail);
+      hn::Store(SiluV(df, hn::Load(df, tail)), df, tail);
+      std::copy_n(tail, width - i, row + i);
+    }
   }
 }
 

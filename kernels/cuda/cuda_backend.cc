@@ -496,7 +496,13 @@ void CudaBackend::MoeChunkLocked(const MoeArgs& args, const float* x, int64_t n,
   JAMBA_CUDA_CHECK(LaunchMoeCombine(ys.as<float>(), h, ids, weights, slot_of, n, k, out, stream));
 }
 
-void CudaBackend::CausalConv1dSilu(const CausalConvArgs& args) {
+// One launch per sequence (for each per-sequence operation): they are short next to a step's
+// products, and each launch already covers every channel or head of its sequence.
+void CudaBackend::CausalConv1dSilu(std::span<const CausalConvArgs> sequences) {
+  for (const CausalConvArgs& args : sequences) CausalConv1dSiluOne(args);
+}
+
+void CudaBackend::CausalConv1dSiluOne(const CausalConvArgs& args) {
   absl::MutexLock lock(&mu_);
   UseDevice();
   JAMBA_CUDA_REQUIRE(args.kernel_size >= 1 && args.kernel_size <= kConvMaxKernel,
@@ -514,7 +520,11 @@ void CudaBackend::CausalConv1dSilu(const CausalConvArgs& args) {
   JAMBA_CUDA_CHECK(LaunchCausalConv1dSilu(p, stream_.get()));
 }
 
-void CudaBackend::SelectiveScan(const SelectiveScanArgs& args) {
+void CudaBackend::SelectiveScan(std::span<const SelectiveScanArgs> sequences) {
+  for (const SelectiveScanArgs& args : sequences) SelectiveScanOne(args);
+}
+
+void CudaBackend::SelectiveScanOne(const SelectiveScanArgs& args) {
   absl::MutexLock lock(&mu_);
   UseDevice();
   JAMBA_CUDA_REQUIRE(args.state_size >= 1 && args.state_size <= kScanMaxState,
@@ -538,7 +548,11 @@ void CudaBackend::SelectiveScan(const SelectiveScanArgs& args) {
   JAMBA_CUDA_CHECK(LaunchSelectiveScan(p, stream_.get()));
 }
 
-void CudaBackend::Attention(const AttentionArgs& args) {
+void CudaBackend::Attention(std::span<const AttentionArgs> sequences) {
+  for (const AttentionArgs& args : sequences) AttentionOne(args);
+}
+
+void CudaBackend::AttentionOne(const AttentionArgs& args) {
   absl::MutexLock lock(&mu_);
   UseDevice();
   JAMBA_CUDA_REQUIRE(args.head_dim >= 1 && args.head_dim <= kAttentionMaxHeadDim,

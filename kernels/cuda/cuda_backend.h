@@ -98,9 +98,12 @@ class CudaBackend final : public Backend {
   void Add(float* y, const float* x, size_t count) override;
   void SwiGluMlp(const MlpWeights& mlp, const float* x, int64_t n, float* out) override;
   void Moe(const MoeArgs& args) override;
-  void CausalConv1dSilu(const CausalConvArgs& args) override;
-  void SelectiveScan(const SelectiveScanArgs& args) override;
-  void Attention(const AttentionArgs& args) override;
+  using Backend::Attention;
+  using Backend::CausalConv1dSilu;
+  using Backend::SelectiveScan;
+  void CausalConv1dSilu(std::span<const CausalConvArgs> sequences) override;
+  void SelectiveScan(std::span<const SelectiveScanArgs> sequences) override;
+  void Attention(std::span<const AttentionArgs> sequences) override;
 
   // ---- CUDA graphs (opt-in; needs options.enable_graphs) ----
   // BeginCapture() records every op issued until EndCapture(key) into a CUDA graph instead of
@@ -141,6 +144,10 @@ class CudaBackend final : public Backend {
 
  private:
   class Scratch;
+  // One sequence's launch of each per-sequence operation.
+  void CausalConv1dSiluOne(const CausalConvArgs& args);
+  void SelectiveScanOne(const SelectiveScanArgs& args);
+  void AttentionOne(const AttentionArgs& args);
   struct CapturedGraph {
     Graph graph;
     GraphExec exec;

@@ -999,6 +999,102 @@ TEST_P(KernelParityTest, AttentionMatchesReferenceForGqaGroupsHeadDimsAndPast) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Many sequences in one call (a batched decode step): each sequence's outputs and state are
+// bitwise those of a call with that sequence alone.
+
+// Token counts of the sequences of one call: decode (1), short and longer prefill pieces.
+const std::vector<int64_t> kSequenceTokens = {1, 1, 3, 1, 7, 1};
+
+TEST_P(KernelParityTest, CausalConv1dOverManySequencesEqualsOneCallEach) {
+  Rng rng(7001);
+  constexpr int64_t kChannels = 37;
+  constexpr int kK = 4;
+  const std::vector<float> weight = rng.Vector(kChannels * kK);
+  const std::vector<float> bias = rng.Vector(kChannels);
+  std::vector<std::vector<float>> u, batched_state, batched_out, alone_state, alone_out;
+  std::vector<CausalConvArgs> calls;
+  for (int64_t tokens : kSequenceTokens) {
+    u.push_back(rng.Vector(static_cast<size_t>(tokens * kChannels), -2, 2));
+    batched_state.push_back(rng.Vector(kChannels * (kK - 1), -2, 2));
+    alone_state.push_back(batched_state.back());
+    batched_out.emplace_back(static_cast<size_t>(tokens * kChannels), kNaN);
+    alone_out.push_back(batched_out.back());
+  }
+  for (size_t i = 0; i < kSequenceTokens.size(); ++i) {
+    CausalConvArgs args{.tokens = kSequenceTokens[i],
+                        .channels = kChannels,
+                        .kernel_size = kK,
+                        .u = u[i].data(),
+                        .u_stride = kChannels,
+                        .weight = weight.data(),
+                        .bias = bias.data(),
+                        .state = alone_state[i].data(),
+                        .out = alone_out[i].data()};
+    backend_->CausalConv1dSilu(args);
+    args.state = batched_state[i].data();
+    args.out = batched_out[i].data();
+    calls.push_back(args);
+  }
+  backend_->CausalConv1dSilu(calls);
+  EXPECT_EQ(batched_out, alone_out);
+  EXPECT_EQ(batched_state, alone_state);
+}
+
+TEST_P(KernelParityTest, SelectiveScanOverManySequencesEqualsOneCallEach) {
+  Rng rng(7002);
+  std::vector<ScanData> data;
+  std::vector<std::vector<float>> batched_state, batched_y, alone_state, alone_y;
+  for (int64_t tokens : kSequenceTokens) {
+    data.push_back(RandomScan(rng, tokens, 37, 16));
+    batched_state.push_back(data.back().state);
+    alone_state.push_back(data.back().state);
+    batched_y.emplace_back(static_cast<size_t>(tokens * 37), kNaN);
+    alone_y.push_back(batched_y.back());
+  }
+  std::vector<SelectiveScanArgs> calls;
+  for (size_t i = 0; i < data.size(); ++i) {
+    backend_->SelectiveScan(data[i].Args(alone_state[i].data(), alone_y[i].data()));
+    calls.push_back(data[i].Args(batched_state[i].data(), batched_y[i].data()));
+  }
+  backend_->SelectiveScan(calls);
+  EXPECT_EQ(batched_y, alone_y);
+  EXPECT_EQ(batched_state, alone_state);
+}
+
+TEST_P(KernelParityTest, AttentionOverManySequencesEqualsOneCallEach) {
+  Rng rng(7003);
+  const int heads = 8, kv_heads = 2, dh = 32;
+  const int64_t q_stride = heads * dh, kv_stride = kv_heads * dh;
+  std::vector<std::vector<float>> q, keys, values, batched, alone;
+  std::vector<AttentionArgs> calls;
+  for (size_t i = 0; i < kSequenceTokens.size(); ++i) {
+    const int64_t tokens = kSequenceTokens[i];
+    const int64_t past = 50 * static_cast<int64_t>(i);
+    q.push_back(rng.Vector(static_cast<size_t>(tokens * q_stride), -2, 2));
+    keys.push_back(rng.Vector(static_cast<size_t>((past + tokens) * kv_stride), -2, 2));
+    values.push_back(rng.Vector(static_cast<size_t>((past + tokens) * kv_stride)));
+    batched.emplace_back(static_cast<size_t>(tokens * q_stride), kNaN);
+    alone.push_back(batched.back());
+  }
+  for (size_t i = 0; i < kSequenceTokens.size(); ++i) {
+    AttentionArgs args{.tokens = kSequenceTokens[i],
+                       .past = 50 * static_cast<int64_t>(i),
+                       .num_heads = heads,
+                       .num_kv_heads = kv_heads,
+                       .head_dim = dh,
+                       .q = q[i].data(),
+                       .keys = keys[i].data(),
+                       .values = values[i].data(),
+                       .out = alone[i].data()};
+    backend_->Attention(args);
+    args.out = batched[i].data();
+    calls.push_back(args);
+  }
+  backend_->Attention(calls);
+  EXPECT_EQ(batched, alone);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Degenerate calls
 
 // How many KV heads one work item walks together depends on the thread count and the number of
