@@ -6,22 +6,13 @@
 
 #include "gtest/gtest.h"
 #include "jamba/engine.h"
-#include "tests/util/test_util.h"
+#include "tests/util/demo_engine_suite.h"
 
 namespace jamba {
 namespace {
 
-class EngineCancelTest : public ::testing::Test {
+class EngineCancelTest : public testing::DemoEngineSuite {
  protected:
-  static void SetUpTestSuite() {
-    EngineOptions options;
-    options.threads = 2;
-    auto engine = Engine::Open(testing::BinaryDir() + "/demo-model", options);
-    ASSERT_TRUE(engine.ok()) << engine.status();
-    engine_ = *std::move(engine);
-  }
-  static void TearDownTestSuite() { engine_.reset(); }
-
   // Generates kTokens greedy tokens, cancelling in the callback of chunk `cancel_on` (1-based).
   static absl::StatusOr<GenerateResult> GenerateCancellingOn(int cancel_on, int* chunks) {
     GenerateOptions options;
@@ -33,7 +24,6 @@ class EngineCancelTest : public ::testing::Test {
   }
 
   static constexpr int kTokens = 6;
-  inline static std::unique_ptr<Engine> engine_;
 };
 
 TEST_F(EngineCancelTest, CancellingOnAnEarlyChunkStopsTheStream) {

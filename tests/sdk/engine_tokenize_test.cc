@@ -6,24 +6,12 @@
 
 #include "gtest/gtest.h"
 #include "jamba/engine.h"
-#include "tests/util/test_util.h"
+#include "tests/util/demo_engine_suite.h"
 
 namespace jamba {
 namespace {
 
-class EngineTokenizeTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    EngineOptions options;
-    options.threads = 2;
-    auto engine = Engine::Open(testing::BinaryDir() + "/demo-model", options);
-    ASSERT_TRUE(engine.ok()) << engine.status();
-    engine_ = *std::move(engine);
-  }
-  static void TearDownTestSuite() { engine_.reset(); }
-  // One engine for the suite: loading the model is the slow part.
-  inline static std::unique_ptr<Engine> engine_;
-};
+using EngineTokenizeTest = testing::DemoEngineSuite;
 
 GenerateOptions Greedy(int max_tokens) {
   GenerateOptions options;
