@@ -117,6 +117,7 @@ class CpuBackend final : public Backend {
   };
   std::vector<SequencePiece> SplitSequences(size_t sequences,
                                             const std::function<PieceSplit(size_t)>& split) const;
+
   // Allocate, on 2 MiB boundaries with transparent huge pages asked for when `huge_pages` and the
   // buffer spans at least one.
   absl::StatusOr<DeviceBuffer> AllocateAligned(size_t bytes, bool huge_pages);
