@@ -244,7 +244,7 @@ void CpuBackend::MatMulBf16Dot(const Matrix& w, const float* x, int64_t n, float
 
 void CpuBackend::MatMul(const Matrix& w, const float* x, int64_t n, float* y, const float* bias) {
   if (n <= 0 || w.rows <= 0) return;
-  if (bf16_activations_ && w.dtype == DType::kBF16) return MatMulBf16Dot(w, x, n, y, bias);
+  if (UsesBf16Dot(w)) return MatMulBf16Dot(w, x, n, y, bias);
   const int64_t threads = pool_.num_threads();
   const bool packed = n >= kPackMinTokens && w.dtype != DType::kF32;
   int64_t token_block = n;
@@ -344,17 +344,15 @@ void CpuBackend::SwiGluFewTokens(std::span<const SwiGluJob> jobs) {
     uint16_t* xb;  // bf16 activations of gate/up, or null
     uint16_t* hb;  // bf16 activations of down, or null
   };
-  // bf16 activations go to the dot-product kernels, which take bf16 weights only (int8 weights
-  // keep fp32 activations). Scratch floats holding `count` bf16 values from a float boundary:
+  // Scratch floats holding `count` bf16 values from a float boundary.
   auto bf16_floats = [](int64_t count) { return (count + 1) / 2; };
-  auto uses_dot = [&](const Matrix& w) { return bf16_activations_ && w.dtype == DType::kBF16; };
   auto job_floats = [&](const SwiGluJob& job) {
     const MlpWeights& mlp = *job.mlp;
     const int64_t f = mlp.gate.rows, hidden = mlp.gate.cols;
     int64_t floats = 2 * job.tokens * f;
-    if (uses_dot(mlp.gate) || uses_dot(mlp.up))
+    if (UsesBf16Dot(mlp.gate) || UsesBf16Dot(mlp.up))
       floats += bf16_floats(job.tokens * Bf16ActivationStride(hidden));
-    if (uses_dot(mlp.down)) floats += bf16_floats(job.tokens * Bf16ActivationStride(f));
+    if (UsesBf16Dot(mlp.down)) floats += bf16_floats(job.tokens * Bf16ActivationStride(f));
     return floats;
   };
   int64_t total_floats = 0;
@@ -372,12 +370,12 @@ void CpuBackend::SwiGluFewTokens(std::span<const SwiGluJob> jobs) {
     float* bf16_area = next + 2 * job.tokens * f;
     next += job_floats(job);
     b.xb = b.hb = nullptr;
-    if (uses_dot(mlp.gate) || uses_dot(mlp.up)) {
+    if (UsesBf16Dot(mlp.gate) || UsesBf16Dot(mlp.up)) {
       b.xb = reinterpret_cast<uint16_t*>(bf16_area);
       bf16_area += bf16_floats(job.tokens * Bf16ActivationStride(hidden));
       RoundActivationsToBf16(job.x, hidden, job.tokens, hidden, b.xb, Bf16ActivationStride(hidden));
     }
-    if (uses_dot(mlp.down)) b.hb = reinterpret_cast<uint16_t*>(bf16_area);
+    if (UsesBf16Dot(mlp.down)) b.hb = reinterpret_cast<uint16_t*>(bf16_area);
   }
   auto pieces_of = [&](auto rows_of) {
     std::vector<SequencePiece> pieces;
@@ -395,11 +393,12 @@ void CpuBackend::SwiGluFewTokens(std::span<const SwiGluJob> jobs) {
     const SequencePiece& p = hidden_pieces[static_cast<size_t>(task)];
     const SwiGluJob& job = jobs[p.sequence];
     const Buffers& b = buffers[p.sequence];
-    const int64_t f = job.mlp->gate.rows;
     const MlpWeights& mlp = *job.mlp;
-    ProductRows(mlp.gate, p.begin, p.end, job.x, uses_dot(mlp.gate) ? b.xb : nullptr, job.tokens,
+    const int64_t f = mlp.gate.rows;
+    ProductRows(mlp.gate, p.begin, p.end, job.x, UsesBf16Dot(mlp.gate) ? b.xb : nullptr, job.tokens,
                 b.gate);
-    ProductRows(mlp.up, p.begin, p.end, job.x, uses_dot(mlp.up) ? b.xb : nullptr, job.tokens, b.up);
+    ProductRows(mlp.up, p.begin, p.end, job.x, UsesBf16Dot(mlp.up) ? b.xb : nullptr, job.tokens,
+                b.up);
     for (int64_t t = 0; t < job.tokens; ++t) {
       float* h = b.gate + t * f + p.begin;
       elementwise_.silu_mul(h, b.up + t * f + p.begin, p.end - p.begin, h);
@@ -452,6 +451,7 @@ void CpuBackend::Moe(const MoeArgs& args) {
   ScratchPool::Lease xs = scratch_.Get(gathered * static_cast<size_t>(hidden));
   ScratchPool::Lease ys = scratch_.Get(gathered * static_cast<size_t>(hidden));
   std::vector<SwiGluJob> jobs;
+  std::vector<int64_t> job_experts;
   int64_t offset = 0;
   for (int64_t e = 0; e < num_experts; ++e) {
     const auto& tokens = expert_tokens[e];
@@ -463,6 +463,7 @@ void CpuBackend::Moe(const MoeArgs& args) {
       std::memcpy(x + j * hidden, args.x + tokens[j] * hidden, hidden * sizeof(float));
     if (together) {
       jobs.push_back({&args.experts[e], x, m, y});
+      job_experts.push_back(e);
       offset += m;
       continue;
     }
@@ -471,9 +472,9 @@ void CpuBackend::Moe(const MoeArgs& args) {
   }
   if (!together) return;
   SwiGluFewTokens(jobs);
-  for (const SwiGluJob& job : jobs) {
-    const auto e = static_cast<size_t>(job.mlp - args.experts.data());
-    AddExpertOutput(job.out, expert_tokens[e], expert_weights[e], hidden, args.out);
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const int64_t e = job_experts[j];
+    AddExpertOutput(jobs[j].out, expert_tokens[e], expert_weights[e], hidden, args.out);
   }
 }
 

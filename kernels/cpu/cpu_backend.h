@@ -81,6 +81,10 @@ class CpuBackend final : public Backend {
  private:
   CpuBackend(const CpuBackendOptions& options, SimdTarget target);
 
+  // Products with `w` run on the AVX-512 BF16 dot-product kernels (activations rounded to bf16):
+  // asked for, and the weights are bf16 (int8 weights keep fp32 activations).
+  bool UsesBf16Dot(const Matrix& w) const { return bf16_activations_ && w.dtype == DType::kBF16; }
+
   // One SwiGLU MLP over a few tokens (fewer than kPackMinTokens): an expert's share of a step,
   // or a decode step's dense MLP.
   struct SwiGluJob {
