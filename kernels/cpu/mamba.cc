@@ -1,5 +1,6 @@
 // Mamba conv1d and selective scan for every SIMD target (Highway foreach_target). The scan keeps
-// one channel's state [N] in registers across all tokens and vectorises over the state dimension.
+// one channel's state [N] in registers across all tokens and vectorises over the state dimension;
+// the conv vectorises over channels.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/mamba.cc"
 // clang-format off: foreach_target.h must come first, then highway.h (Highway's re-inclusion idiom).
@@ -57,11 +58,43 @@ void ScanInputs(const SelectiveScanArgs& a, int64_t c0, int64_t c1, float* dt, f
   }
 }
 
+// Kernel size 4 (every Mamba checkpoint) with channels side by side in vectors and each
+// channel's window in registers: a decode step of many sequences spent more time in the scalar
+// per-channel loop than streaming its state. The sum runs in the scalar loop's order, a separate
+// multiply and add per tap (the build does not contract them), so a channel's result does not
+// depend on which path computed it. Returns the first channel it left to the scalar loop.
+int64_t CausalConv4Vectors(const CausalConvArgs& a, int64_t channel_begin, int64_t channel_end) {
+  const DF df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  int64_t c = channel_begin;
+  for (; c + lanes <= channel_end; c += lanes) {
+    VF s0, s1, s2, w0, w1, w2, w3;
+    hn::LoadInterleaved3(df, a.state + c * 3, s0, s1, s2);
+    hn::LoadInterleaved4(df, a.weight + c * 4, w0, w1, w2, w3);
+    const VF bias = a.bias != nullptr ? hn::LoadU(df, a.bias + c) : hn::Zero(df);
+    for (int64_t t = 0; t < a.tokens; ++t) {
+      const VF u = hn::LoadU(df, a.u + t * a.u_stride + c);
+      VF sum = hn::Add(bias, hn::Mul(w0, s0));
+      sum = hn::Add(sum, hn::Mul(w1, s1));
+      sum = hn::Add(sum, hn::Mul(w2, s2));
+      sum = hn::Add(sum, hn::Mul(w3, u));
+      hn::StoreU(sum, df, a.out + t * a.channels + c);
+      s0 = s1;
+      s1 = s2;
+      s2 = u;
+    }
+    hn::StoreInterleaved3(s0, s1, s2, df, a.state + c * 3);
+  }
+  return c;
+}
+
 void CausalConv1dSilu(const CausalConvArgs& a, int64_t channel_begin, int64_t channel_end) {
   const int k = a.kernel_size;
   constexpr int kMaxKernel = 16;
   float window[kMaxKernel];  // window[j]: input at t-(K-1)+j
-  for (int64_t c = channel_begin; c < channel_end; ++c) {
+  const int64_t scalar_begin =
+      k == 4 ? CausalConv4Vectors(a, channel_begin, channel_end) : channel_begin;
+  for (int64_t c = scalar_begin; c < channel_end; ++c) {
     const float* w = a.weight + c * k;
     float* state = a.state + c * (k - 1);
     for (int j = 0; j < k - 1; ++j) window[j] = state[j];
