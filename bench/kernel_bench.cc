@@ -1,5 +1,6 @@
 // Micro-benchmarks of the CPU kernels on the bench model's shapes: MatMul (bf16 weights) at
-// decode and prefill batch sizes, against the machine's measured ceilings. Prints a table and,
+// decode and prefill batch sizes and decode attention, against the machine's measured ceilings.
+// Prints a table and,
 // with --json OUT, writes it.
 // Usage: jamba_kernel_bench [--threads N] [--activations fp32|bf16] [--json OUT]
 #include <algorithm>
@@ -149,44 +150,55 @@ int main(int argc, char** argv) {
                       {"fraction_of_triad", bytes / machine.triad_bytes_per_second}});
     }
   }
-  // Decode attention at long context: one query (16 heads sharing 4 KV heads, head size 128, as
-  // in the bench model) against 16K keys; K and V are 64 MiB, read once per call.
+  // Decode attention (16 heads sharing 4 KV heads, head size 128, as in the bench model): one
+  // query against 16K keys (K and V are 64 MiB), and a batched step's 16 sequences of one query
+  // each against 4K keys apiece (256 MiB in all); every K and V row is read once per call.
   nlohmann::json attention_rows = nlohmann::json::array();
-  {
+  for (const auto& [sequences, keys] : {std::pair<int, int64_t>{1, 16384}, {16, 4096}}) {
     const int heads = 16, kv_heads = 4, head_dim = 128;
-    const int64_t keys = 16384, kv_floats = keys * kv_heads * head_dim;
-    std::vector<float> q(static_cast<size_t>(heads * head_dim)), out(q.size());
-    std::vector<float> k(static_cast<size_t>(kv_floats)), v(k.size());
+    const int64_t kv_floats = keys * kv_heads * head_dim;
+    std::vector<std::vector<float>> q(sequences), out(sequences), k(sequences), v(sequences);
+    std::vector<jamba::kernels::AttentionArgs> calls(sequences);
     std::normal_distribution<float> dist(0.0f, 1.0f);
-    for (float& f : q) f = dist(rng);
-    for (size_t i = 0; i < k.size(); ++i) {
-      k[i] = dist(rng);
-      v[i] = dist(rng);
+    for (int s = 0; s < sequences; ++s) {
+      q[s].resize(static_cast<size_t>(heads * head_dim));
+      out[s].resize(q[s].size());
+      k[s].resize(static_cast<size_t>(kv_floats));
+      v[s].resize(k[s].size());
+      for (float& f : q[s]) f = dist(rng);
+      for (size_t i = 0; i < k[s].size(); ++i) {
+        k[s][i] = dist(rng);
+        v[s][i] = dist(rng);
+      }
+      jamba::kernels::AttentionArgs& args = calls[s];
+      args.tokens = 1;
+      args.past = keys - 1;
+      args.num_heads = heads;
+      args.num_kv_heads = kv_heads;
+      args.head_dim = head_dim;
+      args.q = q[s].data();
+      args.keys = k[s].data();
+      args.values = v[s].data();
+      args.out = out[s].data();
     }
-    jamba::kernels::AttentionArgs args;
-    args.tokens = 1;
-    args.past = keys - 1;
-    args.num_heads = heads;
-    args.num_kv_heads = kv_heads;
-    args.head_dim = head_dim;
-    args.q = q.data();
-    args.keys = k.data();
-    args.values = v.data();
-    args.out = out.data();
-    (*backend)->Attention(args);
+    (*backend)->Attention(calls);
     double best = 1e30;
     for (int rep = 0; rep < 5; ++rep) {
       const auto start = Clock::now();
-      (*backend)->Attention(args);
+      (*backend)->Attention(calls);
       best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count());
     }
-    const double bytes = 2.0 * static_cast<double>(kv_floats) * sizeof(float) / best;
-    std::printf("%-28s %10.3f %12s %10s %12.2f %9.1f%%\n", "attention decode 16K keys", best * 1e3,
-                "", "", bytes / 1e9, 100 * bytes / machine.triad_bytes_per_second);
-    attention_rows.push_back({{"case", "decode, 1 query, 16 heads / 4 KV heads x 128, 16K keys"},
-                              {"seconds", best},
-                              {"kv_bytes_per_second", bytes},
-                              {"fraction_of_triad", bytes / machine.triad_bytes_per_second}});
+    const double bytes = 2.0 * sequences * static_cast<double>(kv_floats) * sizeof(float) / best;
+    const std::string name = "attention decode " + std::to_string(sequences) + " x " +
+                             std::to_string(keys / 1024) + "K keys";
+    std::printf("%-28s %10.3f %12s %10s %12.2f %9.1f%%\n", name.c_str(), best * 1e3, "", "",
+                bytes / 1e9, 100 * bytes / machine.triad_bytes_per_second);
+    attention_rows.push_back(
+        {{"case", "decode, " + std::to_string(sequences) + " sequence(s) of 1 query, 16 heads / " +
+                      "4 KV heads x 128, " + std::to_string(keys) + " keys each"},
+         {"seconds", best},
+         {"kv_bytes_per_second", bytes},
+         {"fraction_of_triad", bytes / machine.triad_bytes_per_second}});
   }
   if (!json_path.empty()) {
     std::ofstream out(json_path);
