@@ -1,7 +1,6 @@
 // Micro-benchmarks of the CPU kernels on the bench model's shapes: MatMul (bf16 weights) at
 // decode and prefill batch sizes and decode attention, against the machine's measured ceilings.
-// Prints a table and,
-// with --json OUT, writes it.
+// Prints a table and, with --json OUT, writes it.
 // Usage: jamba_kernel_bench [--threads N] [--activations fp32|bf16] [--json OUT]
 #include <algorithm>
 #include <chrono>
