@@ -60,9 +60,10 @@ void ScanInputs(const SelectiveScanArgs& a, int64_t c0, int64_t c1, float* dt, f
 
 // Kernel size 4 (every Mamba checkpoint) with channels side by side in vectors and each
 // channel's window in registers: a decode step of many sequences spent more time in the scalar
-// per-channel loop than streaming its state. The sum runs in the scalar loop's order, a separate
-// multiply and add per tap (the build does not contract them), so a channel's result does not
-// depend on which path computed it. Returns the first channel it left to the scalar loop.
+// per-channel loop than streaming its state. The sum runs tap by tap in the scalar loop's order,
+// which the compiler contracts into the same fused multiply-adds (or neither, on targets without
+// FMA), so a channel's result does not depend on which path computed it (a kernel test checks
+// this bit for bit). Returns the first channel it left to the scalar loop.
 int64_t CausalConv4Vectors(const CausalConvArgs& a, int64_t channel_begin, int64_t channel_end) {
   const DF df;
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));

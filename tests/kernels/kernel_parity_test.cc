@@ -19,6 +19,7 @@
 #include "kernels/backend.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/mamba.h"
 #include "kernels/dtype.h"
 
 namespace jamba::kernels {
@@ -769,6 +770,43 @@ TEST_P(KernelParityTest, CausalConv1dSiluMatchesReference) {
           ASSERT_EQ(state, ref_state) << "state (copied inputs, exact) " << where;
         }
       }
+    }
+  }
+}
+
+// The kernel computes whole vectors of channels on one path and the remainder on a scalar loop;
+// a channel computed alone (always the remainder, wider than one lane) must come out bit-identical
+// to the same channel inside a full-width call, or outputs would depend on the thread split.
+TEST_P(KernelParityTest, CausalConv1dChannelAloneEqualsChannelInAWideCall) {
+  const cpu::MambaKernels& kernels = cpu::GetMambaKernels(std::get<0>(GetParam()));
+  Rng rng(4003);
+  constexpr int64_t kChannels = 37;
+  for (int k : {3, 4}) {
+    for (int64_t tokens : {int64_t{1}, int64_t{5}}) {
+      const std::vector<float> u = rng.Vector(static_cast<size_t>(tokens * kChannels), -2, 2);
+      const std::vector<float> weight = rng.Vector(kChannels * k);
+      const std::vector<float> bias = rng.Vector(kChannels);
+      const std::vector<float> initial = rng.Vector(kChannels * (k - 1), -2, 2);
+      auto run = [&](int64_t split_width) {
+        std::pair<std::vector<float>, std::vector<float>> result{
+            std::vector<float>(static_cast<size_t>(tokens * kChannels), kNaN), initial};
+        const CausalConvArgs args{.tokens = tokens,
+                                  .channels = kChannels,
+                                  .kernel_size = k,
+                                  .u = u.data(),
+                                  .u_stride = kChannels,
+                                  .weight = weight.data(),
+                                  .bias = bias.data(),
+                                  .state = result.second.data(),
+                                  .out = result.first.data()};
+        for (int64_t c = 0; c < kChannels; c += split_width)
+          kernels.causal_conv1d_silu(args, c, std::min(kChannels, c + split_width));
+        return result;
+      };
+      const auto wide = run(kChannels);
+      const auto alone = run(1);
+      EXPECT_EQ(alone.first, wide.first) << Case({{"k", k}, {"tokens", tokens}});
+      EXPECT_EQ(alone.second, wide.second) << Case({{"k", k}, {"tokens", tokens}});
     }
   }
 }
