@@ -132,6 +132,49 @@ void CausalConv1dSilu(const CausalConvArgs& a, int64_t channel_begin, int64_t ch
 // State sizes up to kMaxVectors * Lanes stay in registers; Mamba uses N = 16.
 constexpr int kMaxVectors = 8;
 
+// The scan's vector path over channels [c0, c1): each channel's state in `vectors` registers
+// across all tokens. kVectors > 0 fixes the count at compile time (N = 16 is one AVX-512 or two
+// AVX2 vectors), so the state stays in registers instead of a stack array; 0 takes `vectors`.
+template <int kVectors>
+HWY_INLINE void ScanChannels(const SelectiveScanArgs& a, int64_t c0, int64_t c1,
+                             int64_t runtime_vectors, const float* dts, const float* gates) {
+  const DF df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t vectors = kVectors > 0 ? kVectors : runtime_vectors;
+  const int64_t n_state = vectors * lanes;
+  const int64_t width = c1 - c0;
+  VF h[kVectors > 0 ? kVectors : kMaxVectors];
+  VF a_vec[kVectors > 0 ? kVectors : kMaxVectors];
+  for (int64_t c = c0; c < c1; ++c) {
+    float* state = a.state + c * n_state;
+#pragma GCC unroll 8
+    for (int64_t v = 0; v < vectors; ++v) {
+      h[v] = hn::LoadU(df, state + v * lanes);
+      a_vec[v] = hn::LoadU(df, a.a + c * n_state + v * lanes);
+    }
+    const float d = a.d[c];
+    for (int64_t t = 0; t < a.tokens; ++t) {
+      const float dt = dts[t * width + (c - c0)];
+      const float xv = a.x[t * a.channels + c];
+      const float* b = a.b + t * a.b_stride;
+      const float* cc = a.c + t * a.c_stride;
+      const VF vdt = hn::Set(df, dt);
+      const VF vdtx = hn::Set(df, dt * xv);
+      VF acc = hn::Zero(df);
+#pragma GCC unroll 8
+      for (int64_t v = 0; v < vectors; ++v) {
+        const VF decay = hn::Exp(df, hn::Mul(a_vec[v], vdt));
+        h[v] = hn::MulAdd(decay, h[v], hn::Mul(vdtx, hn::LoadU(df, b + v * lanes)));
+        acc = hn::MulAdd(h[v], hn::LoadU(df, cc + v * lanes), acc);
+      }
+      const float y = hn::GetLane(hn::SumOfLanes(df, acc)) + d * xv;
+      a.y[t * a.channels + c] = y * gates[t * width + (c - c0)];
+    }
+#pragma GCC unroll 8
+    for (int64_t v = 0; v < vectors; ++v) hn::StoreU(h[v], df, state + v * lanes);
+  }
+}
+
 void SelectiveScan(const SelectiveScanArgs& a, int64_t channel_begin, int64_t channel_end,
                    float* scratch) {
   const DF df;
@@ -163,32 +206,13 @@ void SelectiveScan(const SelectiveScanArgs& a, int64_t channel_begin, int64_t ch
     }
     return;
   }
-  VF h[kMaxVectors];
-  VF a_vec[kMaxVectors];
-  for (int64_t c = channel_begin; c < channel_end; ++c) {
-    float* state = a.state + c * n_state;
-    for (int64_t v = 0; v < vectors; ++v) {
-      h[v] = hn::LoadU(df, state + v * lanes);
-      a_vec[v] = hn::LoadU(df, a.a + c * n_state + v * lanes);
-    }
-    const float d = a.d[c];
-    for (int64_t t = 0; t < a.tokens; ++t) {
-      const float dt = dts[t * width + (c - channel_begin)];
-      const float xv = a.x[t * a.channels + c];
-      const float* b = a.b + t * a.b_stride;
-      const float* cc = a.c + t * a.c_stride;
-      const VF vdt = hn::Set(df, dt);
-      const VF vdtx = hn::Set(df, dt * xv);
-      VF acc = hn::Zero(df);
-      for (int64_t v = 0; v < vectors; ++v) {
-        const VF decay = hn::Exp(df, hn::Mul(a_vec[v], vdt));
-        h[v] = hn::MulAdd(decay, h[v], hn::Mul(vdtx, hn::LoadU(df, b + v * lanes)));
-        acc = hn::MulAdd(h[v], hn::LoadU(df, cc + v * lanes), acc);
-      }
-      const float y = hn::GetLane(hn::SumOfLanes(df, acc)) + d * xv;
-      a.y[t * a.channels + c] = y * gates[t * width + (c - channel_begin)];
-    }
-    for (int64_t v = 0; v < vectors; ++v) hn::StoreU(h[v], df, state + v * lanes);
+  switch (vectors) {
+    case 1:
+      return ScanChannels<1>(a, channel_begin, channel_end, vectors, dts, gates);
+    case 2:
+      return ScanChannels<2>(a, channel_begin, channel_end, vectors, dts, gates);
+    default:
+      return ScanChannels<0>(a, channel_begin, channel_end, vectors, dts, gates);
   }
 }
 
