@@ -42,47 +42,69 @@ double PeakRssBytes() {
   return static_cast<double>(usage.ru_maxrss) * 1024.0;
 }
 
-// Bytes of matrices and vectors one decode step reads, for `batch` sequences at `context`.
-// Experts: top-k per token; over a batch, the expected number of distinct experts under uniform
-// routing (random weights route close to uniformly).
-struct StepBytes {
-  double weights = 0;
-  double kv = 0;
-  double state = 0;
-  double total() const { return weights + kv + state; }
+// What one decode step of `batch` sequences at `context` must read and compute, split into the
+// phases StepFloorSeconds weighs separately. Experts: top-k per token; over a batch, the expected
+// number of distinct experts under uniform routing (random weights route close to uniformly).
+struct StepCost {
+  double dense_bytes = 0;   // every matrix and vector but the experts'
+  double expert_bytes = 0;  // the experts the batch's tokens pick
+  double kv_bytes = 0;
+  double state_bytes = 0;  // Mamba conv and SSM states, read and written
+  double dense_flops = 0;  // products with the dense matrices (router and lm_head included)
+  double expert_flops = 0;
+  double attention_flops = 0;  // scores and weighted values over the KV
+  double weight_bytes() const { return dense_bytes + expert_bytes; }
+  double total_bytes() const { return dense_bytes + expert_bytes + kv_bytes + state_bytes; }
 };
 
-StepBytes DecodeStepBytes(const engine::ModelConfig& c, int batch, int64_t context,
-                          double weight_bytes_per_param, double mlp_bytes_per_param) {
+StepCost DecodeStepCost(const engine::ModelConfig& c, int batch, int64_t context,
+                        double weight_bytes_per_param, double mlp_bytes_per_param) {
   const double h = static_cast<double>(c.hidden_size), f = static_cast<double>(c.intermediate_size);
   const double i = static_cast<double>(c.mamba_inner()), n = c.mamba_d_state,
                r = static_cast<double>(c.mamba_dt_rank);
   const double q = static_cast<double>(c.num_attention_heads * c.head_dim());
   const double kv = static_cast<double>(c.num_key_value_heads * c.head_dim());
-  StepBytes bytes;
+  const double tokens = batch, keys = static_cast<double>(context);
+  StepCost cost;
   const double w = weight_bytes_per_param;
-  bytes.weights +=
-      static_cast<double>(c.vocab_size) * h * w;  // lm_head (embedding: one row per token)
+  // Dense matrices stored as the checkpoint is (mlp_params: the dense MLPs, int8 with --weights).
+  double dense_params = static_cast<double>(c.vocab_size) * h;  // lm_head (embedding: a row each)
+  double mlp_params = 0;
   for (const engine::LayerConfig& layer : c.layers) {
     if (layer.mixer == engine::MixerKind::kAttention) {
-      bytes.weights += (2 * q * h + 2 * kv * h) * w;
-      bytes.kv += static_cast<double>(batch) * static_cast<double>(context) * 2 * kv * 4;
+      dense_params += 2 * q * h + 2 * kv * h;
+      cost.kv_bytes += tokens * keys * 2 * kv * 4;
+      cost.attention_flops += tokens * keys * 4 * q;
     } else {
-      bytes.weights += (2 * i * h + (r + 2 * n) * i + i * r + h * i) * w;
-      bytes.weights += i * (c.mamba_d_conv + n + 4) * 4;  // conv, A, D, biases in fp32
-      bytes.state +=
-          static_cast<double>(batch) * 2 * i * (c.mamba_d_conv - 1 + n) * 4;  // read + write
+      dense_params += 2 * i * h + (r + 2 * n) * i + i * r + h * i;
+      cost.dense_bytes += i * (c.mamba_d_conv + n + 4) * 4;  // conv, A, D, biases in fp32
+      cost.state_bytes += tokens * 2 * i * (c.mamba_d_conv - 1 + n) * 4;  // read + write
     }
-    const double mlp = 3 * h * f * mlp_bytes_per_param;
+    const double mlp = 3 * h * f;
     if (layer.ffn == engine::FfnKind::kMoe) {
       const double e = layer.num_experts, k = c.num_experts_per_tok;
       const double distinct = e * (1 - std::pow(1 - k / e, batch));
-      bytes.weights += e * h * w + distinct * mlp;
+      dense_params += e * h;  // router
+      cost.expert_bytes += distinct * mlp * mlp_bytes_per_param;
+      cost.expert_flops += 2 * tokens * k * mlp;
     } else {
-      bytes.weights += mlp;
+      mlp_params += mlp;
     }
   }
-  return bytes;
+  cost.dense_bytes += dense_params * w + mlp_params * mlp_bytes_per_param;
+  cost.dense_flops = 2 * tokens * (dense_params + mlp_params);
+  return cost;
+}
+
+// The fastest a decode step could run here: each phase (the dense products, the expert
+// products, attention and the Mamba state) at the slower of streaming its bytes at `bandwidth`
+// and doing its arithmetic at `peak_flops`, phases one after another (each layer needs the one
+// before). Overlap within a phase is assumed perfect, so no implementation beats it.
+double StepFloorSeconds(const StepCost& cost, double bandwidth, double peak_flops) {
+  return std::max(cost.dense_bytes / bandwidth, cost.dense_flops / peak_flops) +
+         std::max(cost.expert_bytes / bandwidth, cost.expert_flops / peak_flops) +
+         std::max((cost.kv_bytes + cost.state_bytes) / bandwidth,
+                  cost.attention_flops / peak_flops);
 }
 
 // Matmul and attention flops of prefilling `tokens` tokens from an empty state.
@@ -232,9 +254,11 @@ absl::StatusOr<Json> RunCpuBench(const CpuBenchOptions& options) {
   engine::ForwardWorkspace ws(*backend);
   std::mt19937 rng(1234);
 
-  std::printf("machine: %d threads, kernels %s; triad %.2f GB/s; peak fp32 FMA %.1f GFLOP/s\n",
-              machine.threads, backend->Name().c_str(), machine.triad_bytes_per_second / 1e9,
-              machine.peak_flops / 1e9);
+  std::printf(
+      "machine: %d threads, kernels %s; triad %.2f GB/s; peak fp32 FMA %.1f GFLOP/s; peak bf16 "
+      "dot %.1f GFLOP/s\n",
+      machine.threads, backend->Name().c_str(), machine.triad_bytes_per_second / 1e9,
+      machine.peak_flops / 1e9, machine.peak_bf16_dot_flops / 1e9);
   Json report = {{"model_dir", options.model_dir},
                  {"weights", options.int8 ? "int8 MLPs/experts, rest as stored" : "as stored"},
                  {"activations", options.bf16_activations ? "bf16" : "fp32"},
@@ -247,6 +271,7 @@ absl::StatusOr<Json> RunCpuBench(const CpuBenchOptions& options) {
                  {"machine",
                   {{"triad_bytes_per_second", machine.triad_bytes_per_second},
                    {"peak_fp32_flops", machine.peak_flops},
+                   {"peak_bf16_dot_flops", machine.peak_bf16_dot_flops},
                    {"simd_target", machine.simd_target}}}};
 
   // Stored weight bytes per parameter (the checkpoint's dtype; the bench preset is bf16).
@@ -332,30 +357,61 @@ absl::StatusOr<Json> RunCpuBench(const CpuBenchOptions& options) {
   std::printf(
       "\ndecode roofline: %.2f GB/s (the higher of the triad before, %.2f, and after, %.2f)\n",
       bandwidth / 1e9, machine.triad_bytes_per_second / 1e9, triad_after / 1e9);
-  std::printf("%-22s %12s %14s %14s %10s\n", "decode", "tokens/s", "ms/step", "GB/step",
-              "roofline");
+  // The step floor's rates: products at the peak of the instruction the backend multiplies with,
+  // bytes at the faster of the triad and what batch 1 streamed at the same context (a read-only
+  // stream can beat the triad, and batch 1 ran in the same moments as the others).
+  const bool dot_products = options.bf16_activations && machine.peak_bf16_dot_flops > 0;
+  const double product_peak = dot_products ? machine.peak_bf16_dot_flops : machine.peak_flops;
+  report["machine"]["product_peak_flops"] = product_peak;
+  std::printf("%-22s %12s %14s %14s %10s %10s\n", "decode", "tokens/s", "ms/step", "GB/step",
+              "roofline", "floor");
   Json decode = Json::array();
-  double batch1 = 0;
+  std::vector<std::string> ceilings;
+  double batch1 = 0, batch1_bandwidth = bandwidth;
   for (const auto& [context, batch, tps] : points) {
-    const StepBytes bytes = DecodeStepBytes(config, batch, context, weight_bytes, mlp_bytes);
+    const StepCost cost = DecodeStepCost(config, batch, context, weight_bytes, mlp_bytes);
     const double step_seconds = batch / tps;
-    const double roofline_seconds = bytes.total() / bandwidth;
-    if (batch == 1) batch1 = tps;
-    std::printf("%-22s %12.2f %14.1f %14.3f %9.1f%%\n",
+    const double roofline_seconds = cost.total_bytes() / bandwidth;
+    if (batch == 1) {
+      batch1 = tps;
+      batch1_bandwidth = std::max(bandwidth, cost.total_bytes() / step_seconds);
+    }
+    const double floor_seconds = StepFloorSeconds(cost, batch1_bandwidth, product_peak);
+    std::printf("%-22s %12.2f %14.1f %14.3f %9.1f%% %9.1f%%\n",
                 absl::StrFormat("batch %d, context %d", batch, context).c_str(), tps,
-                1e3 * step_seconds, bytes.total() / 1e9, 100 * roofline_seconds / step_seconds);
-    decode.push_back({{"batch", batch},
-                      {"context", context},
-                      {"tokens_per_second", tps},
-                      {"step_seconds", step_seconds},
-                      {"bytes_per_step", bytes.total()},
-                      {"weight_bytes_per_step", bytes.weights},
-                      {"kv_bytes_per_step", bytes.kv},
-                      {"state_bytes_per_step", bytes.state},
-                      {"roofline_seconds", roofline_seconds},
-                      {"fraction_of_roofline", roofline_seconds / step_seconds},
-                      {"speedup_over_batch_1", batch1 > 0 ? tps / batch1 : 1.0}});
+                1e3 * step_seconds, cost.total_bytes() / 1e9, 100 * roofline_seconds / step_seconds,
+                100 * floor_seconds / step_seconds);
+    Json point = {
+        {"batch", batch},
+        {"context", context},
+        {"tokens_per_second", tps},
+        {"step_seconds", step_seconds},
+        {"bytes_per_step", cost.total_bytes()},
+        {"weight_bytes_per_step", cost.weight_bytes()},
+        {"expert_weight_bytes_per_step", cost.expert_bytes},
+        {"kv_bytes_per_step", cost.kv_bytes},
+        {"state_bytes_per_step", cost.state_bytes},
+        {"product_flops_per_step", cost.dense_flops + cost.expert_flops + cost.attention_flops},
+        {"roofline_seconds", roofline_seconds},
+        {"fraction_of_roofline", roofline_seconds / step_seconds},
+        {"floor_seconds", floor_seconds},
+        {"fraction_of_floor", floor_seconds / step_seconds},
+        {"speedup_over_batch_1", batch1 > 0 ? tps / batch1 : 1.0}};
+    if (batch > 1 && batch1 > 0) {
+      // What batch `batch` could gain over the batch 1 measured here, were its step at the floor.
+      const double ceiling = batch / floor_seconds / batch1;
+      point["speedup_ceiling"] = ceiling;
+      ceilings.push_back(
+          absl::StrFormat("batch %d over batch 1, context %d: %.2fx measured, at most %.2fx here",
+                          batch, context, tps / batch1, ceiling));
+    }
+    decode.push_back(std::move(point));
   }
+  std::printf(
+      "floor: each phase (dense products, expert products, attention + Mamba state) at the\n"
+      "slower of %s at %.1f GFLOP/s and its bytes at batch 1's bandwidth (>= the roofline's)\n",
+      dot_products ? "bf16 dot products" : "fp32 FMA", product_peak / 1e9);
+  for (const std::string& line : ceilings) std::printf("%s\n", line.c_str());
   report["decode"] = decode;
   report["peak_rss_bytes"] = peak_rss;
   std::printf("\npeak RSS %.2f GiB (model, workspaces and KV; the triad arrays come after)\n",

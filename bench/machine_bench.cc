@@ -12,11 +12,17 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <memory>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "bench/machine_bench.h"
 #include "hwy/highway.h"
+#include "kernels/cpu/matmul_bf16_dot.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace jamba::bench::HWY_NAMESPACE {
@@ -79,6 +85,30 @@ namespace {
 
 constexpr size_t kHugePage = size_t{2} << 20;
 
+// FmaLoop's twelve register-resident chains on vdpbf16ps, for CPUs with AVX512_BF16 (callers
+// check): 16 fp32 lanes, each adding two bf16 products per instruction.
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) double Bf16DotLoop(int64_t iterations,
+                                                                          float* sink) {
+  __m512 acc[12];
+  for (int j = 0; j < 12; ++j) acc[j] = _mm512_set1_ps(static_cast<float>(j));
+  __m512bh a = reinterpret_cast<__m512bh>(_mm512_set1_epi16(0x3f80));  // 1.0
+  __m512bh b = reinterpret_cast<__m512bh>(_mm512_set1_epi16(0x3380));  // 2^-24
+  for (int64_t i = 0; i < iterations; ++i) {
+#pragma GCC unroll 12
+    for (int j = 0; j < 12; ++j) acc[j] = _mm512_dpbf16_ps(acc[j], a, b);
+    // Opaque to the optimiser: the operands could otherwise be folded out of the loop.
+    __asm__ volatile("" : "+v"(a), "+v"(b));
+  }
+  __m512 sum = acc[0];
+  for (int j = 1; j < 12; ++j) sum = _mm512_add_ps(sum, acc[j]);
+  *sink += _mm512_cvtss_f32(sum);
+  return static_cast<double>(iterations) * 12.0 * 16 * 4;
+}
+#else
+double Bf16DotLoop(int64_t, float*) { return 0; }
+#endif
+
 struct FreeDeleter {
   void operator()(float* p) const { std::free(p); }
 };
@@ -121,25 +151,19 @@ double MeasureTriad(kernels::cpu::ThreadPool& pool, size_t array_bytes) {
   return 12.0 * static_cast<double>(n) / best;
 }
 
-MachineCeilings MeasureMachine(kernels::cpu::ThreadPool& pool, size_t array_bytes) {
-  MachineCeilings result;
-  result.threads = pool.num_threads();
-  const int64_t available = hwy::SupportedTargets() & HWY_TARGETS;
-  result.simd_target = hwy::TargetName(available & -available);  // lowest bit: the best target
-  result.triad_bytes_per_second = MeasureTriad(pool, array_bytes);
+// The sum over threads of each thread's flops per second of its own CPU time, best of three: a
+// core shared with another process still reports what the core can do. `loop` runs one thread's
+// microkernel into its sink and returns the flops it did.
+double PeakRate(kernels::cpu::ThreadPool& pool, const std::function<double(float*)>& loop) {
   const int threads = pool.num_threads();
-
-  // Each thread's rate is its flops over its own CPU time, so a core shared with another process
-  // still reports what the core can do; the peak is the sum over threads.
   std::vector<float> sinks(static_cast<size_t>(threads) * 16, 0.0f);
-  const int64_t iterations = 20'000'000;
-  double best_flops = 0;
+  double best = 0;
   for (int run = 0; run < 3; ++run) {
     std::vector<double> rate(static_cast<size_t>(threads), 0.0);
     pool.ParallelFor(threads, [&](int64_t task, int) {
       timespec begin, end;
       clock_gettime(CLOCK_THREAD_CPUTIME_ID, &begin);
-      const double flops = HWY_DYNAMIC_DISPATCH(FmaLoop)(iterations, &sinks[task * 16]);
+      const double flops = loop(&sinks[task * 16]);
       clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end);
       const double seconds = static_cast<double>(end.tv_sec - begin.tv_sec) +
                              1e-9 * static_cast<double>(end.tv_nsec - begin.tv_nsec);
@@ -147,9 +171,24 @@ MachineCeilings MeasureMachine(kernels::cpu::ThreadPool& pool, size_t array_byte
     });
     double total = 0;
     for (double r : rate) total += r;
-    best_flops = std::max(best_flops, total);
+    best = std::max(best, total);
   }
-  result.peak_flops = best_flops;
+  return best;
+}
+
+MachineCeilings MeasureMachine(kernels::cpu::ThreadPool& pool, size_t array_bytes) {
+  MachineCeilings result;
+  result.threads = pool.num_threads();
+  const int64_t available = hwy::SupportedTargets() & HWY_TARGETS;
+  result.simd_target = hwy::TargetName(available & -available);  // lowest bit: the best target
+  result.triad_bytes_per_second = MeasureTriad(pool, array_bytes);
+  const int64_t iterations = 20'000'000;
+  result.peak_flops =
+      PeakRate(pool, [&](float* sink) { return HWY_DYNAMIC_DISPATCH(FmaLoop)(iterations, sink); });
+  if (kernels::cpu::CpuHasAvx512Bf16()) {
+    result.peak_bf16_dot_flops =
+        PeakRate(pool, [&](float* sink) { return Bf16DotLoop(iterations, sink); });
+  }
   return result;
 }
 
