@@ -721,6 +721,20 @@ struct ConvCase {
   bool bias;
 };
 
+// Conv arguments over token rows packed back to back (u_stride == channels).
+CausalConvArgs PackedConvArgs(int64_t tokens, int64_t channels, int k, const float* u,
+                              const float* weight, const float* bias, float* state, float* out) {
+  return {.tokens = tokens,
+          .channels = channels,
+          .kernel_size = k,
+          .u = u,
+          .u_stride = channels,
+          .weight = weight,
+          .bias = bias,
+          .state = state,
+          .out = out};
+}
+
 // Reference conv + SiLU; updates `state` ([C, K-1], oldest first) like the op.
 std::vector<double> RefConv(const ConvCase& c, const std::vector<float>& u, int64_t u_stride,
                             const std::vector<float>& weight, const std::vector<float>& bias,
@@ -790,15 +804,9 @@ TEST_P(KernelParityTest, CausalConv1dChannelAloneEqualsChannelInAWideCall) {
       auto run = [&](int64_t split_width) {
         std::pair<std::vector<float>, std::vector<float>> result{
             std::vector<float>(static_cast<size_t>(tokens * kChannels), kNaN), initial};
-        const CausalConvArgs args{.tokens = tokens,
-                                  .channels = kChannels,
-                                  .kernel_size = k,
-                                  .u = u.data(),
-                                  .u_stride = kChannels,
-                                  .weight = weight.data(),
-                                  .bias = bias.data(),
-                                  .state = result.second.data(),
-                                  .out = result.first.data()};
+        const CausalConvArgs args =
+            PackedConvArgs(tokens, kChannels, k, u.data(), weight.data(), bias.data(),
+                           result.second.data(), result.first.data());
         for (int64_t c = 0; c < kChannels; c += split_width)
           kernels.causal_conv1d_silu(args, c, std::min(kChannels, c + split_width));
         return result;
@@ -821,28 +829,15 @@ TEST_P(KernelParityTest, CausalConv1dStateCarriedAcrossTwoCallsEqualsOneCall) {
     const std::vector<float> initial = rng.Vector(kChannels * (k - 1));
     std::vector<float> one_state = initial;
     std::vector<float> one_out(kTokens * kChannels);
-    backend_->CausalConv1dSilu({.tokens = kTokens,
-                                .channels = kChannels,
-                                .kernel_size = k,
-                                .u = u.data(),
-                                .u_stride = kChannels,
-                                .weight = weight.data(),
-                                .bias = bias.data(),
-                                .state = one_state.data(),
-                                .out = one_out.data()});
+    backend_->CausalConv1dSilu(PackedConvArgs(kTokens, kChannels, k, u.data(), weight.data(),
+                                              bias.data(), one_state.data(), one_out.data()));
     for (int64_t split : {int64_t{1}, int64_t{2}, int64_t{20}, int64_t{36}}) {
       std::vector<float> state = initial;
       std::vector<float> out(kTokens * kChannels, kNaN);
       for (const auto& [begin, end] : {std::pair<int64_t, int64_t>{0, split}, {split, kTokens}}) {
-        backend_->CausalConv1dSilu({.tokens = end - begin,
-                                    .channels = kChannels,
-                                    .kernel_size = k,
-                                    .u = u.data() + begin * kChannels,
-                                    .u_stride = kChannels,
-                                    .weight = weight.data(),
-                                    .bias = bias.data(),
-                                    .state = state.data(),
-                                    .out = out.data() + begin * kChannels});
+        backend_->CausalConv1dSilu(
+            PackedConvArgs(end - begin, kChannels, k, u.data() + begin * kChannels, weight.data(),
+                           bias.data(), state.data(), out.data() + begin * kChannels));
       }
       // The same operations per token in the same order: bit-identical.
       EXPECT_EQ(out, one_out) << Case({{"k", k}, {"split", split}});
@@ -1059,15 +1054,9 @@ TEST_P(KernelParityTest, CausalConv1dOverManySequencesEqualsOneCallEach) {
     alone_out.push_back(batched_out.back());
   }
   for (size_t i = 0; i < kSequenceTokens.size(); ++i) {
-    CausalConvArgs args{.tokens = kSequenceTokens[i],
-                        .channels = kChannels,
-                        .kernel_size = kK,
-                        .u = u[i].data(),
-                        .u_stride = kChannels,
-                        .weight = weight.data(),
-                        .bias = bias.data(),
-                        .state = alone_state[i].data(),
-                        .out = alone_out[i].data()};
+    CausalConvArgs args =
+        PackedConvArgs(kSequenceTokens[i], kChannels, kK, u[i].data(), weight.data(), bias.data(),
+                       alone_state[i].data(), alone_out[i].data());
     backend_->CausalConv1dSilu(args);
     args.state = batched_state[i].data();
     args.out = batched_out[i].data();
