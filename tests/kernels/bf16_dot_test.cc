@@ -2,7 +2,8 @@
 // double-precision reference over the bf16-rounded activations, on awkward shapes (1 row,
 // 1 column, widths that are not multiples of the 32-wide dot-product step, token counts across
 // every tile width and the 48-token block); a token's result is bitwise the same alone or in any
-// batch and with row-major or interleaved weights; other dtypes take the fp32 path unchanged.
+// batch, a row's alone or in a group of four, and with row-major or interleaved weights; other
+// dtypes take the fp32 path unchanged.
 // Skipped (and says so) without AVX512_BF16.
 #include <cmath>
 #include <cstdint>
@@ -85,6 +86,27 @@ TEST_F(Bf16DotTest, TokenResultIsBitwiseTheSameAloneOrInAnyBatch) {
     backend_->MatMul(m, x.data() + t * cols, 1, alone.data(), nullptr);
     for (int64_t r = 0; r < rows; ++r)
       ASSERT_EQ(alone[r], batched[t * rows + r]) << "token " << t << ", row " << r;
+  }
+}
+
+// Rows in groups of four share their reduction's shuffles (StoreFourSums); a row left alone
+// (the rows % 4 tail) reduces by itself. Both must add in the same order.
+TEST_F(Bf16DotTest, RowResultIsBitwiseTheSameInAFourRowGroupOrAlone) {
+  const int64_t rows = 8;
+  for (int64_t cols : {32, 128, 100, 2048}) {  // 100: a scalar tail after the reduction
+    for (int64_t n : {1, 4, 6, 13}) {
+      const std::vector<uint16_t> w = RandomBf16(rows * cols);
+      const std::vector<float> x = RandomFloats(n * cols);
+      const int64_t stride = Bf16ActivationStride(cols);
+      std::vector<uint16_t> xb(static_cast<size_t>(n * stride));
+      RoundActivationsToBf16(x.data(), cols, n, cols, xb.data(), stride);
+      const Matrix m{w.data(), DType::kBF16, rows, cols, nullptr};
+      std::vector<float> grouped(static_cast<size_t>(n * rows)), alone(grouped.size());
+      Bf16DotRows(m, 0, rows, xb.data(), stride, n, grouped.data(), rows);
+      for (int64_t r = 0; r < rows; ++r)
+        Bf16DotRows(m, r, r + 1, xb.data(), stride, n, alone.data(), rows);
+      ASSERT_EQ(grouped, alone) << rows << "x" << cols << ", n=" << n;
+    }
   }
 }
 
