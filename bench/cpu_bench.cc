@@ -99,7 +99,8 @@ StepCost DecodeStepCost(const engine::ModelConfig& c, int batch, int64_t context
 // The fastest a decode step could run here: each phase (the dense products, the expert
 // products, attention and the Mamba state) at the slower of streaming its bytes at `bandwidth`
 // and doing its arithmetic at `peak_flops`, phases one after another (each layer needs the one
-// before). Overlap within a phase is assumed perfect, so no implementation beats it.
+// before). Overlap within a phase is assumed perfect, so no implementation beats it at these
+// rates; the bandwidth is itself a measured figure, which a step can beat by a few percent.
 double StepFloorSeconds(const StepCost& cost, double bandwidth, double peak_flops) {
   return std::max(cost.dense_bytes / bandwidth, cost.dense_flops / peak_flops) +
          std::max(cost.expert_bytes / bandwidth, cost.expert_flops / peak_flops) +
