@@ -943,6 +943,29 @@ TEST_P(KernelParityTest, SelectiveScanSplitInTwoCallsEqualsOneCall) {
   }
 }
 
+// With N = 16 the AVX-512 kernel computes channels four at a time (their output sums share one
+// reduction) and a range's last width % 4 channels one by one. Splitting 37 channels at 34 moves
+// channels 32-35 from a group of four to single channels while every channel's input transform
+// (vector lanes from the range start, then a scalar tail) stays the same: their results must not
+// change by a bit.
+TEST_P(KernelParityTest, SelectiveScanChannelsInAGroupOfFourEqualChannelsAlone) {
+  const cpu::MambaKernels& kernels = cpu::GetMambaKernels(std::get<0>(GetParam()));
+  Rng rng(5004);
+  constexpr int64_t kChannels = 37, kSplit = 34;
+  for (int64_t tokens : {int64_t{1}, int64_t{3}}) {
+    const ScanData s = RandomScan(rng, tokens, kChannels, 16);
+    std::vector<float> scratch(static_cast<size_t>(2 * tokens * kChannels));
+    std::vector<float> wide_state = s.state, wide_y(static_cast<size_t>(tokens * kChannels), kNaN);
+    kernels.selective_scan(s.Args(wide_state.data(), wide_y.data()), 0, kChannels, scratch.data());
+    std::vector<float> split_state = s.state, split_y(wide_y.size(), kNaN);
+    const SelectiveScanArgs args = s.Args(split_state.data(), split_y.data());
+    kernels.selective_scan(args, 0, kSplit, scratch.data());
+    kernels.selective_scan(args, kSplit, kChannels, scratch.data());
+    EXPECT_EQ(split_y, wide_y) << Case({{"tokens", tokens}});
+    EXPECT_EQ(split_state, wide_state) << Case({{"tokens", tokens}});
+  }
+}
+
 TEST_P(KernelParityTest, SelectiveScanSoftplusIsLinearAboveTwenty) {
   // exp(dt_raw) overflows fp32 beyond ~88: without the threshold these would be inf/NaN.
   Rng rng(5003);
