@@ -61,8 +61,8 @@ void ScanInputs(const SelectiveScanArgs& a, int64_t c0, int64_t c1, float* dt, f
 // Kernel size 4 (every Mamba checkpoint) with channels side by side in vectors and each
 // channel's window in registers: a decode step of many sequences spent more time in the scalar
 // per-channel loop than streaming its state. The sum runs tap by tap in the scalar loop's order,
-// which the compiler contracts into the same fused multiply-adds (or neither, on targets without
-// FMA), so a channel's result does not depend on which path computed it (a kernel test checks
+// both as explicit fused multiply-adds (left to the compiler, fusing depends on the optimisation
+// level), so a channel's result does not depend on which path computed it (a kernel test checks
 // this bit for bit). Returns the first channel it left to the scalar loop.
 int64_t CausalConv4Vectors(const CausalConvArgs& a, int64_t channel_begin, int64_t channel_end) {
   const DF df;
@@ -75,10 +75,10 @@ int64_t CausalConv4Vectors(const CausalConvArgs& a, int64_t channel_begin, int64
     const VF bias = a.bias != nullptr ? hn::LoadU(df, a.bias + c) : hn::Zero(df);
     for (int64_t t = 0; t < a.tokens; ++t) {
       const VF u = hn::LoadU(df, a.u + t * a.u_stride + c);
-      VF sum = hn::Add(bias, hn::Mul(w0, s0));
-      sum = hn::Add(sum, hn::Mul(w1, s1));
-      sum = hn::Add(sum, hn::Mul(w2, s2));
-      sum = hn::Add(sum, hn::Mul(w3, u));
+      VF sum = hn::MulAdd(w0, s0, bias);
+      sum = hn::MulAdd(w1, s1, sum);
+      sum = hn::MulAdd(w2, s2, sum);
+      sum = hn::MulAdd(w3, u, sum);
       hn::StoreU(sum, df, a.out + t * a.channels + c);
       s0 = s1;
       s1 = s2;
@@ -103,7 +103,7 @@ void CausalConv1dSilu(const CausalConvArgs& a, int64_t channel_begin, int64_t ch
     for (int64_t t = 0; t < a.tokens; ++t) {
       window[k - 1] = a.u[t * a.u_stride + c];
       float sum = bias;
-      for (int j = 0; j < k; ++j) sum += w[j] * window[j];
+      for (int j = 0; j < k; ++j) sum = std::fma(w[j], window[j], sum);
       a.out[t * a.channels + c] = sum;
       for (int j = 0; j < k - 1; ++j) window[j] = window[j + 1];
     }
@@ -159,14 +159,14 @@ HWY_INLINE __m128 FourSums(VF a, VF b, VF c, VF d) {
 HWY_INLINE int64_t ScanFourChannels(const SelectiveScanArgs& a, int64_t c0, int64_t c1,
                                     const float* dts, const float* gates) {
   const DF df;
-  constexpr int64_t kN = 16;
+  const int64_t n_state = static_cast<int64_t>(hn::Lanes(df));  // one vector per channel
   const int64_t width = c1 - c0;
   int64_t c = c0;
   for (; c + 4 <= c1; c += 4) {
     VF h[4], a_vec[4];
     for (int g = 0; g < 4; ++g) {
-      h[g] = hn::LoadU(df, a.state + (c + g) * kN);
-      a_vec[g] = hn::LoadU(df, a.a + (c + g) * kN);
+      h[g] = hn::LoadU(df, a.state + (c + g) * n_state);
+      a_vec[g] = hn::LoadU(df, a.a + (c + g) * n_state);
     }
     const __m128 d4 = _mm_loadu_ps(a.d + c);
     for (int64_t t = 0; t < a.tokens; ++t) {
@@ -184,7 +184,7 @@ HWY_INLINE int64_t ScanFourChannels(const SelectiveScanArgs& a, int64_t c0, int6
       _mm_storeu_ps(a.y + t * a.channels + c,
                     _mm_mul_ps(y, _mm_loadu_ps(gates + t * width + (c - c0))));
     }
-    for (int g = 0; g < 4; ++g) hn::StoreU(h[g], df, a.state + (c + g) * kN);
+    for (int g = 0; g < 4; ++g) hn::StoreU(h[g], df, a.state + (c + g) * n_state);
   }
   return c;
 }
