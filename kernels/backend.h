@@ -28,15 +28,32 @@ enum class MatrixLayout : uint8_t {
   // element r * cols. Only the CPU backend produces it (PrepareMatrix), for rows % 4 == 0 and
   // cols % 32 == 0.
   kInterleaved,
+  // BF16 rows in blocks of kPairBlockRows; a block stores its columns two at a time: columns 2j
+  // and 2j + 1 of its 16 rows, row after row, are one 64-byte piece, the weight operand of one
+  // AVX-512 BF16 dot-product instruction. That instruction then adds one broadcast pair of a
+  // token's activations times the pair to 16 rows' sums at once, and a row's sum ends in one lane
+  // with nothing to add across lanes: a many-token product reaches the instruction's peak rate,
+  // which the row-wise layouts' per-output reductions and extra loads keep it from. Each sum runs
+  // over the pairs in order, so products differ in rounding from the row-wise layouts'. Only the
+  // CPU backend produces it (PrepareMatrix), when it computes with bf16 activations, for BF16
+  // matrices with rows % 16 == 0 and even cols; a block starting at row r starts at element
+  // r * cols.
+  kPairBlocks,
 };
 inline constexpr int64_t kInterleaveRows = 4;
 inline constexpr int64_t kInterleaveCols = 32;
+inline constexpr int64_t kPairBlockRows = 16;
 
 // Elements from the start of a kInterleaved row group to element k of its row r (r < 4): the one
 // definition of the layout, for the code that writes it and the kernels that read it.
 constexpr int64_t InterleavedOffset(int64_t r, int64_t k) {
   return (k / kInterleaveCols) * (kInterleaveRows * kInterleaveCols) + r * kInterleaveCols +
          k % kInterleaveCols;
+}
+
+// The same for a kPairBlocks block and its row r (r < 16).
+constexpr int64_t PairBlockOffset(int64_t r, int64_t k) {
+  return (k / 2) * (2 * kPairBlockRows) + r * 2 + k % 2;
 }
 
 // A matrix held by a backend. nn.Linear weights are [out_features, in_features].

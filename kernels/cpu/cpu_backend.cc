@@ -116,8 +116,16 @@ void* CpuBackend::Own(DeviceBuffer buffer) {
   return data;
 }
 
+MatrixLayout CpuBackend::PackedLayout(const Matrix& m) const {
+  if (UsesBf16Dot(m) && m.rows % kPairBlockRows == 0 && m.cols % 2 == 0)
+    return MatrixLayout::kPairBlocks;
+  if (m.rows % kInterleaveRows == 0 && m.cols % kInterleaveCols == 0)
+    return MatrixLayout::kInterleaved;
+  return MatrixLayout::kRowMajor;
+}
+
 absl::StatusOr<Matrix> CpuBackend::CopyPacked(const Matrix& m) {
-  const bool interleave = m.rows % kInterleaveRows == 0 && m.cols % kInterleaveCols == 0;
+  const MatrixLayout layout = PackedLayout(m);
   // Weights stream from memory at every decode step: on 4 KiB pages each page costs a TLB miss.
   // Only weights ask for 2 MiB pages: KV and workspaces are allocated while serving, where a
   // huge-page fault can stall in memory compaction (a 32K-token session resume measured 0.61 s
@@ -128,26 +136,46 @@ absl::StatusOr<Matrix> CpuBackend::CopyPacked(const Matrix& m) {
   const size_t row_bytes = static_cast<size_t>(m.cols) * element;
   const auto* src = static_cast<const char*>(m.data);
   auto* dst = static_cast<char*>(copy->data());
-  if (!interleave) {
-    std::memcpy(dst, src, m.bytes());
-  } else {
-    // Each row's kInterleaveCols-column pieces go where InterleavedOffset puts them.
-    const size_t piece = static_cast<size_t>(kInterleaveCols) * element;
-    ParallelRanges(m.rows / kInterleaveRows, 16, [&](int64_t begin, int64_t end) {
-      for (int64_t g = begin; g < end; ++g) {
-        const size_t group = static_cast<size_t>(g * kInterleaveRows) * row_bytes;
-        for (int64_t i = 0; i < kInterleaveRows; ++i) {
-          for (int64_t k = 0; k < m.cols; k += kInterleaveCols) {
-            std::memcpy(dst + group + static_cast<size_t>(InterleavedOffset(i, k)) * element,
-                        src + group + static_cast<size_t>(i) * row_bytes + k * element, piece);
+  switch (layout) {
+    case MatrixLayout::kRowMajor:
+      std::memcpy(dst, src, m.bytes());
+      break;
+    case MatrixLayout::kInterleaved: {
+      // Each row's kInterleaveCols-column pieces go where InterleavedOffset puts them.
+      const size_t piece = static_cast<size_t>(kInterleaveCols) * element;
+      ParallelRanges(m.rows / kInterleaveRows, 16, [&](int64_t begin, int64_t end) {
+        for (int64_t g = begin; g < end; ++g) {
+          const size_t group = static_cast<size_t>(g * kInterleaveRows) * row_bytes;
+          for (int64_t i = 0; i < kInterleaveRows; ++i) {
+            for (int64_t k = 0; k < m.cols; k += kInterleaveCols) {
+              std::memcpy(dst + group + static_cast<size_t>(InterleavedOffset(i, k)) * element,
+                          src + group + static_cast<size_t>(i) * row_bytes + k * element, piece);
+            }
           }
         }
-      }
-    });
+      });
+      break;
+    }
+    case MatrixLayout::kPairBlocks: {
+      // Each row's column pairs go where PairBlockOffset puts them (BF16 only: 4 bytes a pair).
+      const size_t pair = 2 * element;
+      ParallelRanges(m.rows / kPairBlockRows, 4, [&](int64_t begin, int64_t end) {
+        for (int64_t b = begin; b < end; ++b) {
+          const size_t block = static_cast<size_t>(b * kPairBlockRows) * row_bytes;
+          for (int64_t i = 0; i < kPairBlockRows; ++i) {
+            for (int64_t k = 0; k < m.cols; k += 2) {
+              std::memcpy(dst + block + static_cast<size_t>(PairBlockOffset(i, k)) * element,
+                          src + block + static_cast<size_t>(i) * row_bytes + k * element, pair);
+            }
+          }
+        }
+      });
+      break;
+    }
   }
   Matrix result = m;
   result.data = Own(*std::move(copy));
-  result.layout = interleave ? MatrixLayout::kInterleaved : MatrixLayout::kRowMajor;
+  result.layout = layout;
   return result;
 }
 
@@ -221,14 +249,24 @@ void CpuBackend::EmbeddingLookup(const Matrix& table, std::span<const int32_t> t
 
 void CpuBackend::MatMulBf16Dot(const Matrix& w, const float* x, int64_t n, float* y,
                                const float* bias) {
-  const int64_t xb_stride = Bf16ActivationStride(w.cols);
-  // The scratch pool hands out floats: two bf16 values each.
-  ScratchPool::Lease xb_lease = scratch_.Get(static_cast<size_t>((n * xb_stride + 1) / 2));
-  uint16_t* xb = reinterpret_cast<uint16_t*>(xb_lease.data());
-  RoundActivationsToBf16(x, w.cols, n, w.cols, xb, xb_stride);
   // Token blocks of kTokenBlock keep a block's activations in L2 while row groups stream by;
   // rows are split finely enough to feed every thread.
   const int64_t token_blocks = (n + kTokenBlock - 1) / kTokenBlock;
+  // Each token block's activations are laid out on their own: for pair blocks, all tokens'
+  // pairs side by side would spread one block's activations over n / kTokenBlock times the span.
+  const int64_t block_elements = Bf16ActivationElements(w.layout, kTokenBlock, w.cols);
+  // The scratch pool hands out floats: two bf16 values each.
+  ScratchPool::Lease xb_lease =
+      scratch_.Get(static_cast<size_t>((token_blocks * block_elements + 1) / 2));
+  auto* xb = reinterpret_cast<uint16_t*>(xb_lease.data());
+  auto activations_of_block = [&](int64_t t0) {
+    return Bf16ActivationsFor(w.layout, std::min(kTokenBlock, n - t0), w.cols,
+                              xb + t0 / kTokenBlock * block_elements);
+  };
+  for (int64_t t0 = 0; t0 < n; t0 += kTokenBlock) {
+    RoundActivationsToBf16(x + t0 * w.cols, w.cols, std::min(kTokenBlock, n - t0), w.cols,
+                           activations_of_block(t0), 0);
+  }
   const int64_t rows_per_block = RowsPerBlock(w.rows, pool_.num_threads(), token_blocks);
   const int64_t blocks = (w.rows + rows_per_block - 1) / rows_per_block;
   pool_.ParallelFor(blocks * token_blocks, [&](int64_t task, int) {
@@ -237,7 +275,7 @@ void CpuBackend::MatMulBf16Dot(const Matrix& w, const float* x, int64_t n, float
     const int64_t t0 = (task % token_blocks) * kTokenBlock;
     const int64_t tn = std::min(kTokenBlock, n - t0);
     if (r0 >= r1) return;
-    Bf16DotRows(w, r0, r1, xb + t0 * xb_stride, xb_stride, tn, y + t0 * w.rows, w.rows);
+    Bf16DotRows(w, r0, r1, activations_of_block(t0), tn, y + t0 * w.rows, w.rows);
     if (bias != nullptr) AddBias(elementwise_, bias, r0, r1, t0, tn, y, w.rows);
   });
 }
@@ -326,9 +364,9 @@ void CpuBackend::SwiGluMlp(const MlpWeights& mlp, const float* x, int64_t n, flo
 }
 
 void CpuBackend::ProductRows(const Matrix& w, int64_t r0, int64_t r1, const float* x,
-                             const uint16_t* xb, int64_t n, float* y) {
-  if (xb != nullptr) {
-    Bf16DotRows(w, r0, r1, xb, Bf16ActivationStride(w.cols), n, y, w.rows);
+                             const Bf16Activations& xb, int64_t n, float* y) {
+  if (xb.data != nullptr) {
+    Bf16DotRows(w, r0, r1, xb, n, y, w.rows);
   } else {
     matmul_.rows(w, r0, r1, x, w.cols, n, y, w.rows, nullptr);
   }
@@ -339,21 +377,26 @@ void CpuBackend::SwiGluFewTokens(std::span<const SwiGluJob> jobs) {
   // the threads at the end of a region, large enough for the prefetchers to stream.
   constexpr int64_t kPieceRows = 256;
   struct Buffers {
-    float* gate;   // [tokens, f]: gate, then SiLU(gate) * up
-    float* up;     // [tokens, f]
-    uint16_t* xb;  // bf16 activations of gate/up, or null
-    uint16_t* hb;  // bf16 activations of down, or null
+    float* gate;  // [tokens, f]: gate, then SiLU(gate) * up
+    float* up;    // [tokens, f]
+    // bf16 activations of each product, laid out for its matrix; null data: an fp32 product.
+    Bf16Activations gate_x, up_x, down_x;
   };
-  // Scratch floats holding `count` bf16 values from a float boundary.
-  auto bf16_floats = [](int64_t count) { return (count + 1) / 2; };
+  // bf16 elements of one job's activations for `w`, when it takes them.
+  auto bf16_elements = [&](const Matrix& w, int64_t tokens) {
+    return UsesBf16Dot(w) ? Bf16ActivationElements(w.layout, tokens, w.cols) : 0;
+  };
+  // gate and up read the same activations, once, when their layouts agree (they always do for
+  // prepared weights: one shape and dtype).
+  auto up_shares_gate_x = [&](const MlpWeights& m) {
+    return UsesBf16Dot(m.gate) && UsesBf16Dot(m.up) && m.gate.layout == m.up.layout;
+  };
   auto job_floats = [&](const SwiGluJob& job) {
     const MlpWeights& mlp = *job.mlp;
-    const int64_t f = mlp.gate.rows, hidden = mlp.gate.cols;
-    int64_t floats = 2 * job.tokens * f;
-    if (UsesBf16Dot(mlp.gate) || UsesBf16Dot(mlp.up))
-      floats += bf16_floats(job.tokens * Bf16ActivationStride(hidden));
-    if (UsesBf16Dot(mlp.down)) floats += bf16_floats(job.tokens * Bf16ActivationStride(f));
-    return floats;
+    int64_t elements = bf16_elements(mlp.gate, job.tokens) + bf16_elements(mlp.down, job.tokens);
+    if (!up_shares_gate_x(mlp)) elements += bf16_elements(mlp.up, job.tokens);
+    // Scratch floats hold two bf16 values each; each of the (up to three) buffers starts on one.
+    return 2 * job.tokens * mlp.gate.rows + (elements + 3) / 2;
   };
   int64_t total_floats = 0;
   for (const SwiGluJob& job : jobs) total_floats += job_floats(job);
@@ -367,15 +410,22 @@ void CpuBackend::SwiGluFewTokens(std::span<const SwiGluJob> jobs) {
     Buffers& b = buffers[j];
     b.gate = next;
     b.up = next + job.tokens * f;
-    float* bf16_area = next + 2 * job.tokens * f;
+    auto* bf16_area = reinterpret_cast<uint16_t*>(next + 2 * job.tokens * f);
     next += job_floats(job);
-    b.xb = b.hb = nullptr;
-    if (UsesBf16Dot(mlp.gate) || UsesBf16Dot(mlp.up)) {
-      b.xb = reinterpret_cast<uint16_t*>(bf16_area);
-      bf16_area += bf16_floats(job.tokens * Bf16ActivationStride(hidden));
-      RoundActivationsToBf16(job.x, hidden, job.tokens, hidden, b.xb, Bf16ActivationStride(hidden));
-    }
-    if (UsesBf16Dot(mlp.down)) b.hb = reinterpret_cast<uint16_t*>(bf16_area);
+    // Carves `w`'s activations from the job's area (none when w takes fp32 ones).
+    auto carve = [&](const Matrix& w) {
+      if (!UsesBf16Dot(w)) return Bf16Activations{};
+      const Bf16Activations a = Bf16ActivationsFor(w.layout, job.tokens, w.cols, bf16_area);
+      bf16_area += (bf16_elements(w, job.tokens) + 1) / 2 * 2;
+      return a;
+    };
+    b.gate_x = carve(mlp.gate);
+    b.up_x = up_shares_gate_x(mlp) ? b.gate_x : carve(mlp.up);
+    b.down_x = carve(mlp.down);
+    if (b.gate_x.data != nullptr)
+      RoundActivationsToBf16(job.x, hidden, job.tokens, hidden, b.gate_x, 0);
+    if (b.up_x.data != nullptr && b.up_x.data != b.gate_x.data)
+      RoundActivationsToBf16(job.x, hidden, job.tokens, hidden, b.up_x, 0);
   }
   auto pieces_of = [&](auto rows_of) {
     std::vector<SequencePiece> pieces;
@@ -395,17 +445,14 @@ void CpuBackend::SwiGluFewTokens(std::span<const SwiGluJob> jobs) {
     const Buffers& b = buffers[p.sequence];
     const MlpWeights& mlp = *job.mlp;
     const int64_t f = mlp.gate.rows;
-    ProductRows(mlp.gate, p.begin, p.end, job.x, UsesBf16Dot(mlp.gate) ? b.xb : nullptr, job.tokens,
-                b.gate);
-    ProductRows(mlp.up, p.begin, p.end, job.x, UsesBf16Dot(mlp.up) ? b.xb : nullptr, job.tokens,
-                b.up);
+    ProductRows(mlp.gate, p.begin, p.end, job.x, b.gate_x, job.tokens, b.gate);
+    ProductRows(mlp.up, p.begin, p.end, job.x, b.up_x, job.tokens, b.up);
     for (int64_t t = 0; t < job.tokens; ++t) {
       float* h = b.gate + t * f + p.begin;
       elementwise_.silu_mul(h, b.up + t * f + p.begin, p.end - p.begin, h);
     }
-    if (b.hb != nullptr) {
-      RoundActivationsToBf16(b.gate + p.begin, f, job.tokens, p.end - p.begin, b.hb + p.begin,
-                             Bf16ActivationStride(f));
+    if (b.down_x.data != nullptr) {
+      RoundActivationsToBf16(b.gate + p.begin, f, job.tokens, p.end - p.begin, b.down_x, p.begin);
     }
   });
   const std::vector<SequencePiece> output_pieces =
@@ -414,7 +461,7 @@ void CpuBackend::SwiGluFewTokens(std::span<const SwiGluJob> jobs) {
     const SequencePiece& p = output_pieces[static_cast<size_t>(task)];
     const SwiGluJob& job = jobs[p.sequence];
     const Buffers& b = buffers[p.sequence];
-    ProductRows(job.mlp->down, p.begin, p.end, b.gate, b.hb, job.tokens, job.out);
+    ProductRows(job.mlp->down, p.begin, p.end, b.gate, b.down_x, job.tokens, job.out);
   });
 }
 

@@ -17,6 +17,7 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/mamba.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/matmul_bf16_dot.h"
 #include "kernels/cpu/scratch_pool.h"
 #include "kernels/cpu/thread_pool.h"
 
@@ -102,9 +103,9 @@ class CpuBackend final : public Backend {
   void AddExpertOutput(const float* y, std::span<const int64_t> tokens,
                        std::span<const float> weights, int64_t hidden, float* out);
   // y[t, r] for rows [r0, r1) of w and `n` tokens of a product whose activations are `x` (fp32,
-  // [n, w.cols]) or, when `xb` is set, `x` rounded to bf16 at Bf16ActivationStride(w.cols).
-  void ProductRows(const Matrix& w, int64_t r0, int64_t r1, const float* x, const uint16_t* xb,
-                   int64_t n, float* y);
+  // [n, w.cols]) or, when `xb` has data, `x` rounded to bf16 and laid out for w.
+  void ProductRows(const Matrix& w, int64_t r0, int64_t r1, const float* x,
+                   const Bf16Activations& xb, int64_t n, float* y);
 
   // Work of a per-sequence operation (conv, scan, attention) over all of a step's sequences in
   // one parallel region: each sequence's [0, count) units (channels, attention items) cut into
@@ -125,7 +126,10 @@ class CpuBackend final : public Backend {
   // Allocate, on 2 MiB boundaries with transparent huge pages asked for when `huge_pages` and the
   // buffer spans at least one.
   absl::StatusOr<DeviceBuffer> AllocateAligned(size_t bytes, bool huge_pages);
-  // A copy of `m` in memory the backend owns: interleaved when the shape allows, else row-major.
+  // The layout CopyPacked gives `m`: pair blocks for the bf16 dot products, else interleaved,
+  // when the shape allows; else row-major.
+  MatrixLayout PackedLayout(const Matrix& m) const;
+  // A copy of `m`, in PackedLayout(m), in memory the backend owns.
   absl::StatusOr<Matrix> CopyPacked(const Matrix& m);
   // MatMul of a BF16 matrix with activations rounded to bf16 (bf16_activations_).
   void MatMulBf16Dot(const Matrix& w, const float* x, int64_t n, float* y, const float* bias);

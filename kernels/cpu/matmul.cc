@@ -5,6 +5,8 @@
 // clang-format off: foreach_target.h must come first, then highway.h (Highway's re-inclusion idiom).
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 // clang-format on
+#include <vector>
+
 #include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/cpu/matmul.h"
@@ -313,8 +315,21 @@ constexpr int64_t kPackRows = 16;
 template <DType kType, bool kApplyScale = true>
 void ConvertRowT(const Matrix& w, int64_t r, float* dst);
 
+float Dot(const float* a, const float* b, int64_t n);
+
 void Rows(const Matrix& w, int64_t row_begin, int64_t row_end, const float* x, int64_t x_stride,
           int64_t n, float* y, int64_t y_stride, float* pack) {
+  if (w.layout == MatrixLayout::kPairBlocks) {
+    // The backend gives this layout only to the bf16 dot-product kernels; a caller of this table
+    // with such a matrix still gets right results, a widened row at a time.
+    std::vector<float> row(static_cast<size_t>(w.cols));
+    for (int64_t r = row_begin; r < row_end; ++r) {
+      ConvertRowT<DType::kBF16>(w, r, row.data());
+      for (int64_t t = 0; t < n; ++t)
+        y[t * y_stride + r] = Dot(row.data(), x + t * x_stride, w.cols);
+    }
+    return;
+  }
   const size_t row_bytes = static_cast<size_t>(w.cols) * DTypeSize(w.dtype);
   const char* base = static_cast<const char*>(w.data) + static_cast<size_t>(row_begin) * row_bytes;
   const float* scales = w.row_scales != nullptr ? w.row_scales + row_begin : nullptr;
@@ -419,8 +434,23 @@ void ConvertRowInLayout(const Matrix& w, int64_t r, float* dst) {
     dst[k] = ScalarWeight<kType>(row + WeightOffset<kType, kLayout>(row_bytes, 0, k), 0) * scale;
 }
 
+// A row of a kPairBlocks matrix, whose pairs of elements are 64 bytes apart: slow, for the rows
+// read one at a time (embedding lookups, and Rows above).
+template <DType kType>
+void ConvertPairBlockRow(const Matrix& w, int64_t r, float* dst) {
+  const char* block =
+      static_cast<const char*>(w.data) +
+      static_cast<size_t>((r / kPairBlockRows) * kPairBlockRows * w.cols) * DTypeSize(kType);
+  for (int64_t k = 0; k < w.cols; ++k) {
+    dst[k] = ScalarWeight<kType>(block, PairBlockOffset(r % kPairBlockRows, k));
+  }
+}
+
 template <DType kType, bool kApplyScale>
 void ConvertRowT(const Matrix& w, int64_t r, float* dst) {
+  if constexpr (kType == DType::kBF16) {
+    if (w.layout == MatrixLayout::kPairBlocks) return ConvertPairBlockRow<kType>(w, r, dst);
+  }
   if (w.layout == MatrixLayout::kInterleaved)
     return ConvertRowInLayout<kType, MatrixLayout::kInterleaved, kApplyScale>(w, r, dst);
   ConvertRowInLayout<kType, MatrixLayout::kRowMajor, kApplyScale>(w, r, dst);

@@ -3,6 +3,9 @@
 // backend calls in here only after checking the CPU has it.
 #include "kernels/cpu/matmul_bf16_dot.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "kernels/dtype.h"
 
 #if defined(__x86_64__)
@@ -166,40 +169,134 @@ JAMBA_BF16_TARGET inline void DotRowGroup(const uint16_t* w, int64_t cols, const
                                              y + t * y_stride, y_stride);
 }
 
+// ---- kPairBlocks: one vector holds 16 rows' pair of columns ----
+
+// acc[b][t], lane i = row 16b + i's sum for token t, over the column pairs in order: the pair of
+// block b times token t's broadcast pair, one vdpbf16ps per block, token and pair.
+template <int kB, int kT>
+JAMBA_BF16_TARGET inline void PairTile(const uint16_t* w, int64_t cols, const Bf16Activations& x,
+                                       float* y, int64_t y_stride) {
+  __m512 acc[kB][kT];
+#pragma GCC unroll 16
+  for (int b = 0; b < kB; ++b) {
+#pragma GCC unroll 16
+    for (int t = 0; t < kT; ++t) acc[b][t] = _mm512_setzero_ps();
+  }
+  const int64_t block = kPairBlockRows * cols;
+  const int64_t pairs = cols / 2;
+  for (int64_t j = 0; j < pairs; ++j) {
+    __m512bh wv[kB];
+#pragma GCC unroll 16
+    for (int b = 0; b < kB; ++b) {
+      wv[b] =
+          reinterpret_cast<__m512bh>(_mm512_loadu_si512(w + b * block + PairBlockOffset(0, 2 * j)));
+    }
+#pragma GCC unroll 16
+    for (int t = 0; t < kT; ++t) {
+      uint32_t pair;
+      std::memcpy(&pair, x.data + t * x.token_stride + j * x.pair_stride, sizeof(pair));
+      const __m512bh xv = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(pair)));
+#pragma GCC unroll 16
+      for (int b = 0; b < kB; ++b) acc[b][t] = _mm512_dpbf16_ps(acc[b][t], wv[b], xv);
+    }
+  }
+#pragma GCC unroll 16
+  for (int b = 0; b < kB; ++b) {
+#pragma GCC unroll 16
+    for (int t = 0; t < kT; ++t) _mm512_storeu_ps(y + t * y_stride + b * kPairBlockRows, acc[b][t]);
+  }
+}
+
+// PairTile for `width` <= kT tokens, dispatched to the exact width.
+template <int kB, int kT>
+JAMBA_BF16_TARGET inline void PairTileOfWidth(int64_t width, const uint16_t* w, int64_t cols,
+                                              const Bf16Activations& x, float* y,
+                                              int64_t y_stride) {
+  if constexpr (kT >= 1) {
+    if (width == kT) return PairTile<kB, kT>(w, cols, x, y, y_stride);
+    PairTileOfWidth<kB, kT - 1>(width, w, cols, x, y, y_stride);
+  }
+}
+
+// `blocks` 16-row blocks from `w` against n tokens: kB blocks at a time (then one at a time),
+// each against tiles of up to kT tokens.
+template <int kB, int kT>
+JAMBA_BF16_TARGET inline void PairBlockRows(const uint16_t* w, int64_t cols, int64_t blocks,
+                                            const Bf16Activations& x, int64_t n, float* y,
+                                            int64_t y_stride) {
+  const int64_t block = kPairBlockRows * cols;
+  int64_t b = 0;
+  for (; b + kB <= blocks; b += kB) {
+    for (int64_t t = 0; t < n; t += kT) {
+      PairTileOfWidth<kB, kT>(std::min<int64_t>(kT, n - t), w + b * block, cols, x.FromToken(t),
+                              y + t * y_stride + b * kPairBlockRows, y_stride);
+    }
+  }
+  for (; b < blocks; ++b) {
+    for (int64_t t = 0; t < n; t += kT) {
+      PairTileOfWidth<1, kT>(std::min<int64_t>(kT, n - t), w + b * block, cols, x.FromToken(t),
+                             y + t * y_stride + b * kPairBlockRows, y_stride);
+    }
+  }
+}
+
 }  // namespace
 
 JAMBA_BF16_TARGET void RoundActivationsToBf16(const float* x, int64_t x_stride, int64_t n,
-                                              int64_t cols, uint16_t* out, int64_t out_stride) {
+                                              int64_t cols, const Bf16Activations& out,
+                                              int64_t col0) {
   for (int64_t t = 0; t < n; ++t) {
     const float* src = x + t * x_stride;
-    uint16_t* dst = out + t * out_stride;
     int64_t k = 0;
-    for (; k + 16 <= cols; k += 16) {
-      const __m256bh packed = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + k));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + k), reinterpret_cast<__m256i>(packed));
+    if (out.pair_stride == 2) {  // a token row
+      uint16_t* dst = out.data + out.Offset(t, col0);
+      for (; k + 16 <= cols; k += 16) {
+        const __m256bh packed = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + k));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + k), reinterpret_cast<__m256i>(packed));
+      }
+    } else {  // eight pairs at a time, each to its own place
+      for (; k + 16 <= cols; k += 16) {
+        alignas(32) uint32_t pairs[8];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(pairs),
+                           reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(src + k))));
+        for (int i = 0; i < 8; ++i) {
+          std::memcpy(out.data + out.Offset(t, col0 + k + 2 * i), &pairs[i], sizeof(pairs[i]));
+        }
+      }
     }
-    for (; k < cols; ++k) dst[k] = F32ToBF16(src[k]);
+    for (; k < cols; ++k) out.data[out.Offset(t, col0 + k)] = F32ToBF16(src[k]);
   }
 }
 
 JAMBA_BF16_TARGET void Bf16DotRows(const Matrix& w, int64_t row_begin, int64_t row_end,
-                                   const uint16_t* xb, int64_t xb_stride, int64_t n, float* y,
+                                   const Bf16Activations& xb, int64_t n, float* y,
                                    int64_t y_stride) {
   const int64_t cols = w.cols;
   const uint16_t* base = static_cast<const uint16_t*>(w.data) + row_begin * cols;
   float* out = y + row_begin;
   const int64_t rows = row_end - row_begin;
+  if (w.layout == MatrixLayout::kPairBlocks) {
+    // Whole blocks only (the backend splits rows on 16-row multiples). Up to six tokens, four
+    // blocks share each token's broadcasts (four weight streams); more tokens take two blocks
+    // against twelve-token tiles, which keeps the instruction at its peak rate from L2.
+    const int64_t blocks = rows / kPairBlockRows;
+    if (n <= 6) return PairBlockRows<4, 6>(base, cols, blocks, xb, n, out, y_stride);
+    return PairBlockRows<2, 12>(base, cols, blocks, xb, n, out, y_stride);
+  }
+  // The row-wise layouts read token rows.
+  const uint16_t* x = xb.data;
+  const int64_t x_stride = xb.token_stride;
   int64_t r = 0;
   if (w.layout == MatrixLayout::kInterleaved) {
     // Whole groups only (the backend interleaves rows % 4 == 0 and splits on 16-row multiples).
     static_assert(kRows == kInterleaveRows);
     for (; r + kRows <= rows; r += kRows)
-      DotRowGroup<kRows, true>(base + r * cols, cols, xb, xb_stride, n, out + r, y_stride);
+      DotRowGroup<kRows, true>(base + r * cols, cols, x, x_stride, n, out + r, y_stride);
     return;
   }
   for (; r + kRows <= rows; r += kRows)
-    DotRowGroup<kRows>(base + r * cols, cols, xb, xb_stride, n, out + r, y_stride);
-  for (; r < rows; ++r) DotRowGroup<1>(base + r * cols, cols, xb, xb_stride, n, out + r, y_stride);
+    DotRowGroup<kRows>(base + r * cols, cols, x, x_stride, n, out + r, y_stride);
+  for (; r < rows; ++r) DotRowGroup<1>(base + r * cols, cols, x, x_stride, n, out + r, y_stride);
 }
 
 #else  // not x86-64: no AVX512_BF16; the backend refuses bf16 activations before calling these.
@@ -207,22 +304,23 @@ JAMBA_BF16_TARGET void Bf16DotRows(const Matrix& w, int64_t row_begin, int64_t r
 bool CpuHasAvx512Bf16() { return false; }
 
 void RoundActivationsToBf16(const float* x, int64_t x_stride, int64_t n, int64_t cols,
-                            uint16_t* out, int64_t out_stride) {
+                            const Bf16Activations& out, int64_t col0) {
   for (int64_t t = 0; t < n; ++t) {
-    for (int64_t k = 0; k < cols; ++k) out[t * out_stride + k] = F32ToBF16(x[t * x_stride + k]);
+    for (int64_t k = 0; k < cols; ++k)
+      out.data[out.Offset(t, col0 + k)] = F32ToBF16(x[t * x_stride + k]);
   }
 }
 
-void Bf16DotRows(const Matrix& w, int64_t row_begin, int64_t row_end, const uint16_t* xb,
-                 int64_t xb_stride, int64_t n, float* y, int64_t y_stride) {
-  // Never reached with an interleaved matrix: without AVX512_BF16 the backend refuses bf16
-  // activations before any product runs.
+void Bf16DotRows(const Matrix& w, int64_t row_begin, int64_t row_end, const Bf16Activations& xb,
+                 int64_t n, float* y, int64_t y_stride) {
+  // Never reached: without AVX512_BF16 the backend refuses bf16 activations before any product
+  // runs. Row-major weights only.
   const uint16_t* data = static_cast<const uint16_t*>(w.data);
   for (int64_t r = row_begin; r < row_end; ++r) {
     for (int64_t t = 0; t < n; ++t) {
       float sum = 0.0f;
       for (int64_t k = 0; k < w.cols; ++k)
-        sum += BF16ToF32(data[r * w.cols + k]) * BF16ToF32(xb[t * xb_stride + k]);
+        sum += BF16ToF32(data[r * w.cols + k]) * BF16ToF32(xb.data[xb.Offset(t, k)]);
       y[t * y_stride + r] = sum;
     }
   }

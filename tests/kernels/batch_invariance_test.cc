@@ -11,6 +11,7 @@
 #include "engine/jamba_model.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/matmul_bf16_dot.h"
 #include "tests/util/test_util.h"
 
 namespace jamba {
@@ -29,14 +30,24 @@ std::vector<uint16_t> RandomBf16(size_t n, std::mt19937& rng) {
   return out;
 }
 
+// Every SIMD target with fp32 activations, then bf16 activations where the CPU has them.
+std::vector<kernels::cpu::CpuBackendOptions> BackendOptions() {
+  std::vector<kernels::cpu::CpuBackendOptions> all;
+  for (SimdTarget target : Targets()) all.push_back({.num_threads = 3, .simd_target = target});
+  if (kernels::cpu::CpuHasAvx512Bf16()) all.push_back({.num_threads = 3, .bf16_activations = true});
+  return all;
+}
+
 TEST(BatchInvarianceTest, MatMulRowsAreBitwiseEqualForEveryBatchSize) {
   std::mt19937 rng(7);
-  for (SimdTarget target : Targets()) {
+  for (const kernels::cpu::CpuBackendOptions& options : BackendOptions()) {
+    const SimdTarget target = options.simd_target.value_or(kernels::cpu::BestSimdTarget());
     for (DType dtype : {DType::kBF16, DType::kF32, DType::kI8}) {
-      // 72 x 256 is interleaved when prepared (MatrixLayout); the others stay row-major.
+      // 72 x 256 is interleaved when prepared (MatrixLayout), and 64 x 256 too, or pair blocks
+      // for bf16 activations; the others stay row-major.
       for (const auto& [rows, cols] :
-           {std::pair<int64_t, int64_t>{70, 37}, {70, 256}, {70, 1000}, {72, 256}}) {
-        auto backend = CpuBackend::Create({.num_threads = 3, .simd_target = target});
+           {std::pair<int64_t, int64_t>{70, 37}, {70, 256}, {70, 1000}, {72, 256}, {64, 256}}) {
+        auto backend = CpuBackend::Create(options);
         ASSERT_TRUE(backend.ok());
         const std::vector<uint16_t> bf16 = RandomBf16(static_cast<size_t>(rows * cols), rng);
         std::vector<float> f32(bf16.size());
@@ -60,7 +71,8 @@ TEST(BatchInvarianceTest, MatMulRowsAreBitwiseEqualForEveryBatchSize) {
             (*backend)->MatMul(*w, x.data() + t0 * cols, batch, part.data(), nullptr);
             ASSERT_EQ(0,
                       std::memcmp(part.data(), all.data() + t0 * rows, part.size() * sizeof(float)))
-                << "target " << kernels::cpu::SimdTargetName(target) << " dtype "
+                << "target " << kernels::cpu::SimdTargetName(target)
+                << (options.bf16_activations ? " bf16 activations" : "") << " dtype "
                 << kernels::DTypeName(dtype) << " cols " << cols << " batch " << batch << " at "
                 << t0;
           }
@@ -70,8 +82,9 @@ TEST(BatchInvarianceTest, MatMulRowsAreBitwiseEqualForEveryBatchSize) {
   }
 }
 
-TEST(BatchInvarianceTest, ModelLogitsAreBitwiseEqualForEveryChunkingAndBatch) {
-  auto backend = CpuBackend::Create({.num_threads = 2});
+void ExpectLogitsBitwiseEqualForEveryChunkingAndBatch(
+    const kernels::cpu::CpuBackendOptions& options) {
+  auto backend = CpuBackend::Create(options);
   ASSERT_TRUE(backend.ok());
   auto model = engine::JambaModel::Load(testing::GoldenDir("hybrid8_moe_bf16"), **backend, {});
   ASSERT_TRUE(model.ok()) << model.status();
@@ -101,8 +114,19 @@ TEST(BatchInvarianceTest, ModelLogitsAreBitwiseEqualForEveryChunkingAndBatch) {
   EXPECT_EQ(logits[1], by_chunk[0]);
 }
 
+TEST(BatchInvarianceTest, ModelLogitsAreBitwiseEqualForEveryChunkingAndBatch) {
+  ExpectLogitsBitwiseEqualForEveryChunkingAndBatch({.num_threads = 2});
+}
+
+// The same with bf16 activations: pair-block weights and the MoE's few-token products.
+TEST(BatchInvarianceTest, ModelLogitsAreBitwiseEqualForEveryChunkingAndBatchWithBf16Activations) {
+  if (!kernels::cpu::CpuHasAvx512Bf16()) GTEST_SKIP() << "this CPU has no AVX512_BF16";
+  ExpectLogitsBitwiseEqualForEveryChunkingAndBatch({.num_threads = 2, .bf16_activations = true});
+}
+
 // Packed weights (interleaved row groups in the backend's memory) and weights used in place from
-// the mapped checkpoint give bitwise the same logits, prefill and decode.
+// the mapped checkpoint give bitwise the same logits, prefill and decode. (With bf16 activations
+// packed weights are pair blocks, whose sums round differently from row-major ones.)
 TEST(BatchInvarianceTest, ModelLogitsAreBitwiseEqualWithPackedAndInPlaceWeights) {
   std::vector<std::vector<float>> results;
   for (bool pack : {true, false}) {

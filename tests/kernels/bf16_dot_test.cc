@@ -1,10 +1,12 @@
 // bf16 activations (CpuBackendOptions::bf16_activations): products of BF16 matrices against a
 // double-precision reference over the bf16-rounded activations, on awkward shapes (1 row,
 // 1 column, widths that are not multiples of the 32-wide dot-product step, token counts across
-// every tile width and the 48-token block); a token's result is bitwise the same alone or in any
-// batch, a row's alone or in a group of four, and with row-major or interleaved weights; other
-// dtypes take the fp32 path unchanged.
+// every tile width and the 48-token block), in each layout the backend packs them in (pair
+// blocks for rows % 16 == 0 and even columns, else interleaved or row-major); a token's result is
+// bitwise the same alone or in any batch, a row's alone or in a group of rows, and with row-major
+// or interleaved weights; other dtypes take the fp32 path unchanged.
 // Skipped (and says so) without AVX512_BF16.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -14,6 +16,7 @@
 
 #include "gtest/gtest.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/matmul.h"
 #include "kernels/cpu/matmul_bf16_dot.h"
 #include "kernels/dtype.h"
 
@@ -40,6 +43,36 @@ class Bf16DotTest : public ::testing::Test {
     return out;
   }
 
+  // y (n x rows, from a product with activations x) against a double-precision sum of the exact
+  // products of w and the bf16-rounded x: fp32 accumulation of exact bf16 products is within a
+  // few ulps of the terms' total.
+  static void ExpectMatchesReference(const std::vector<uint16_t>& w, const std::vector<float>& x,
+                                     const float* bias, int64_t rows, int64_t cols, int64_t n,
+                                     const std::vector<float>& y) {
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t r = 0; r < rows; ++r) {
+        double sum = 0, magnitude = 0;
+        for (int64_t k = 0; k < cols; ++k) {
+          const double term = static_cast<double>(BF16ToF32(w[r * cols + k])) *
+                              BF16ToF32(F32ToBF16(x[t * cols + k]));
+          sum += term;
+          magnitude += std::fabs(term);
+        }
+        const double expected = sum + (bias != nullptr ? bias[r] : 0.0f);
+        ASSERT_NEAR(y[t * rows + r], expected, 1e-5 * magnitude + 1e-5)
+            << rows << "x" << cols << ", n=" << n << ", token " << t << ", row " << r;
+      }
+    }
+  }
+
+  // `host` prepared by the backend, expecting `layout`.
+  Matrix Prepare(const Matrix& host, MatrixLayout layout) {
+    auto packed = backend_->PrepareMatrix(host, WeightFormat::kAsStored);
+    EXPECT_TRUE(packed.ok()) << packed.status();
+    EXPECT_EQ(packed->layout, layout) << host.rows << "x" << host.cols;
+    return *packed;
+  }
+
   std::mt19937 rng_{7};
   std::normal_distribution<float> dist_{0.0f, 1.0f};
   std::unique_ptr<CpuBackend> backend_;
@@ -55,37 +88,72 @@ TEST_F(Bf16DotTest, MatchesReferenceOnAwkwardShapes) {
         std::vector<float> y(static_cast<size_t>(n * rows));
         const Matrix m{w.data(), DType::kBF16, rows, cols, nullptr};
         backend_->MatMul(m, x.data(), n, y.data(), bias.data());
-        for (int64_t t = 0; t < n; ++t) {
-          for (int64_t r = 0; r < rows; ++r) {
-            double sum = 0, magnitude = 0;
-            for (int64_t k = 0; k < cols; ++k) {
-              const double term = static_cast<double>(BF16ToF32(w[r * cols + k])) *
-                                  BF16ToF32(F32ToBF16(x[t * cols + k]));
-              sum += term;
-              magnitude += std::fabs(term);
-            }
-            // fp32 accumulation of exact bf16 products: a few ulps of the terms' total.
-            ASSERT_NEAR(y[t * rows + r], sum + bias[r], 1e-5 * magnitude + 1e-5)
-                << rows << "x" << cols << ", n=" << n << ", token " << t << ", row " << r;
-          }
-        }
+        ExpectMatchesReference(w, x, bias.data(), rows, cols, n, y);
       }
     }
   }
 }
 
+// Pair blocks: one and several blocks (four-block tiles up to six tokens, then two-block tiles of
+// up to twelve, and the blocks left over), columns from a single pair up, token counts across
+// every tile width, with and without bias.
+TEST_F(Bf16DotTest, PairBlockWeightsMatchReferenceOnAwkwardShapes) {
+  for (int64_t rows : {16, 48, 80, 96}) {
+    for (int64_t cols : {2, 30, 34, 100, 2050}) {
+      const std::vector<uint16_t> w = RandomBf16(rows * cols);
+      const Matrix packed =
+          Prepare({w.data(), DType::kBF16, rows, cols, nullptr}, MatrixLayout::kPairBlocks);
+      for (int64_t n : {1, 2, 3, 5, 6, 7, 12, 13, 16, 25, 49}) {
+        const std::vector<float> x = RandomFloats(n * cols);
+        const std::vector<float> bias = RandomFloats(rows);
+        std::vector<float> y(static_cast<size_t>(n * rows));
+        backend_->MatMul(packed, x.data(), n, y.data(), n % 2 == 0 ? bias.data() : nullptr);
+        ExpectMatchesReference(w, x, n % 2 == 0 ? bias.data() : nullptr, rows, cols, n, y);
+      }
+    }
+  }
+}
+
+TEST_F(Bf16DotTest, PacksPairBlocksOnlyForWholeBlocksOfEvenWidth) {
+  auto layout_of = [&](int64_t rows, int64_t cols) {
+    const std::vector<uint16_t> w = RandomBf16(rows * cols);
+    auto packed = backend_->PrepareMatrix({w.data(), DType::kBF16, rows, cols, nullptr},
+                                          WeightFormat::kAsStored);
+    EXPECT_TRUE(packed.ok()) << packed.status();
+    return packed->layout;
+  };
+  EXPECT_EQ(layout_of(16, 2), MatrixLayout::kPairBlocks);
+  EXPECT_EQ(layout_of(32, 64), MatrixLayout::kPairBlocks);
+  EXPECT_EQ(layout_of(20, 64), MatrixLayout::kInterleaved);  // not whole blocks
+  EXPECT_EQ(layout_of(16, 33), MatrixLayout::kRowMajor);     // odd width
+  // fp32 activations keep the interleaved layout their kernels read.
+  auto fp32 = CpuBackend::Create({.num_threads = 2});
+  ASSERT_TRUE(fp32.ok());
+  const std::vector<uint16_t> w = RandomBf16(32 * 64);
+  auto packed =
+      (*fp32)->PrepareMatrix({w.data(), DType::kBF16, 32, 64, nullptr}, WeightFormat::kAsStored);
+  ASSERT_TRUE(packed.ok());
+  EXPECT_EQ(packed->layout, MatrixLayout::kInterleaved);
+}
+
 TEST_F(Bf16DotTest, TokenResultIsBitwiseTheSameAloneOrInAnyBatch) {
-  const int64_t rows = 37, cols = 300, n = 61;  // 61 tokens: two token blocks and every tile
-  const std::vector<uint16_t> w = RandomBf16(rows * cols);
-  const std::vector<float> x = RandomFloats(n * cols);
-  const Matrix m{w.data(), DType::kBF16, rows, cols, nullptr};
-  std::vector<float> batched(static_cast<size_t>(n * rows));
-  backend_->MatMul(m, x.data(), n, batched.data(), nullptr);
-  for (int64_t t = 0; t < n; ++t) {
-    std::vector<float> alone(static_cast<size_t>(rows));
-    backend_->MatMul(m, x.data() + t * cols, 1, alone.data(), nullptr);
-    for (int64_t r = 0; r < rows; ++r)
-      ASSERT_EQ(alone[r], batched[t * rows + r]) << "token " << t << ", row " << r;
+  const int64_t n = 61;  // 61 tokens: two token blocks and every tile
+  // 37 x 300: row-major; 48 x 300: pair blocks.
+  for (int64_t rows : {37, 48}) {
+    const int64_t cols = 300;
+    const std::vector<uint16_t> w = RandomBf16(rows * cols);
+    const std::vector<float> x = RandomFloats(n * cols);
+    auto m = backend_->PrepareMatrix({w.data(), DType::kBF16, rows, cols, nullptr},
+                                     WeightFormat::kAsStored);
+    ASSERT_TRUE(m.ok());
+    std::vector<float> batched(static_cast<size_t>(n * rows));
+    backend_->MatMul(*m, x.data(), n, batched.data(), nullptr);
+    for (int64_t t = 0; t < n; ++t) {
+      std::vector<float> alone(static_cast<size_t>(rows));
+      backend_->MatMul(*m, x.data() + t * cols, 1, alone.data(), nullptr);
+      for (int64_t r = 0; r < rows; ++r)
+        ASSERT_EQ(alone[r], batched[t * rows + r]) << rows << " rows, token " << t << ", row " << r;
+    }
   }
 }
 
@@ -97,34 +165,116 @@ TEST_F(Bf16DotTest, RowResultIsBitwiseTheSameInAFourRowGroupOrAlone) {
     for (int64_t n : {1, 4, 6, 13}) {
       const std::vector<uint16_t> w = RandomBf16(rows * cols);
       const std::vector<float> x = RandomFloats(n * cols);
-      const int64_t stride = Bf16ActivationStride(cols);
-      std::vector<uint16_t> xb(static_cast<size_t>(n * stride));
-      RoundActivationsToBf16(x.data(), cols, n, cols, xb.data(), stride);
+      std::vector<uint16_t> storage(
+          static_cast<size_t>(Bf16ActivationElements(MatrixLayout::kRowMajor, n, cols)));
+      const Bf16Activations xb =
+          Bf16ActivationsFor(MatrixLayout::kRowMajor, n, cols, storage.data());
+      RoundActivationsToBf16(x.data(), cols, n, cols, xb, 0);
       const Matrix m{w.data(), DType::kBF16, rows, cols, nullptr};
       std::vector<float> grouped(static_cast<size_t>(n * rows)), alone(grouped.size());
-      Bf16DotRows(m, 0, rows, xb.data(), stride, n, grouped.data(), rows);
-      for (int64_t r = 0; r < rows; ++r)
-        Bf16DotRows(m, r, r + 1, xb.data(), stride, n, alone.data(), rows);
+      Bf16DotRows(m, 0, rows, xb, n, grouped.data(), rows);
+      for (int64_t r = 0; r < rows; ++r) Bf16DotRows(m, r, r + 1, xb, n, alone.data(), rows);
       ASSERT_EQ(grouped, alone) << rows << "x" << cols << ", n=" << n;
     }
   }
 }
 
+// A pair block's rows come out the same whether the block is computed in a tile of four blocks,
+// of two, or alone (the blocks left over), and whatever token tile a token falls in.
+TEST_F(Bf16DotTest, PairBlockResultIsBitwiseTheSameInAnyTileOrAlone) {
+  const int64_t rows = 5 * kPairBlockRows;  // a four-block tile and one left over
+  for (int64_t cols : {2, 100, 2048}) {
+    const std::vector<uint16_t> w = RandomBf16(rows * cols);
+    const Matrix m =
+        Prepare({w.data(), DType::kBF16, rows, cols, nullptr}, MatrixLayout::kPairBlocks);
+    for (int64_t n : {1, 4, 6, 7, 13, 16}) {
+      const std::vector<float> x = RandomFloats(n * cols);
+      std::vector<uint16_t> storage(
+          static_cast<size_t>(Bf16ActivationElements(MatrixLayout::kPairBlocks, n, cols)));
+      const Bf16Activations xb =
+          Bf16ActivationsFor(MatrixLayout::kPairBlocks, n, cols, storage.data());
+      RoundActivationsToBf16(x.data(), cols, n, cols, xb, 0);
+      std::vector<float> together(static_cast<size_t>(n * rows)), apart(together.size());
+      Bf16DotRows(m, 0, rows, xb, n, together.data(), rows);
+      for (int64_t r = 0; r < rows; r += kPairBlockRows) {
+        for (int64_t t = 0; t < n; ++t)
+          Bf16DotRows(m, r, r + kPairBlockRows, xb.FromToken(t), 1, apart.data() + t * rows, rows);
+      }
+      ASSERT_EQ(together, apart) << rows << "x" << cols << ", n=" << n;
+    }
+  }
+}
+
+// Activations written a range of columns at a time (as the MoE writes the down projection's
+// inputs, one piece of rows after another) are the activations written at once.
+TEST_F(Bf16DotTest, ActivationsRoundedInColumnPiecesEqualRoundedAtOnce) {
+  const int64_t n = 3, cols = 70;
+  const std::vector<float> x = RandomFloats(n * cols);
+  for (MatrixLayout layout : {MatrixLayout::kRowMajor, MatrixLayout::kPairBlocks}) {
+    const size_t elements = static_cast<size_t>(Bf16ActivationElements(layout, n, cols));
+    std::vector<uint16_t> whole(elements), pieces(elements);
+    RoundActivationsToBf16(x.data(), cols, n, cols,
+                           Bf16ActivationsFor(layout, n, cols, whole.data()), 0);
+    const Bf16Activations p = Bf16ActivationsFor(layout, n, cols, pieces.data());
+    for (int64_t c0 : {0, 18, 50}) {
+      const int64_t width = std::min<int64_t>(c0 == 0 ? 18 : 32, cols - c0);
+      RoundActivationsToBf16(x.data() + c0, cols, n, width, p, c0);
+    }
+    const Bf16Activations a = Bf16ActivationsFor(layout, n, cols, whole.data());
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t k = 0; k < cols; ++k) {
+        ASSERT_EQ(pieces[a.Offset(t, k)], whole[a.Offset(t, k)]) << "token " << t << ", col " << k;
+        ASSERT_EQ(whole[a.Offset(t, k)], F32ToBF16(x[t * cols + k]));
+      }
+    }
+  }
+}
+
 TEST_F(Bf16DotTest, InterleavedWeightsGiveBitwiseTheProductsOfRowMajorWeights) {
-  for (int64_t rows : {4, 16, 36}) {
+  for (int64_t rows : {4, 20, 36}) {  // not whole pair blocks
     for (int64_t cols : {32, 96, 2048}) {
       const std::vector<uint16_t> w = RandomBf16(rows * cols);
       const Matrix host{w.data(), DType::kBF16, rows, cols, nullptr};
-      auto packed = backend_->PrepareMatrix(host, WeightFormat::kAsStored);
-      ASSERT_TRUE(packed.ok()) << packed.status();
-      ASSERT_EQ(packed->layout, MatrixLayout::kInterleaved);
+      const Matrix packed = Prepare(host, MatrixLayout::kInterleaved);
       for (int64_t n : {1, 3, 6, 16, 49}) {
         const std::vector<float> x = RandomFloats(n * cols);
         std::vector<float> a(static_cast<size_t>(n * rows)), b(a.size());
         backend_->MatMul(host, x.data(), n, a.data(), nullptr);
-        backend_->MatMul(*packed, x.data(), n, b.data(), nullptr);
+        backend_->MatMul(packed, x.data(), n, b.data(), nullptr);
         ASSERT_EQ(a, b) << rows << "x" << cols << ", n=" << n;
       }
+    }
+  }
+}
+
+// Rows of a pair-block matrix read one at a time: embedding lookups, and the fp32 kernels for a
+// caller that hands them one.
+TEST_F(Bf16DotTest, PairBlockRowsReadBackExactly) {
+  const int64_t rows = 48, cols = 38;
+  const std::vector<uint16_t> w = RandomBf16(rows * cols);
+  const Matrix m =
+      Prepare({w.data(), DType::kBF16, rows, cols, nullptr}, MatrixLayout::kPairBlocks);
+  const std::vector<int32_t> tokens = {0, 17, 47, 17, 31};
+  std::vector<float> rows_out(tokens.size() * cols);
+  backend_->EmbeddingLookup(m, tokens, rows_out.data());
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    for (int64_t k = 0; k < cols; ++k)
+      ASSERT_EQ(rows_out[i * cols + k], BF16ToF32(w[tokens[i] * cols + k])) << i << ", " << k;
+  }
+  const MatMulKernels& fp32 = GetMatMulKernels(BestSimdTarget());
+  const int64_t n = 3;
+  const std::vector<float> x = RandomFloats(n * cols);
+  std::vector<float> y(static_cast<size_t>(n * rows));
+  fp32.rows(m, 0, rows, x.data(), cols, n, y.data(), rows, nullptr);
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t r = 0; r < rows; ++r) {
+      double sum = 0, magnitude = 0;
+      for (int64_t k = 0; k < cols; ++k) {
+        const double term = static_cast<double>(BF16ToF32(w[r * cols + k])) * x[t * cols + k];
+        sum += term;
+        magnitude += std::fabs(term);
+      }
+      ASSERT_NEAR(y[t * rows + r], sum, 1e-5 * magnitude) << "token " << t << ", row " << r;
     }
   }
 }
