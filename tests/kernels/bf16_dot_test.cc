@@ -206,25 +206,28 @@ TEST_F(Bf16DotTest, PairBlockResultIsBitwiseTheSameInAnyTileOrAlone) {
 }
 
 // Activations written a range of columns at a time (as the MoE writes the down projection's
-// inputs, one piece of rows after another) are the activations written at once.
+// inputs, one piece of rows after another) are the activations written at once, and every
+// element is the bf16 rounding of its input: token rows, and pairs side by side for 16 tokens at
+// a time (a full group, a partial one after it, a lone partial one), 32 columns a step and a tail.
 TEST_F(Bf16DotTest, ActivationsRoundedInColumnPiecesEqualRoundedAtOnce) {
-  const int64_t n = 3, cols = 70;
-  const std::vector<float> x = RandomFloats(n * cols);
-  for (MatrixLayout layout : {MatrixLayout::kRowMajor, MatrixLayout::kPairBlocks}) {
-    const size_t elements = static_cast<size_t>(Bf16ActivationElements(layout, n, cols));
-    std::vector<uint16_t> whole(elements), pieces(elements);
-    RoundActivationsToBf16(x.data(), cols, n, cols,
-                           Bf16ActivationsFor(layout, n, cols, whole.data()), 0);
-    const Bf16Activations p = Bf16ActivationsFor(layout, n, cols, pieces.data());
-    for (int64_t c0 : {0, 18, 50}) {
-      const int64_t width = std::min<int64_t>(c0 == 0 ? 18 : 32, cols - c0);
-      RoundActivationsToBf16(x.data() + c0, cols, n, width, p, c0);
-    }
-    const Bf16Activations a = Bf16ActivationsFor(layout, n, cols, whole.data());
-    for (int64_t t = 0; t < n; ++t) {
-      for (int64_t k = 0; k < cols; ++k) {
-        ASSERT_EQ(pieces[a.Offset(t, k)], whole[a.Offset(t, k)]) << "token " << t << ", col " << k;
-        ASSERT_EQ(whole[a.Offset(t, k)], F32ToBF16(x[t * cols + k]));
+  const int64_t cols = 70;
+  for (int64_t n : {3, 16, 21}) {
+    const std::vector<float> x = RandomFloats(n * cols);
+    for (MatrixLayout layout : {MatrixLayout::kRowMajor, MatrixLayout::kPairBlocks}) {
+      const size_t elements = static_cast<size_t>(Bf16ActivationElements(layout, n, cols));
+      std::vector<uint16_t> whole(elements), pieces(elements);
+      const Bf16Activations a = Bf16ActivationsFor(layout, n, cols, whole.data());
+      RoundActivationsToBf16(x.data(), cols, n, cols, a, 0);
+      const Bf16Activations p = Bf16ActivationsFor(layout, n, cols, pieces.data());
+      for (const auto& [c0, width] : {std::pair<int64_t, int64_t>{0, 18}, {18, 32}, {50, 20}})
+        RoundActivationsToBf16(x.data() + c0, cols, n, width, p, c0);
+      for (int64_t t = 0; t < n; ++t) {
+        for (int64_t k = 0; k < cols; ++k) {
+          ASSERT_EQ(whole[a.Offset(t, k)], F32ToBF16(x[t * cols + k]))
+              << "n=" << n << ", token " << t << ", col " << k;
+          ASSERT_EQ(pieces[a.Offset(t, k)], whole[a.Offset(t, k)])
+              << "n=" << n << ", token " << t << ", col " << k;
+        }
       }
     }
   }
