@@ -65,6 +65,15 @@ class Bf16DotTest : public ::testing::Test {
     }
   }
 
+  // x (n tokens of `cols`) rounded to bf16 and laid out for `layout`, in `storage`.
+  static Bf16Activations Rounded(MatrixLayout layout, const std::vector<float>& x, int64_t n,
+                                 int64_t cols, std::vector<uint16_t>& storage) {
+    storage.assign(static_cast<size_t>(Bf16ActivationElements(layout, n, cols)), 0);
+    const Bf16Activations xb = Bf16ActivationsFor(layout, n, cols, storage.data());
+    RoundActivationsToBf16(x.data(), cols, n, cols, xb, 0);
+    return xb;
+  }
+
   // `host` prepared by the backend, expecting `layout`.
   Matrix Prepare(const Matrix& host, MatrixLayout layout) {
     auto packed = backend_->PrepareMatrix(host, WeightFormat::kAsStored);
@@ -165,11 +174,8 @@ TEST_F(Bf16DotTest, RowResultIsBitwiseTheSameInAFourRowGroupOrAlone) {
     for (int64_t n : {1, 4, 6, 13}) {
       const std::vector<uint16_t> w = RandomBf16(rows * cols);
       const std::vector<float> x = RandomFloats(n * cols);
-      std::vector<uint16_t> storage(
-          static_cast<size_t>(Bf16ActivationElements(MatrixLayout::kRowMajor, n, cols)));
-      const Bf16Activations xb =
-          Bf16ActivationsFor(MatrixLayout::kRowMajor, n, cols, storage.data());
-      RoundActivationsToBf16(x.data(), cols, n, cols, xb, 0);
+      std::vector<uint16_t> storage;
+      const Bf16Activations xb = Rounded(MatrixLayout::kRowMajor, x, n, cols, storage);
       const Matrix m{w.data(), DType::kBF16, rows, cols, nullptr};
       std::vector<float> grouped(static_cast<size_t>(n * rows)), alone(grouped.size());
       Bf16DotRows(m, 0, rows, xb, n, grouped.data(), rows);
@@ -189,11 +195,8 @@ TEST_F(Bf16DotTest, PairBlockResultIsBitwiseTheSameInAnyTileOrAlone) {
         Prepare({w.data(), DType::kBF16, rows, cols, nullptr}, MatrixLayout::kPairBlocks);
     for (int64_t n : {1, 4, 6, 7, 13, 16}) {
       const std::vector<float> x = RandomFloats(n * cols);
-      std::vector<uint16_t> storage(
-          static_cast<size_t>(Bf16ActivationElements(MatrixLayout::kPairBlocks, n, cols)));
-      const Bf16Activations xb =
-          Bf16ActivationsFor(MatrixLayout::kPairBlocks, n, cols, storage.data());
-      RoundActivationsToBf16(x.data(), cols, n, cols, xb, 0);
+      std::vector<uint16_t> storage;
+      const Bf16Activations xb = Rounded(MatrixLayout::kPairBlocks, x, n, cols, storage);
       std::vector<float> together(static_cast<size_t>(n * rows)), apart(together.size());
       Bf16DotRows(m, 0, rows, xb, n, together.data(), rows);
       for (int64_t r = 0; r < rows; r += kPairBlockRows) {
@@ -214,10 +217,9 @@ TEST_F(Bf16DotTest, ActivationsRoundedInColumnPiecesEqualRoundedAtOnce) {
   for (int64_t n : {3, 16, 21}) {
     const std::vector<float> x = RandomFloats(n * cols);
     for (MatrixLayout layout : {MatrixLayout::kRowMajor, MatrixLayout::kPairBlocks}) {
-      const size_t elements = static_cast<size_t>(Bf16ActivationElements(layout, n, cols));
-      std::vector<uint16_t> whole(elements), pieces(elements);
-      const Bf16Activations a = Bf16ActivationsFor(layout, n, cols, whole.data());
-      RoundActivationsToBf16(x.data(), cols, n, cols, a, 0);
+      std::vector<uint16_t> whole;
+      const Bf16Activations a = Rounded(layout, x, n, cols, whole);
+      std::vector<uint16_t> pieces(whole.size());
       const Bf16Activations p = Bf16ActivationsFor(layout, n, cols, pieces.data());
       for (const auto& [c0, width] : {std::pair<int64_t, int64_t>{0, 18}, {18, 32}, {50, 20}})
         RoundActivationsToBf16(x.data() + c0, cols, n, width, p, c0);
