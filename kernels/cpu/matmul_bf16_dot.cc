@@ -248,8 +248,6 @@ JAMBA_BF16_TARGET inline void PairBlockRows(const uint16_t* w, int64_t cols, int
   }
 }
 
-}  // namespace
-
 // Transposes a 16 x 16 matrix of 32-bit elements held as 16 rows.
 JAMBA_BF16_TARGET inline void Transpose16x16(__m512i (&r)[16]) {
   __m512i a[16];
@@ -279,9 +277,9 @@ JAMBA_BF16_TARGET inline void Transpose16x16(__m512i (&r)[16]) {
 // Pair-major activations (token_stride 2), 16 tokens x 16 pairs at a time: each token's 32
 // columns rounded into one vector of 16 pairs, then transposed so each pair's 16 tokens are one
 // store. (Pair by pair, a 16-token row of 4096 columns took 45 us, more than the product.)
-JAMBA_BF16_TARGET void RoundActivationPairs(const float* x, int64_t x_stride, int64_t n,
-                                            int64_t cols, const Bf16Activations& out,
-                                            int64_t col0) {
+JAMBA_BF16_TARGET inline void RoundActivationPairs(const float* x, int64_t x_stride, int64_t n,
+                                                   int64_t cols, const Bf16Activations& out,
+                                                   int64_t col0) {
   for (int64_t t0 = 0; t0 < n; t0 += 16) {
     const int tokens = static_cast<int>(std::min<int64_t>(16, n - t0));
     const __mmask16 lanes = static_cast<__mmask16>((1u << tokens) - 1);
@@ -304,6 +302,8 @@ JAMBA_BF16_TARGET void RoundActivationPairs(const float* x, int64_t x_stride, in
     }
   }
 }
+
+}  // namespace
 
 JAMBA_BF16_TARGET void RoundActivationsToBf16(const float* x, int64_t x_stride, int64_t n,
                                               int64_t cols, const Bf16Activations& out,
