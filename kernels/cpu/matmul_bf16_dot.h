@@ -60,8 +60,9 @@ void RoundActivationsToBf16(const float* x, int64_t x_stride, int64_t n, int64_t
 // and t < n, with xb laid out for w.layout (Bf16ActivationsFor). Each output is one dot product in
 // a fixed order, whatever the tiling: a token's result does not depend on the batch it is
 // computed in. The row-wise layouts sum 32 columns a step, then reduce the lanes in a fixed order,
-// then add the tail; kPairBlocks sums the column pairs in order in one lane. Requires
-// CpuHasAvx512Bf16().
+// then add the tail; kPairBlocks sums the column pairs in order in one lane. Interleaved and
+// pair-block matrices take whole row groups (row_begin and row_end multiples of 4 and of 16).
+// Requires CpuHasAvx512Bf16().
 void Bf16DotRows(const Matrix& w, int64_t row_begin, int64_t row_end, const Bf16Activations& xb,
                  int64_t n, float* y, int64_t y_stride);
 
