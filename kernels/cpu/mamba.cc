@@ -11,6 +11,7 @@
 
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
+#include "kernels/cpu/four_lane_sums.h"
 #include "kernels/cpu/mamba.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -133,22 +134,6 @@ void CausalConv1dSilu(const CausalConvArgs& a, int64_t channel_begin, int64_t ch
 constexpr int kMaxVectors = 8;
 
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-// SumOfLanes (_mm512_reduce_add_ps: lanes i and i+8, then i and i+4, i and i+2, i and i+1) of
-// four vectors at once, the shuffles shared: lane j holds vector j's sum, bit-identical to
-// reducing it alone.
-HWY_INLINE __m128 FourSums(VF a, VF b, VF c, VF d) {
-  const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a.raw, b.raw, 0x44),
-                                  _mm512_shuffle_f32x4(a.raw, b.raw, 0xEE));
-  const __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c.raw, d.raw, 0x44),
-                                  _mm512_shuffle_f32x4(c.raw, d.raw, 0xEE));
-  const __m512 s4 =
-      _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xDD));
-  const __m512 s2 = _mm512_add_ps(s4, _mm512_shuffle_ps(s4, s4, 0xEE));
-  const __m512 s1 = _mm512_add_ps(s2, _mm512_shuffle_ps(s2, s2, 0x55));
-  return _mm512_castps512_ps128(_mm512_permutexvar_ps(
-      _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), s1));
-}
-
 // ScanChannels<1> four channels at a time (N = 16: one AVX-512 vector of state per channel):
 // the same arithmetic per channel, but the four output sums share one reduction and the
 // per-channel scalar tail (D * x, the gate) runs on four lanes, with the single-channel path's
@@ -180,7 +165,8 @@ HWY_INLINE int64_t ScanFourChannels(const SelectiveScanArgs& a, int64_t c0, int6
         h[g] = hn::MulAdd(decay, h[g], hn::Mul(hn::Set(df, dt[g] * xv[g]), b));
         acc[g] = hn::MulAdd(h[g], cc, hn::Zero(df));
       }
-      const __m128 y = _mm_fmadd_ps(d4, _mm_loadu_ps(xv), FourSums(acc[0], acc[1], acc[2], acc[3]));
+      const __m128 y = _mm_fmadd_ps(d4, _mm_loadu_ps(xv),
+                                    FourLaneSums(acc[0].raw, acc[1].raw, acc[2].raw, acc[3].raw));
       _mm_storeu_ps(a.y + t * a.channels + c,
                     _mm_mul_ps(y, _mm_loadu_ps(gates + t * width + (c - c0))));
     }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/cpu/four_lane_sums.h"
 #include "kernels/dtype.h"
 
 #if defined(__x86_64__)
@@ -45,23 +46,11 @@ JAMBA_BF16_TARGET inline float SumLanes(__m512 v) {
 }
 
 // SumLanes of four accumulators at once, stored to y[0..3]: the same additions in the same order
-// per accumulator (lanes i and i+8, then i and i+4, i and i+2, i and i+1), with the shuffles
-// shared, so a row's result is bit-identical to SumLanes'. A tile's epilogue had spent more
-// instructions reducing than its k-loop for short rows (dt_proj: 128 columns).
+// per accumulator, with the shuffles shared, so a row's result is bit-identical to SumLanes'. A
+// tile's epilogue had spent more instructions reducing than its k-loop for short rows (dt_proj:
+// 128 columns).
 JAMBA_BF16_TARGET inline void StoreFourSums(__m512 a, __m512 b, __m512 c, __m512 d, float* y) {
-  // Lanes 0-7: a's (i, i+8) sums; 8-15: b's. Then c and d.
-  const __m512 ab =
-      _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
-  const __m512 cd =
-      _mm512_add_ps(_mm512_shuffle_f32x4(c, d, 0x44), _mm512_shuffle_f32x4(c, d, 0xEE));
-  // 128-bit block j: accumulator j's (i, i+4) sums.
-  const __m512 s4 =
-      _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xDD));
-  const __m512 s2 = _mm512_add_ps(s4, _mm512_shuffle_ps(s4, s4, 0xEE));  // (i, i+2)
-  const __m512 s1 = _mm512_add_ps(s2, _mm512_shuffle_ps(s2, s2, 0x55));  // (0, 1)
-  const __m512 packed =
-      _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), s1);
-  _mm_storeu_ps(y, _mm512_castps512_ps128(packed));
+  _mm_storeu_ps(y, FourLaneSums(a, b, c, d));
 }
 
 // Element k of row r of a tile starting at `w`: row-major rows are `cols` apart; an interleaved
