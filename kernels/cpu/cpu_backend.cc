@@ -136,42 +136,34 @@ absl::StatusOr<Matrix> CpuBackend::CopyPacked(const Matrix& m) {
   const size_t row_bytes = static_cast<size_t>(m.cols) * element;
   const auto* src = static_cast<const char*>(m.data);
   auto* dst = static_cast<char*>(copy->data());
+  // Rows in groups of `group_rows`: each row's `piece_cols`-column pieces go where
+  // offset(row in group, column) puts them within the group, which starts where its first row
+  // did.
+  auto scatter = [&](int64_t group_rows, int64_t piece_cols, auto offset) {
+    const size_t piece = static_cast<size_t>(piece_cols) * element;
+    ParallelRanges(m.rows / group_rows, 64 / group_rows, [&](int64_t begin, int64_t end) {
+      for (int64_t g = begin; g < end; ++g) {
+        const size_t group = static_cast<size_t>(g * group_rows) * row_bytes;
+        for (int64_t i = 0; i < group_rows; ++i) {
+          for (int64_t k = 0; k < m.cols; k += piece_cols) {
+            std::memcpy(dst + group + static_cast<size_t>(offset(i, k)) * element,
+                        src + group + static_cast<size_t>(i) * row_bytes + k * element, piece);
+          }
+        }
+      }
+    });
+  };
   switch (layout) {
     case MatrixLayout::kRowMajor:
       std::memcpy(dst, src, m.bytes());
       break;
-    case MatrixLayout::kInterleaved: {
-      // Each row's kInterleaveCols-column pieces go where InterleavedOffset puts them.
-      const size_t piece = static_cast<size_t>(kInterleaveCols) * element;
-      ParallelRanges(m.rows / kInterleaveRows, 16, [&](int64_t begin, int64_t end) {
-        for (int64_t g = begin; g < end; ++g) {
-          const size_t group = static_cast<size_t>(g * kInterleaveRows) * row_bytes;
-          for (int64_t i = 0; i < kInterleaveRows; ++i) {
-            for (int64_t k = 0; k < m.cols; k += kInterleaveCols) {
-              std::memcpy(dst + group + static_cast<size_t>(InterleavedOffset(i, k)) * element,
-                          src + group + static_cast<size_t>(i) * row_bytes + k * element, piece);
-            }
-          }
-        }
-      });
+    case MatrixLayout::kInterleaved:
+      scatter(kInterleaveRows, kInterleaveCols,
+              [](int64_t r, int64_t k) { return InterleavedOffset(r, k); });
       break;
-    }
-    case MatrixLayout::kPairBlocks: {
-      // Each row's column pairs go where PairBlockOffset puts them (BF16 only: 4 bytes a pair).
-      const size_t pair = 2 * element;
-      ParallelRanges(m.rows / kPairBlockRows, 4, [&](int64_t begin, int64_t end) {
-        for (int64_t b = begin; b < end; ++b) {
-          const size_t block = static_cast<size_t>(b * kPairBlockRows) * row_bytes;
-          for (int64_t i = 0; i < kPairBlockRows; ++i) {
-            for (int64_t k = 0; k < m.cols; k += 2) {
-              std::memcpy(dst + block + static_cast<size_t>(PairBlockOffset(i, k)) * element,
-                          src + block + static_cast<size_t>(i) * row_bytes + k * element, pair);
-            }
-          }
-        }
-      });
+    case MatrixLayout::kPairBlocks:
+      scatter(kPairBlockRows, 2, [](int64_t r, int64_t k) { return PairBlockOffset(r, k); });
       break;
-    }
   }
   Matrix result = m;
   result.data = Own(*std::move(copy));
