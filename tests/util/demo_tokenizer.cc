@@ -2,7 +2,7 @@
 #include "tests/util/demo_tokenizer.h"
 
 #include "engine/model_config.h"
-#include "engine/tokenizer_trainer.h"
+#include "engine/text/tokenizer_trainer.h"
 
 namespace jamba::testing {
 
@@ -44,7 +44,7 @@ void DemoTokenizerTest::SetUp() {
 }
 
 std::vector<int32_t> DemoTokenizerTest::Ids(std::string_view text) {
-  auto ids = tokenizer_->Encode(text, /*add_bos=*/false);
+  auto ids = tokenizer_->Encode(text, {});
   EXPECT_TRUE(ids.ok()) << ids.status();
   return ids.ok() ? *ids : std::vector<int32_t>();
 }

@@ -1,8 +1,8 @@
-// Incremental detokenization over Tokenizer's piece-by-piece decoding and the UTF-8 repair of
+// Incremental detokenization over the tokenizer's piece table and the UTF-8 repair of
 // engine/utf8.h, which leaves an incomplete trailing sequence for the next call.
-#include "engine/stream_decoder.h"
+#include "engine/text/stream_decoder.h"
 
-#include "engine/utf8.h"
+#include "engine/text/utf8.h"
 
 namespace jamba::engine {
 
@@ -10,7 +10,7 @@ StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool skip_special_token
     : tokenizer_(&tokenizer), skip_special_tokens_(skip_special_tokens) {}
 
 std::string StreamDecoder::Push(int32_t token) {
-  tokenizer_->AppendTokenBytes(token, skip_special_tokens_, at_start_, pending_);
+  tokenizer_->piece_table().AppendTokenBytes(token, skip_special_tokens_, at_start_, pending_);
   std::string text;
   const size_t used = AppendRepairedUtf8(pending_, /*end_of_input=*/false, text);
   pending_.erase(0, used);

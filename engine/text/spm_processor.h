@@ -1,8 +1,8 @@
 // SpmProcessor: the engine's only view of sentencepiece::SentencePieceProcessor. sentencepiece's
 // header defines its own absl::string_view, which clashes with Debian's Abseil, so it is included
 // by spm_processor.cc alone and this header exposes standard types only (TOOLCHAIN.md, trap 2).
-#ifndef JAMBA_ENGINE_SPM_PROCESSOR_H_
-#define JAMBA_ENGINE_SPM_PROCESSOR_H_
+#ifndef JAMBA_ENGINE_TEXT_SPM_PROCESSOR_H_
+#define JAMBA_ENGINE_TEXT_SPM_PROCESSOR_H_
 
 #include <cstdint>
 #include <memory>
@@ -66,4 +66,4 @@ class SpmProcessor {
 
 }  // namespace jamba::engine
 
-#endif  // JAMBA_ENGINE_SPM_PROCESSOR_H_
+#endif  // JAMBA_ENGINE_TEXT_SPM_PROCESSOR_H_

@@ -1,6 +1,6 @@
 // The one translation unit that includes sentencepiece_trainer.h. It must not include any Abseil
 // header (directly or through other engine headers): see spm_trainer.h.
-#include "engine/spm_trainer.h"
+#include "engine/text/spm_trainer.h"
 
 #include <unordered_map>
 

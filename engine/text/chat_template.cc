@@ -1,6 +1,6 @@
 // Builds the Jamba chat template from the special tokens' ids (EncodeChat) or their text
 // (RenderChatText), after one shared validation of the conversation.
-#include "engine/chat_template.h"
+#include "engine/text/chat_template.h"
 
 #include <algorithm>
 #include <optional>
@@ -8,8 +8,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "engine/special_tokens.h"
 #include "engine/status_macros.h"
+#include "engine/text/special_tokens.h"
 
 namespace jamba::engine {
 namespace {
@@ -41,7 +41,8 @@ absl::Status ValidateMessages(std::span<const ChatMessage> messages) {
 
 absl::StatusOr<std::vector<int32_t>> EncodeChat(const Tokenizer& tokenizer,
                                                 std::span<const ChatMessage> messages,
-                                                bool add_generation_prompt, bool add_bos) {
+                                                bool add_generation_prompt, bool add_bos,
+                                                int64_t max_tokens) {
   JAMBA_RETURN_IF_ERROR(ValidateMessages(messages));
   if (add_bos && tokenizer.bos_id() < 0) {
     return absl::FailedPreconditionError("tokenizer has no BOS token for the chat template");
@@ -73,14 +74,20 @@ absl::StatusOr<std::vector<int32_t>> EncodeChat(const Tokenizer& tokenizer,
     ids.push_back(role_ids[i]);
     // The template's space after the role token.
     const std::string& content = messages[i].content;
-    auto content_ids = tokenizer.adds_space_prefix() ? tokenizer.Encode(content, false)
-                                                     : tokenizer.Encode(" " + content, false);
+    // Content is what the user wrote: special-token strings in it stay text.
+    Tokenizer::EncodeOptions options;
+    if (max_tokens >= 0) {
+      options.max_tokens = std::max<int64_t>(0, max_tokens - static_cast<int64_t>(ids.size()));
+    }
+    auto content_ids = tokenizer.adds_space_prefix() ? tokenizer.Encode(content, options)
+                                                     : tokenizer.Encode(" " + content, options);
     if (!content_ids.ok()) {
       return absl::Status(content_ids.status().code(),
                           absl::StrCat("chat message ", i, ": ", content_ids.status().message()));
     }
     ids.insert(ids.end(), content_ids->begin(), content_ids->end());
     ids.push_back(end_message);
+    if (max_tokens >= 0 && static_cast<int64_t>(ids.size()) > max_tokens) return ids;
   }
   if (add_generation_prompt) {
     ids.push_back(begin_message);

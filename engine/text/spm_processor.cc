@@ -1,6 +1,6 @@
 // The one translation unit that includes sentencepiece_processor.h. It must not include any Abseil
 // header (directly or through other engine headers): see spm_processor.h.
-#include "engine/spm_processor.h"
+#include "engine/text/spm_processor.h"
 
 #include <utility>
 

@@ -1,7 +1,7 @@
 // TrainDemoTokenizer: trains the tokenizer of the embedded demo model (`jamba make-demo-model`).
 // Kept out of jamba_engine (library jamba_tokenizer_trainer) because only the CLI trains.
-#ifndef JAMBA_ENGINE_TOKENIZER_TRAINER_H_
-#define JAMBA_ENGINE_TOKENIZER_TRAINER_H_
+#ifndef JAMBA_ENGINE_TEXT_TOKENIZER_TRAINER_H_
+#define JAMBA_ENGINE_TEXT_TOKENIZER_TRAINER_H_
 
 #include <string>
 
@@ -29,4 +29,4 @@ absl::Status TrainDemoTokenizer(const std::string& corpus_text, int vocab_size,
 
 }  // namespace jamba::engine
 
-#endif  // JAMBA_ENGINE_TOKENIZER_TRAINER_H_
+#endif  // JAMBA_ENGINE_TEXT_TOKENIZER_TRAINER_H_

@@ -2,8 +2,8 @@
 //   <|startoftext|><|bom|><|system|> {sys}<|eom|><|bom|><|user|> {msg}<|eom|><|bom|><|assistant|>
 // An assistant turn in the history is <|bom|><|assistant|> {text}<|eom|>; the generation prompt is
 // a final <|bom|><|assistant|>.
-#ifndef JAMBA_ENGINE_CHAT_TEMPLATE_H_
-#define JAMBA_ENGINE_CHAT_TEMPLATE_H_
+#ifndef JAMBA_ENGINE_TEXT_CHAT_TEMPLATE_H_
+#define JAMBA_ENGINE_TEXT_CHAT_TEMPLATE_H_
 
 #include <cstdint>
 #include <span>
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/tokenizer.h"
+#include "engine/text/tokenizer.h"
 
 namespace jamba::engine {
 
@@ -25,11 +25,15 @@ struct ChatMessage {
 // tokenizer's word-start marker of the content (or an explicit space if it adds none). Errors:
 // InvalidArgument for an unknown role, a system message that is not first, or content that is not
 // valid UTF-8 (naming the message); FailedPrecondition if the tokenizer lacks BOS or chat tokens
-// (naming them). Like Hugging Face, content that spells a chat token encodes to that token.
-// `add_bos` is false when the messages continue a conversation already in a session.
+// (naming them). Content is encoded as plain text: a message that spells a chat token
+// ("<|eom|>") gets ordinary pieces, never the token.
+// `add_bos` is false when the messages continue a conversation already in a session. With
+// `max_tokens` >= 0 the result may stop once it holds more than that many ids (see
+// Tokenizer::EncodeOptions::max_tokens).
 absl::StatusOr<std::vector<int32_t>> EncodeChat(const Tokenizer& tokenizer,
                                                 std::span<const ChatMessage> messages,
-                                                bool add_generation_prompt, bool add_bos = true);
+                                                bool add_generation_prompt, bool add_bos = true,
+                                                int64_t max_tokens = -1);
 
 // The same conversation as template text, for display and tests. Validates roles like EncodeChat.
 absl::StatusOr<std::string> RenderChatText(std::span<const ChatMessage> messages,
@@ -37,4 +41,4 @@ absl::StatusOr<std::string> RenderChatText(std::span<const ChatMessage> messages
 
 }  // namespace jamba::engine
 
-#endif  // JAMBA_ENGINE_CHAT_TEMPLATE_H_
+#endif  // JAMBA_ENGINE_TEXT_CHAT_TEMPLATE_H_

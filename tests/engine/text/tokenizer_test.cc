@@ -1,6 +1,6 @@
 // Tests of engine/tokenizer (and the demo tokenizer trainer) on a tokenizer trained from
 // tools/demo_corpus.txt: round trips, special tokens, the Hugging Face side files, errors, hashing.
-#include "engine/tokenizer.h"
+#include "engine/text/tokenizer.h"
 
 #include <algorithm>
 #include <climits>
@@ -9,9 +9,9 @@
 #include <thread>
 
 #include "engine/model_config.h"
-#include "engine/spm_processor.h"
-#include "engine/spm_trainer.h"
-#include "engine/tokenizer_trainer.h"
+#include "engine/text/spm_processor.h"
+#include "engine/text/spm_trainer.h"
+#include "engine/text/tokenizer_trainer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -67,18 +67,18 @@ class TokenizerTest : public DemoTokenizerTest {};
 
 TEST_F(TokenizerTest, RoundTripsAsciiAccentedCjkAndEmojiText) {
   for (const std::string& text : SampleTexts()) {
-    auto ids = tokenizer().Encode(text, /*add_bos=*/false);
+    auto ids = tokenizer().Encode(text, {});
     ASSERT_TRUE(ids.ok()) << ids.status();
     EXPECT_EQ(tokenizer().Decode(*ids, /*skip_special_tokens=*/true), text);
-    auto with_bos = tokenizer().Encode(text, /*add_bos=*/true);
+    auto with_bos = tokenizer().Encode(text, {.add_bos = true});
     ASSERT_TRUE(with_bos.ok()) << with_bos.status();
     EXPECT_EQ(tokenizer().Decode(*with_bos, /*skip_special_tokens=*/true), text);
   }
 }
 
 TEST_F(TokenizerTest, AddsBosOnlyWhenAsked) {
-  auto plain = tokenizer().Encode("Hello", /*add_bos=*/false);
-  auto with_bos = tokenizer().Encode("Hello", /*add_bos=*/true);
+  auto plain = tokenizer().Encode("Hello", {});
+  auto with_bos = tokenizer().Encode("Hello", {.add_bos = true});
   ASSERT_TRUE(plain.ok() && with_bos.ok());
   ASSERT_FALSE(plain->empty());
   EXPECT_NE(plain->front(), 1);
@@ -293,7 +293,7 @@ TEST_F(TokenizerTest, InvalidUtf8IsRejected) {
       std::string("ok\x80ok"),  // lone continuation byte
   };
   for (const std::string& text : invalid) {
-    auto ids = tokenizer().Encode(text, true);
+    auto ids = tokenizer().Encode(text, {.add_bos = true});
     ASSERT_FALSE(ids.ok());
     EXPECT_EQ(ids.status().code(), absl::StatusCode::kInvalidArgument);
   }
@@ -324,7 +324,7 @@ TEST_F(TokenizerTest, ConstMethodsGiveTheSameAnswersFromManyThreads) {
     threads.emplace_back([&, t] {
       for (int round = 0; round < 50; ++round) {
         for (size_t i = 0; i < SampleTexts().size(); ++i) {
-          auto ids = tokenizer().Encode(SampleTexts()[i], false);
+          auto ids = tokenizer().Encode(SampleTexts()[i], {});
           if (!ids.ok() || *ids != expected[i] ||
               tokenizer().Decode(*ids, true) != SampleTexts()[i]) {
             ++mismatches[t];

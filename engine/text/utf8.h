@@ -1,7 +1,7 @@
 // UTF-8 validation and repair, shared by the tokenizer (which rejects invalid input and repairs
 // decoded bytes) and the streaming decoder (which must never emit half a character).
-#ifndef JAMBA_ENGINE_UTF8_H_
-#define JAMBA_ENGINE_UTF8_H_
+#ifndef JAMBA_ENGINE_TEXT_UTF8_H_
+#define JAMBA_ENGINE_TEXT_UTF8_H_
 
 #include <cstddef>
 #include <string>
@@ -25,4 +25,4 @@ size_t AppendRepairedUtf8(std::string_view bytes, bool end_of_input, std::string
 
 }  // namespace jamba::engine
 
-#endif  // JAMBA_ENGINE_UTF8_H_
+#endif  // JAMBA_ENGINE_TEXT_UTF8_H_

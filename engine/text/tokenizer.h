@@ -1,7 +1,7 @@
 // Tokenizer: text <-> token ids for a Jamba checkpoint, from its SentencePiece tokenizer.model and
 // the special-token settings of the Hugging Face files beside it (spec section 5.3).
-#ifndef JAMBA_ENGINE_TOKENIZER_H_
-#define JAMBA_ENGINE_TOKENIZER_H_
+#ifndef JAMBA_ENGINE_TEXT_TOKENIZER_H_
+#define JAMBA_ENGINE_TEXT_TOKENIZER_H_
 
 #include <cstdint>
 #include <memory>
@@ -14,23 +14,27 @@
 
 #include "absl/status/statusor.h"
 #include "engine/model_config.h"
+#include "engine/text/piece_table.h"
+#include "engine/text/text_encoder.h"
 
 namespace jamba::engine {
 
 class SpmProcessor;
-namespace tokenizer_internal {
-struct SpecialTokenSettings;  // what the Hugging Face JSON files say (tokenizer.cc)
-}  // namespace tokenizer_internal
+struct SpecialTokenSettings;  // special_token_files.h
 
 // Immutable once loaded: every method is const and safe to call from any number of threads.
 //
 //   JAMBA_ASSIGN_OR_RETURN(auto tokenizer, Tokenizer::Load(dir, config));
-//   JAMBA_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tokenizer->Encode("Hello", /*add_bos=*/true));
-//   std::string text = tokenizer->Decode(ids, /*skip_special_tokens=*/true);  // "Hello"
+//   JAMBA_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tokenizer->Encode("Hello", {.add_bos =
+//   true})); std::string text = tokenizer->Decode(ids, /*skip_special_tokens=*/true);  // "Hello"
 //
 // Special tokens are the SentencePiece control and unknown pieces, every token named in
 // tokenizer_config.json / special_tokens_map.json (bos/eos/pad/unk, additional_special_tokens,
 // added_tokens_decoder entries with "special": true) and the bos/eos/pad ids in use.
+//
+// Encoding never recognises special-token strings in text unless asked to (parse_special, or a
+// segment's flag): text a user sent that spells "<|eom|>" stays ordinary text, so only the chat
+// template's own markup can produce control tokens.
 class Tokenizer {
   // Lets Load use std::make_unique while nobody else can construct a Tokenizer.
   struct PrivateTag {
@@ -38,6 +42,15 @@ class Tokenizer {
   };
 
  public:
+  struct EncodeOptions {
+    bool add_bos = false;
+    // Recognise special-token strings ("<|eom|>") in the text as their tokens.
+    bool parse_special = false;
+    // When >= 0, encoding stops once the result holds more than this many ids (BOS included):
+    // the caller learns the text is over the limit without paying for all of it.
+    int64_t max_tokens = -1;
+  };
+
   // Loads <model_dir>/tokenizer.model plus, when present, tokenizer_config.json,
   // special_tokens_map.json and generation_config.json. NotFound when there is no tokenizer.model
   // (callers then work on token ids only); InvalidArgument, naming the file, for a malformed file.
@@ -48,7 +61,8 @@ class Tokenizer {
   // else config.pad_token_id. A negative id means "none" (-1 below).
   //
   // added_tokens_decoder ids beyond tokenizer.model's pieces become extra pieces: they decode to
-  // their content and PieceToId finds them, but Encode does not recognise them in text.
+  // their content and PieceToId finds them; text encodes to them only where special tokens are
+  // parsed.
   static absl::StatusOr<std::unique_ptr<Tokenizer>> Load(const std::string& model_dir,
                                                          const ModelConfig& config);
   explicit Tokenizer(PrivateTag);
@@ -57,9 +71,13 @@ class Tokenizer {
   Tokenizer& operator=(const Tokenizer&) = delete;
 
   // InvalidArgument if `text` is not valid UTF-8 (the error gives the byte offset);
-  // FailedPrecondition if `add_bos` and the model has no BOS token. Text that spells a
-  // user-defined piece (such as "<|eom|>") encodes to that piece, as in Hugging Face.
-  absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text, bool add_bos) const;
+  // FailedPrecondition if `add_bos` and the model has no BOS token.
+  absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text,
+                                              const EncodeOptions& options) const;
+  // The concatenated segments as one text, special tokens recognised only in segments that ask
+  // for it (options.parse_special is ignored). Errors as above, the offset counted over all.
+  absl::StatusOr<std::vector<int32_t>> Encode(std::span<const TextSegment> segments,
+                                              const EncodeOptions& options) const;
 
   // Always valid UTF-8. Ordinary pieces decode exactly as SentencePiece decodes them, including
   // how it drops the space marker(s) at the start of the text. Special tokens are left out or,
@@ -77,55 +95,34 @@ class Tokenizer {
   const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
   bool IsEos(int32_t id) const;
   int32_t pad_id() const { return pad_id_; }
-  int64_t num_pieces() const { return static_cast<int64_t>(pieces_.size()); }
+  int64_t num_pieces() const { return table_.size(); }
   bool IsSpecial(int32_t id) const;
   // Whether Encode marks the start of the text as a word start (SentencePiece's add_dummy_prefix),
   // i.e. Encode("x") decodes after other text as " x". The chat template needs to know.
   bool adds_space_prefix() const { return adds_space_prefix_; }
+  // How each id decodes (StreamDecoder continues a decode with it).
+  const PieceTable& piece_table() const { return table_; }
 
   // Lower-case hex SHA-256 over tokenizer.model's bytes and the special-token settings above, so
   // persisted state can be bound to exactly this tokenizer.
   const std::string& ContentHash() const { return content_hash_; }
 
  private:
-  friend class StreamDecoder;  // decodes token by token with AppendTokenBytes
-
-  enum class PieceKind : uint8_t {
-    kText,     // ordinary or user-defined piece: `bytes` is its text with "▁" read as a space
-    kByte,     // byte-fallback piece <0xHH>: `bytes` is that one byte
-    kControl,  // invisible to SentencePiece (BOS, EOS, PAD): `bytes` is the piece
-    kUnknown,  // `bytes` is the piece
-    kAbsent,   // an id inside num_pieces() that no file defines: decodes to nothing
-  };
-  struct Piece {
-    std::string bytes;
-    PieceKind kind = PieceKind::kAbsent;
-    bool special = false;
-  };
-  // What SentencePiece drops at the start of a decode (it depends on the model's normalizer):
-  // nothing; the first space marker of the first visible piece (add_dummy_prefix); or every space
-  // before the first other character, over several pieces (remove_extra_whitespaces).
-  enum class LeadingSpaceRule : uint8_t { kKeep, kStripOne, kStripAllLeading };
-
-  using SpecialTokenSettings = tokenizer_internal::SpecialTokenSettings;
-
   // Steps of Load.
-  absl::Status BuildPieceTable(const std::string& model_path, const SpecialTokenSettings& settings);
+  absl::Status BuildSentencePieceTable(const SpmProcessor& spm, const std::string& model_path,
+                                       const SpecialTokenSettings& settings);
+  // The decoding rules the piece table needs, measured on the loaded library.
+  absl::Status MeasureSentencePieceRules(const SpmProcessor& spm, const std::string& model_path);
   absl::Status ResolveSpecialIds(const std::string& model_dir, const ModelConfig& config,
-                                 const SpecialTokenSettings& settings);
-  // Measures, on the loaded library, the decoding and encoding rules the piece table needs.
-  absl::Status MeasureSentencePieceRules(const std::string& model_path);
+                                 const SpecialTokenSettings& settings,
+                                 std::optional<int32_t> format_eos);  // the file's own EOS
   absl::StatusOr<std::string> ComputeContentHash(const std::string& model_bytes) const;
 
-  // Appends the bytes of token `id` to `bytes` (before UTF-8 repair), following Decode's rules.
-  // `at_start` is true until the decode has produced visible text; it is updated.
-  void AppendTokenBytes(int32_t id, bool skip_special_tokens, bool& at_start,
-                        std::string& bytes) const;
-
-  std::unique_ptr<SpmProcessor> spm_;
-  std::vector<Piece> pieces_;  // indexed by id; tokenizer.model's pieces, then added tokens
-  std::unordered_map<std::string, int32_t> added_piece_ids_;  // pieces beyond tokenizer.model's
-  LeadingSpaceRule leading_space_rule_ = LeadingSpaceRule::kStripOne;
+  PieceTable table_;
+  std::vector<std::string> piece_names_;  // indexed by id, as stored in the vocabulary
+  std::unordered_map<std::string, int32_t> piece_ids_;
+  std::vector<std::pair<int32_t, std::string>> added_pieces_;  // beyond the model's own pieces
+  std::unique_ptr<TextEncoder> encoder_;
   bool adds_space_prefix_ = true;
   int32_t bos_id_ = -1;
   std::vector<int32_t> eos_ids_;
@@ -135,4 +132,4 @@ class Tokenizer {
 
 }  // namespace jamba::engine
 
-#endif  // JAMBA_ENGINE_TOKENIZER_H_
+#endif  // JAMBA_ENGINE_TEXT_TOKENIZER_H_

@@ -1,12 +1,12 @@
 // Tests of engine/stream_decoder: streamed text equals Decode of the whole sequence, and no chunk
 // ever holds a broken UTF-8 sequence, including characters split over byte-fallback tokens.
-#include "engine/stream_decoder.h"
+#include "engine/text/stream_decoder.h"
 
 #include <random>
 #include <string>
 #include <vector>
 
-#include "engine/chat_template.h"
+#include "engine/text/chat_template.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/util/demo_tokenizer.h"
@@ -89,7 +89,7 @@ TEST_F(StreamDecoderTest, StreamedTextEqualsDecodeAndEveryChunkIsValidUtf8) {
       "x",
   };
   for (const std::string& text : texts) {
-    auto ids = tokenizer().Encode(text, /*add_bos=*/true);
+    auto ids = tokenizer().Encode(text, {.add_bos = true});
     ASSERT_TRUE(ids.ok()) << ids.status();
     for (bool skip : {true, false}) {
       const std::vector<std::string> chunks = StreamChunks(tokenizer(), *ids, skip);

@@ -1,10 +1,10 @@
 // Tests of engine/chat_template: the exact Jamba template as ids and as text, and its errors.
-#include "engine/chat_template.h"
+#include "engine/text/chat_template.h"
 
 #include <vector>
 
 #include "engine/model_config.h"
-#include "engine/spm_trainer.h"
+#include "engine/text/spm_trainer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/util/demo_tokenizer.h"

@@ -1,7 +1,7 @@
 // The special tokens of Jamba's tokenizer (spec section 5.3): one list shared by the chat template,
 // which looks them up, and the demo tokenizer trainer, which creates them.
-#ifndef JAMBA_ENGINE_SPECIAL_TOKENS_H_
-#define JAMBA_ENGINE_SPECIAL_TOKENS_H_
+#ifndef JAMBA_ENGINE_TEXT_SPECIAL_TOKENS_H_
+#define JAMBA_ENGINE_TEXT_SPECIAL_TOKENS_H_
 
 namespace jamba::engine {
 
@@ -19,4 +19,4 @@ inline constexpr char kAssistantRoleToken[] = "<|assistant|>";
 
 }  // namespace jamba::engine
 
-#endif  // JAMBA_ENGINE_SPECIAL_TOKENS_H_
+#endif  // JAMBA_ENGINE_TEXT_SPECIAL_TOKENS_H_

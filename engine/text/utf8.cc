@@ -1,5 +1,5 @@
 // UTF-8 rules of RFC 3629, table 3-7 of the Unicode standard.
-#include "engine/utf8.h"
+#include "engine/text/utf8.h"
 
 #include <cstdint>
 

@@ -1,12 +1,12 @@
 // StreamDecoder: turns generated tokens into text one token at a time, for streaming answers,
 // without ever emitting half a UTF-8 character.
-#ifndef JAMBA_ENGINE_STREAM_DECODER_H_
-#define JAMBA_ENGINE_STREAM_DECODER_H_
+#ifndef JAMBA_ENGINE_TEXT_STREAM_DECODER_H_
+#define JAMBA_ENGINE_TEXT_STREAM_DECODER_H_
 
 #include <cstdint>
 #include <string>
 
-#include "engine/tokenizer.h"
+#include "engine/text/tokenizer.h"
 
 namespace jamba::engine {
 
@@ -34,10 +34,10 @@ class StreamDecoder {
  private:
   const Tokenizer* tokenizer_;  // not owned
   bool skip_special_tokens_;
-  bool at_start_ = true;  // no visible text yet (see Tokenizer::AppendTokenBytes)
+  bool at_start_ = true;  // no visible text yet (see PieceTable::AppendTokenBytes)
   std::string pending_;   // the start of a character whose other bytes have not arrived
 };
 
 }  // namespace jamba::engine
 
-#endif  // JAMBA_ENGINE_STREAM_DECODER_H_
+#endif  // JAMBA_ENGINE_TEXT_STREAM_DECODER_H_

@@ -1,8 +1,8 @@
 // TrainSentencePieceModel: the engine's only view of sentencepiece::SentencePieceTrainer. Like
 // spm_processor.h, it exposes standard types only, because sentencepiece's headers cannot share a
 // translation unit with Abseil (TOOLCHAIN.md, trap 2).
-#ifndef JAMBA_ENGINE_SPM_TRAINER_H_
-#define JAMBA_ENGINE_SPM_TRAINER_H_
+#ifndef JAMBA_ENGINE_TEXT_SPM_TRAINER_H_
+#define JAMBA_ENGINE_TEXT_SPM_TRAINER_H_
 
 #include <string>
 #include <utility>
@@ -21,4 +21,4 @@ bool TrainSentencePieceModel(const std::vector<std::string>& sentences,
 
 }  // namespace jamba::engine
 
-#endif  // JAMBA_ENGINE_SPM_TRAINER_H_
+#endif  // JAMBA_ENGINE_TEXT_SPM_TRAINER_H_

@@ -1,6 +1,6 @@
 // Options for SentencePiece (through spm_trainer.h, which isolates its header) and the Hugging Face
 // side files of the demo tokenizer.
-#include "engine/tokenizer_trainer.h"
+#include "engine/text/tokenizer_trainer.h"
 
 #include <filesystem>
 #include <fstream>
@@ -11,11 +11,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/file_util.h"
-#include "engine/special_tokens.h"
-#include "engine/spm_processor.h"
-#include "engine/spm_trainer.h"
 #include "engine/status_macros.h"
-#include "engine/utf8.h"
+#include "engine/text/special_tokens.h"
+#include "engine/text/spm_processor.h"
+#include "engine/text/spm_trainer.h"
+#include "engine/text/utf8.h"
 #include "nlohmann/json.hpp"
 
 namespace jamba::engine {

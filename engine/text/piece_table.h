@@ -1,0 +1,52 @@
+// PieceTable: what every token id decodes to, whatever file format the tokenizer came from.
+// Decoding is table-driven and piece by piece, so StreamDecoder can continue a decode one token at
+// a time with exactly the result of a whole Decode.
+#ifndef JAMBA_ENGINE_TEXT_PIECE_TABLE_H_
+#define JAMBA_ENGINE_TEXT_PIECE_TABLE_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace jamba::engine {
+
+enum class PieceKind : uint8_t {
+  kText,     // ordinary or added piece: `bytes` is its text with the space marker read as a space
+  kByte,     // byte-fallback piece <0xHH>: `bytes` is that one byte
+  kControl,  // SentencePiece's BOS, EOS, PAD: `bytes` is the piece, shown only when special tokens
+             // are, and even then it does not end the start of the text (SentencePiece shows
+             // nothing for it)
+  kUnknown,  // `bytes` is the piece
+  kAbsent,   // an id inside the vocabulary that no file defines: decodes to nothing
+};
+
+// What a decode drops at the start of the text (it depends on the tokenizer's normalizer or its
+// decoder pipeline): nothing; the first space of the first visible piece (a dummy prefix, or
+// tokenizer.json's Strip decoder); or every space before the first other character.
+enum class LeadingSpaceRule : uint8_t { kKeep, kStripOne, kStripAllLeading };
+
+struct Piece {
+  std::string bytes;
+  PieceKind kind = PieceKind::kAbsent;
+  bool special = false;
+};
+
+struct PieceTable {
+  std::vector<Piece> pieces;  // indexed by id
+  LeadingSpaceRule leading_space_rule = LeadingSpaceRule::kStripOne;
+
+  int64_t size() const { return static_cast<int64_t>(pieces.size()); }
+
+  // Appends the bytes of token `id` to `bytes` (before UTF-8 repair). `at_start` is true until
+  // the decode has produced visible text; it is updated. Ids outside the table add nothing.
+  void AppendTokenBytes(int32_t id, bool skip_special_tokens, bool& at_start,
+                        std::string& bytes) const;
+
+  // Always valid UTF-8: bytes that do not form valid UTF-8 become U+FFFD, one per byte.
+  std::string Decode(std::span<const int32_t> ids, bool skip_special_tokens) const;
+};
+
+}  // namespace jamba::engine
+
+#endif  // JAMBA_ENGINE_TEXT_PIECE_TABLE_H_
