@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "engine/exhausted_resource.h"
 
 namespace jamba::engine {
 
@@ -34,8 +35,8 @@ absl::StatusOr<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& 
     if (map == MAP_FAILED) {
       const int err = errno;
       ::close(fd);
-      return absl::ResourceExhaustedError(
-          absl::StrCat(path, ": mmap failed: ", std::strerror(err)));
+      return ResourceExhausted(ExhaustedResource::kMemory,
+                               absl::StrCat(path, ": mmap failed: ", std::strerror(err)));
     }
     data = static_cast<const uint8_t*>(map);
   }

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "engine/exhausted_resource.h"
 
 namespace jamba::engine {
 
@@ -36,7 +37,8 @@ absl::Status Scheduler::Submit(std::shared_ptr<Request> request) {
     absl::MutexLock lock(&mu_);
     if (!accepting_) return absl::FailedPreconditionError("the engine is shutting down");
     if (static_cast<int64_t>(queue_.size()) >= options_.max_queued) {
-      return absl::ResourceExhaustedError(
+      return ResourceExhausted(
+          ExhaustedResource::kRequestQueue,
           absl::StrCat("request queue is full (", options_.max_queued, " waiting); retry later"));
     }
     queue_.push_back(std::move(request));

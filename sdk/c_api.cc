@@ -1,6 +1,6 @@
 // The C ABI (jamba/jamba_c.h) over jamba::Engine: opaque handles wrapping the C++ value types,
 // key/value option parsing, argument checks, and the boundary that turns every absl::Status and
-// every C++ exception into a JambaStatus. The version 1 function table is a constant; its layout
+// every C++ exception into a JambaStatus. The function table is a constant; its layout
 // is pinned below with offsetof so that it can only ever grow at the end.
 //
 // Ownership: a handle is created with std::make_unique and handed to the caller with release()
@@ -31,7 +31,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "engine/status_macros.h"
-#include "engine/utf8.h"
+#include "engine/text/utf8.h"
 #include "jamba/engine.h"
 #include "jamba/jamba_c.h"
 #include "jamba/types.h"
@@ -697,6 +697,40 @@ JambaStatus* AddChatMessage(JambaInput* input, const char* role, const char* con
 
 void ReleaseInput(JambaInput* input) { delete input; }
 
+using InputOptionKey = OptionKey<Input>;
+constexpr InputOptionKey kTextInputOptionKeys[] = {
+    {"parse_special_tokens",
+     [](Input& o, absl::string_view v) { return Assign(o.parse_special_tokens, v); }},
+};
+
+JambaStatus* SetInputOption(JambaInput* input, const char* key, const char* value) {
+  return Guard([&]() -> absl::Status {
+    JAMBA_RETURN_IF_ERROR(Args("SetInputOption").NotNull(input, "input").status());
+    if (input->input.kind != Input::Kind::kText) {
+      return absl::FailedPreconditionError(
+          "SetInputOption: only inputs made with CreateTextInput have options");
+    }
+    return SetOption("SetInputOption", kTextInputOptionKeys, input->input, key, value);
+  });
+}
+
+JambaStatus* TokenizeInput(const JambaEngine* engine, const JambaInput* input, int32_t** out_tokens,
+                           size_t* out_n_tokens) {
+  return Guard([&]() -> absl::Status {
+    JAMBA_RETURN_IF_ERROR(Args("TokenizeInput")
+                              .NotNull(engine, "engine")
+                              .NotNull(input, "input")
+                              .NotNull(out_tokens, "out_tokens")
+                              .NotNull(out_n_tokens, "out_n_tokens")
+                              .status());
+    JAMBA_ASSIGN_OR_RETURN(const std::vector<int32_t> tokens,
+                           engine->engine->Tokenize(input->input));
+    *out_tokens = NewArray<int32_t>(tokens);
+    *out_n_tokens = tokens.size();
+    return absl::OkStatus();
+  });
+}
+
 // ---- Generate options ----
 
 JambaStatus* CreateGenerateOptions(JambaGenerateOptions** out) {
@@ -1278,7 +1312,7 @@ void ReleaseCheckpointList(JambaCheckpointList* list) { delete list; }
 
 // Designated initializers must follow the declaration order, so a member added anywhere but the
 // end of JambaApi fails here as well as in the offsetof checks below.
-constexpr JambaApi kApiV1 = {
+constexpr JambaApi kApi = {
     .GetStatusCode = GetStatusCode,
     .GetStatusMessage = GetStatusMessage,
     .ReleaseStatus = ReleaseStatus,
@@ -1348,9 +1382,11 @@ constexpr JambaApi kApiV1 = {
     .CheckpointListGetCount = CheckpointListGetCount,
     .CheckpointListGet = CheckpointListGet,
     .ReleaseCheckpointList = ReleaseCheckpointList,
+    .SetInputOption = SetInputOption,
+    .TokenizeInput = TokenizeInput,
 };
 
-// The version 1 layout, frozen: slot N of the table is at N pointers. Append-only means new
+// The layout, frozen: slot N of the table is at N pointers. Append-only means new
 // members go after the last slot, each with its own assertion, and kSlots grows.
 constexpr size_t kSlot = sizeof(void (*)());
 #define JAMBA_PIN_SLOT(index, member)                        \
@@ -1425,16 +1461,20 @@ JAMBA_PIN_SLOT(65, ReleaseAppendResult);
 JAMBA_PIN_SLOT(66, CheckpointListGetCount);
 JAMBA_PIN_SLOT(67, CheckpointListGet);
 JAMBA_PIN_SLOT(68, ReleaseCheckpointList);
+JAMBA_PIN_SLOT(69, SetInputOption);
+JAMBA_PIN_SLOT(70, TokenizeInput);
 #undef JAMBA_PIN_SLOT
-constexpr size_t kSlots = 69;  // version 1
+constexpr size_t kSlots = 71;  // version 2
 static_assert(sizeof(JambaApi) == kSlots * kSlot, "a JambaApi member without a pinned slot");
 
 static_assert(offsetof(JambaApiBase, GetApi) == 0, "JambaApiBase is frozen");
 static_assert(offsetof(JambaApiBase, GetVersionString) == kSlot, "JambaApiBase is frozen");
 static_assert(sizeof(JambaApiBase) == 2 * kSlot, "JambaApiBase is frozen");
 
+// Every version's table is the newest one: a table of version N is valid for the members
+// declared up to N, and later members only extend it.
 const JambaApi* GetApi(uint32_t version) {
-  return version >= 1 && version <= JAMBA_API_VERSION ? &kApiV1 : nullptr;
+  return version >= 1 && version <= JAMBA_API_VERSION ? &kApi : nullptr;
 }
 
 const char* GetVersionString() { return JAMBA_VERSION_STRING; }

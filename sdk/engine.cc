@@ -7,10 +7,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "engine/chat_template.h"
 #include "engine/forward_workspace.h"
 #include "engine/model_fingerprint.h"
 #include "engine/status_macros.h"
+#include "engine/text/chat_template.h"
 #include "sdk/backend_factory.h"
 #include "sdk/engine_impl.h"
 #include "sdk/request_runner.h"
@@ -162,8 +162,11 @@ absl::StatusOr<std::vector<int32_t>> Engine::Impl::InputTokens(const Input& inpu
         return absl::FailedPreconditionError(
             "prompt: this model has no tokenizer (tokenizer.model); send token ids instead");
       }
-      JAMBA_ASSIGN_OR_RETURN(tokens,
-                             tokenizer_->Encode(input.text, input.add_special && position == 0));
+      engine::Tokenizer::EncodeOptions encode;
+      encode.add_bos = input.add_special && position == 0;
+      encode.parse_special = input.parse_special_tokens;
+      encode.max_tokens = options_.max_prompt_tokens;
+      JAMBA_ASSIGN_OR_RETURN(tokens, tokenizer_->Encode(input.text, encode));
       break;
     }
     case Input::Kind::kTokens: {
@@ -187,15 +190,21 @@ absl::StatusOr<std::vector<int32_t>> Engine::Impl::InputTokens(const Input& inpu
       }
       std::vector<engine::ChatMessage> messages;
       for (const ChatMessage& m : input.messages) messages.push_back({m.role, m.content});
-      JAMBA_ASSIGN_OR_RETURN(tokens, engine::EncodeChat(*tokenizer_, messages, input.add_special,
-                                                        /*add_bos=*/position == 0));
+      JAMBA_ASSIGN_OR_RETURN(
+          tokens, engine::EncodeChat(*tokenizer_, messages, input.add_special,
+                                     /*add_bos=*/position == 0, options_.max_prompt_tokens));
       break;
     }
   }
   if (tokens.empty()) return absl::InvalidArgumentError("prompt: encodes to no tokens");
-  if (static_cast<int64_t>(tokens.size()) > options_.max_prompt_tokens) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "prompt: ", tokens.size(), " tokens exceed the limit of ", options_.max_prompt_tokens));
+  const int64_t limit = options_.max_prompt_tokens;
+  if (static_cast<int64_t>(tokens.size()) > limit) {
+    // Text stops encoding one token past the limit, so only ids have an exact count.
+    const std::string count = input.kind == Input::Kind::kTokens
+                                  ? absl::StrCat(tokens.size())
+                                  : absl::StrCat("more than ", limit);
+    return absl::InvalidArgumentError(
+        absl::StrCat("prompt: ", count, " tokens exceed the limit of ", limit));
   }
   return tokens;
 }
@@ -311,10 +320,18 @@ absl::StatusOr<GenerateResult> Engine::Impl::Generate(const Input& input,
 }
 
 absl::StatusOr<std::vector<int32_t>> Engine::Impl::Tokenize(const std::string& text,
-                                                            bool add_bos) const {
+                                                            const TokenizeOptions& options) const {
   if (tokenizer_ == nullptr)
     return absl::FailedPreconditionError("this model has no tokenizer (tokenizer.model)");
-  return tokenizer_->Encode(text, add_bos);
+  if (options.max_tokens < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_tokens must not be negative, got ", options.max_tokens));
+  }
+  engine::Tokenizer::EncodeOptions encode;
+  encode.add_bos = options.add_bos;
+  encode.parse_special = options.parse_special_tokens;
+  encode.max_tokens = options.max_tokens > 0 ? options.max_tokens : -1;
+  return tokenizer_->Encode(text, encode);
 }
 
 absl::StatusOr<std::string> Engine::Impl::Detokenize(std::span<const int32_t> tokens,
@@ -370,7 +387,14 @@ EngineStats Engine::stats() const {
 }
 
 absl::StatusOr<std::vector<int32_t>> Engine::Tokenize(const std::string& text, bool add_bos) const {
-  return impl_->Tokenize(text, add_bos);
+  TokenizeOptions options;
+  options.add_bos = add_bos;
+  return impl_->Tokenize(text, options);
+}
+
+absl::StatusOr<std::vector<int32_t>> Engine::Tokenize(const std::string& text,
+                                                      const TokenizeOptions& options) const {
+  return impl_->Tokenize(text, options);
 }
 
 absl::StatusOr<std::string> Engine::Detokenize(std::span<const int32_t> tokens,

@@ -12,7 +12,7 @@
 #include "engine/generation.h"
 #include "engine/jamba_model.h"
 #include "engine/scheduler.h"
-#include "engine/tokenizer.h"
+#include "engine/text/tokenizer.h"
 #include "jamba/engine.h"
 #include "kernels/backend.h"
 
@@ -43,7 +43,8 @@ class Engine::Impl {
   absl::StatusOr<engine::Generation> MakeGeneration(const GenerateOptions& options,
                                                     uint64_t* seed_used) const;
 
-  absl::StatusOr<std::vector<int32_t>> Tokenize(const std::string& text, bool add_bos) const;
+  absl::StatusOr<std::vector<int32_t>> Tokenize(const std::string& text,
+                                                const TokenizeOptions& options) const;
   absl::StatusOr<std::string> Detokenize(std::span<const int32_t> tokens, bool skip_special) const;
   absl::StatusOr<GenerateResult> Generate(const Input& input, const GenerateOptions& options,
                                           const StreamCallback& on_chunk);

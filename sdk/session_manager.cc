@@ -19,6 +19,19 @@ namespace {
 
 int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
 
+// Whether a committing generation may still commit: not cancelled, no deadline passed.
+absl::Status CommitStillWanted(const GenerateOptions& options) {
+  if (options.cancelled && options.cancelled()) {
+    return absl::CancelledError(
+        "cancelled before the turn was committed; the session is unchanged");
+  }
+  if (absl::Now() >= std::min(options.deadline, options.commit_by)) {
+    return absl::DeadlineExceededError(
+        "the deadline came before the turn was committed; the session is unchanged");
+  }
+  return absl::OkStatus();
+}
+
 std::string NewSessionId() {
   thread_local std::mt19937_64 rng(std::random_device{}());
   return absl::StrFormat("s-%016x", rng());
@@ -28,7 +41,8 @@ std::string NewSessionId() {
 
 class SessionManager::Pin {
  public:
-  Pin(SessionManager& manager, const std::string& tenant, const std::string& id)
+  // Waits for the session's lock, or with `wait` false takes it only if free (see status()).
+  Pin(SessionManager& manager, const std::string& tenant, const std::string& id, bool wait)
       : manager_(manager), key_(tenant, id) {
     {
       absl::MutexLock lock(&manager_.mu_);
@@ -37,28 +51,45 @@ class SessionManager::Pin {
       live_ = slot;
       ++live_->pins;
     }
-    live_->op_mu.Lock();
+    if (wait) {
+      live_->op_mu.Lock();
+      locked_ = true;
+    } else {
+      locked_ = live_->op_mu.TryLock();
+    }
   }
   ~Pin() {
-    const int64_t bytes = live_->state.has_value() ? live_->state->MemoryBytes() : 0;
-    live_->op_mu.Unlock();
+    int64_t bytes = -1;
+    if (locked_) {
+      bytes = live_->state.has_value() ? live_->state->MemoryBytes() : 0;
+      live_->op_mu.Unlock();
+    }
     {
       absl::MutexLock lock(&manager_.mu_);
       --live_->pins;
-      live_->last_use_us = NowMicros();
-      live_->bytes = bytes;
+      if (bytes >= 0) {
+        live_->last_use_us = NowMicros();
+        live_->bytes = bytes;
+      }
     }
     manager_.EnforceMemoryBudget();
   }
   Pin(const Pin&) = delete;
   Pin& operator=(const Pin&) = delete;
 
+  // ABORTED when the pin did not wait and another operation holds the session.
+  absl::Status status() const {
+    if (locked_) return absl::OkStatus();
+    return absl::AbortedError(absl::StrCat(
+        "session \"", key_.second, "\" is busy with another operation; retry when it ends"));
+  }
   Live& live() const { return *live_; }
 
  private:
   SessionManager& manager_;
   const std::pair<std::string, std::string> key_;
   std::shared_ptr<Live> live_;
+  bool locked_ = false;
 };
 
 absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Create(
@@ -229,7 +260,8 @@ absl::StatusOr<SessionInfo> SessionManager::Create(const std::string& tenant,
   const std::string id = options.id.empty() ? NewSessionId() : options.id;
   JAMBA_RETURN_IF_ERROR(SessionStore::ValidateTenant(tenant));
   JAMBA_RETURN_IF_ERROR(SessionStore::ValidateSessionId(id));
-  Pin pin(*this, tenant, id);
+  Pin pin(*this, tenant, id, options_.wait_for_busy_sessions);
+  JAMBA_RETURN_IF_ERROR(pin.status());
   JAMBA_ASSIGN_OR_RETURN(SessionManifest m,
                          store_->Create(tenant, id, options.display_name, options.labels));
   return ToInfo(m, false);
@@ -291,7 +323,8 @@ absl::Status SessionManager::Delete(const std::string& tenant, const std::string
   JAMBA_RETURN_IF_ERROR(SessionStore::ValidateTenant(tenant));
   JAMBA_RETURN_IF_ERROR(SessionStore::ValidateSessionId(id));
   {
-    Pin pin(*this, tenant, id);
+    Pin pin(*this, tenant, id, options_.wait_for_busy_sessions);
+    JAMBA_RETURN_IF_ERROR(pin.status());
     JAMBA_RETURN_IF_ERROR(store_->Delete(tenant, id));
     pin.live().state.reset();
     pin.live().state_update_us = -1;
@@ -306,7 +339,8 @@ absl::StatusOr<AppendResult> SessionManager::Append(const std::string& tenant,
   const auto start = std::chrono::steady_clock::now();
   JAMBA_RETURN_IF_ERROR(SessionStore::ValidateTenant(tenant));
   JAMBA_RETURN_IF_ERROR(SessionStore::ValidateSessionId(id));
-  Pin pin(*this, tenant, id);
+  Pin pin(*this, tenant, id, options_.wait_for_busy_sessions);
+  JAMBA_RETURN_IF_ERROR(pin.status());
   Live& live = pin.live();
   JAMBA_ASSIGN_OR_RETURN(SessionManifest manifest, store_->Get(tenant, id));
   JAMBA_RETURN_IF_ERROR(EnsureLoaded(live, manifest));
@@ -353,7 +387,8 @@ absl::StatusOr<GenerateResult> SessionManager::Generate(const std::string& tenan
   JAMBA_RETURN_IF_ERROR(SessionStore::ValidateSessionId(id));
   uint64_t seed = 0;
   JAMBA_ASSIGN_OR_RETURN(engine::Generation generation, engine_.MakeGeneration(options, &seed));
-  Pin pin(*this, tenant, id);
+  Pin pin(*this, tenant, id, options_.wait_for_busy_sessions);
+  JAMBA_RETURN_IF_ERROR(pin.status());
   Live& live = pin.live();
   JAMBA_ASSIGN_OR_RETURN(SessionManifest manifest, store_->Get(tenant, id));
   JAMBA_RETURN_IF_ERROR(EnsureLoaded(live, manifest));
@@ -376,9 +411,12 @@ absl::StatusOr<GenerateResult> SessionManager::Generate(const std::string& tenan
   if (result.ok() && commit) {
     SessionManifest draft = manifest;
     absl::Status status = store_->Stage(draft, state, "commit");
-    if (status.ok()) status = store_->Commit(draft);
+    // Decided once, at the last moment before the atomic switch: past it the call succeeds.
+    if (status.ok())
+      status = store_->Commit(draft, [&options] { return CommitStillWanted(options); });
     if (status.ok()) {
       live.state_update_us = draft.update_time_us;
+      result->session = ToInfo(draft, true);
     } else {
       store_->Abandon(manifest, draft);
       result = status;
@@ -406,8 +444,10 @@ absl::StatusOr<SessionInfo> SessionManager::Fork(const std::string& tenant, cons
   // new id so a concurrent create or fork of the same id waits and then finds it taken. Pins are
   // taken in id order, so two forks in opposite directions cannot deadlock.
   std::optional<Pin> first, second;
-  first.emplace(*this, tenant, std::min(id, fork_id));
-  second.emplace(*this, tenant, std::max(id, fork_id));
+  first.emplace(*this, tenant, std::min(id, fork_id), options_.wait_for_busy_sessions);
+  JAMBA_RETURN_IF_ERROR(first->status());
+  second.emplace(*this, tenant, std::max(id, fork_id), options_.wait_for_busy_sessions);
+  JAMBA_RETURN_IF_ERROR(second->status());
   Pin& source_pin = id < fork_id ? *first : *second;
   Pin& fork_pin = id < fork_id ? *second : *first;
   JAMBA_ASSIGN_OR_RETURN(SessionManifest source, store_->Get(tenant, id));
@@ -443,7 +483,8 @@ absl::StatusOr<SessionInfo> SessionManager::Rewind(const std::string& tenant, co
                                                    int64_t position) {
   JAMBA_RETURN_IF_ERROR(SessionStore::ValidateTenant(tenant));
   JAMBA_RETURN_IF_ERROR(SessionStore::ValidateSessionId(id));
-  Pin pin(*this, tenant, id);
+  Pin pin(*this, tenant, id, options_.wait_for_busy_sessions);
+  JAMBA_RETURN_IF_ERROR(pin.status());
   JAMBA_ASSIGN_OR_RETURN(SessionManifest m, store_->Rewind(tenant, id, position));
   // The state at `position` comes from its checkpoint on the next use.
   pin.live().state.reset();

@@ -1,6 +1,8 @@
 // Constructors and names for the public value types.
 #include "jamba/types.h"
 
+#include "engine/exhausted_resource.h"
+
 namespace jamba {
 
 Input Input::Text(std::string text, bool add_bos) {
@@ -42,6 +44,22 @@ const char* FinishReasonName(FinishReason reason) {
       return "cancelled";
   }
   return "?";
+}
+
+ExhaustedResource ExhaustedResourceOf(const absl::Status& status) {
+  switch (engine::ExhaustedResourceOf(status)) {
+    case engine::ExhaustedResource::kRequestQueue:
+      return ExhaustedResource::kRequestQueue;
+    case engine::ExhaustedResource::kSessionQuota:
+      return ExhaustedResource::kSessionQuota;
+    case engine::ExhaustedResource::kStorage:
+      return ExhaustedResource::kStorage;
+    case engine::ExhaustedResource::kMemory:
+      return ExhaustedResource::kMemory;
+    case engine::ExhaustedResource::kUnknown:
+      break;
+  }
+  return ExhaustedResource::kUnknown;
 }
 
 }  // namespace jamba

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "engine/exhausted_resource.h"
 
 namespace jamba::sdk {
 namespace {
@@ -20,7 +21,9 @@ namespace {
 absl::Status ErrnoError(const std::string& what, const std::string& path, int err) {
   const std::string message = absl::StrCat(what, " ", path, ": ", std::strerror(err));
   if (err == ENOENT) return absl::NotFoundError(message);
-  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(message);
+  if (err == ENOSPC || err == EDQUOT) {
+    return engine::ResourceExhausted(engine::ExhaustedResource::kStorage, message);
+  }
   if (err == EACCES || err == EPERM || err == EROFS) return absl::PermissionDeniedError(message);
   return absl::InternalError(message);
 }
@@ -56,7 +59,8 @@ absl::Status SyncDirectory(const std::string& dir) {
 }
 
 absl::Status WriteFileDurably(const std::string& dir, const std::string& name,
-                              const std::string& contents) {
+                              const std::string& contents,
+                              const std::function<absl::Status()>& before_rename) {
   const std::string temp = absl::StrCat(dir, "/", TempName(name));
   const std::string final_path = absl::StrCat(dir, "/", name);
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -64,6 +68,7 @@ absl::Status WriteFileDurably(const std::string& dir, const std::string& name,
   absl::Status status = WriteAll(fd, contents.data(), contents.size(), temp);
   if (status.ok() && ::fsync(fd) != 0) status = ErrnoError("cannot fsync", temp, errno);
   ::close(fd);
+  if (status.ok() && before_rename) status = before_rename();
   if (status.ok() && ::rename(temp.c_str(), final_path.c_str()) != 0) {
     status = ErrnoError("cannot rename to", final_path, errno);
   }

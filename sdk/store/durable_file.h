@@ -4,6 +4,7 @@
 #define JAMBA_SDK_STORE_DURABLE_FILE_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -11,9 +12,13 @@
 
 namespace jamba::sdk {
 
-// Atomically replaces (or creates) `dir`/`name` with `contents`.
+// Atomically replaces (or creates) `dir`/`name` with `contents`. `before_rename`, when set, runs
+// once the new file is complete and on disk, just before the rename that makes it visible: an
+// error from it leaves `dir`/`name` untouched and is returned (so a caller can decide at the last
+// moment whether the change happens at all).
 absl::Status WriteFileDurably(const std::string& dir, const std::string& name,
-                              const std::string& contents);
+                              const std::string& contents,
+                              const std::function<absl::Status()>& before_rename = nullptr);
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 // fsyncs a directory so renames and unlinks inside it survive a crash.
 absl::Status SyncDirectory(const std::string& dir);

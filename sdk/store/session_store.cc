@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/exhausted_resource.h"
 #include "engine/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "sdk/store/durable_file.h"
@@ -203,12 +204,14 @@ absl::StatusOr<SessionManifest> SessionStore::ReadManifest(const std::string& te
   return manifest;
 }
 
-absl::Status SessionStore::WriteManifest(const SessionManifest& manifest) {
+absl::Status SessionStore::WriteManifest(const SessionManifest& manifest,
+                                         const std::function<absl::Status()>& before_rename) {
   JAMBA_ASSIGN_OR_RETURN(
       std::string bytes,
       EncodeSealedFile(FileKind::kManifest, {{SectionTag::kMeta, 0, ManifestToJson(manifest)}},
                        options_.key));
-  return WriteFileDurably(SessionDir(manifest.tenant, manifest.id), kManifestName, bytes);
+  return WriteFileDurably(SessionDir(manifest.tenant, manifest.id), kManifestName, bytes,
+                          before_rename);
 }
 
 void SessionStore::RemoveUnreferencedFiles(const SessionManifest& manifest) const {
@@ -405,12 +408,13 @@ absl::Status SessionStore::Stage(SessionManifest& draft, const engine::SequenceS
   return absl::OkStatus();
 }
 
-absl::Status SessionStore::Commit(SessionManifest& draft) {
+absl::Status SessionStore::Commit(SessionManifest& draft,
+                                  const std::function<absl::Status()>& last_check) {
   const int64_t now = NowMicros();
   draft.update_time_us = now;
   draft.access_time_us = now;
   JAMBA_RETURN_IF_ERROR(EnforceQuota(draft.tenant, draft.id));
-  JAMBA_RETURN_IF_ERROR(WriteManifest(draft));
+  JAMBA_RETURN_IF_ERROR(WriteManifest(draft, last_check));
   RemoveUnreferencedFiles(draft);
   IndexSession(draft);
   return absl::OkStatus();
@@ -663,8 +667,9 @@ absl::Status SessionStore::EnforceQuota(const std::string& tenant, const std::st
     }
   }
   if (total > options_.max_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat("session store quota of ", options_.max_bytes,
-                                                     " bytes exceeded (", total, " bytes in use)"));
+    return engine::ResourceExhausted(engine::ExhaustedResource::kSessionQuota,
+                                     absl::StrCat("session store quota of ", options_.max_bytes,
+                                                  " bytes exceeded (", total, " bytes in use)"));
   }
   return absl::OkStatus();
 }

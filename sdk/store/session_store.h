@@ -71,7 +71,10 @@ class SessionStore {
                      const std::string& reason);
   // Publishes `draft` atomically, then removes files it no longer references. May evict other
   // sessions to stay within the quota; RESOURCE_EXHAUSTED (and nothing published) if it cannot.
-  absl::Status Commit(SessionManifest& draft);
+  // `last_check`, when set, runs just before the atomic step: an error from it publishes nothing
+  // and is returned, so the caller decides at the last moment whether the commit happens.
+  absl::Status Commit(SessionManifest& draft,
+                      const std::function<absl::Status()>& last_check = nullptr);
   // Drops staged, uncommitted files of `draft` (after a cancelled append).
   void Abandon(const SessionManifest& committed, const SessionManifest& draft);
 
@@ -106,7 +109,8 @@ class SessionStore {
  private:
   explicit SessionStore(SessionStoreOptions options) : options_(std::move(options)) {}
   std::string SessionDir(const std::string& tenant, const std::string& id) const;
-  absl::Status WriteManifest(const SessionManifest& manifest);
+  absl::Status WriteManifest(const SessionManifest& manifest,
+                             const std::function<absl::Status()>& before_rename = nullptr);
   absl::StatusOr<SessionManifest> ReadManifest(const std::string& tenant,
                                                const std::string& id) const;
   void RemoveUnreferencedFiles(const SessionManifest& manifest) const;

@@ -1,8 +1,10 @@
 // Sessions through the public Engine API on the golden MoE model (token ids, no tokenizer):
 // persisting and resuming gives bit-identical logits and tokens to never stopping.
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "jamba/engine.h"
 #include "tests/util/test_util.h"
@@ -117,6 +119,96 @@ TEST_F(EngineSessionsTest, ForkAndRewindResumeExactly) {
   auto after_rewind = engine->GenerateFromSession("default", "a", std::nullopt, Greedy(5), false);
   ASSERT_TRUE(after_rewind.ok());
   EXPECT_EQ(after_rewind->tokens, base->tokens);
+}
+
+// A committing generation decides its commit once, at the last moment before the atomic switch:
+// whatever the deadline, OK means the turn is stored and an error means the session is unchanged.
+TEST_F(EngineSessionsTest, ACommittingGenerationsOutcomeAlwaysMatchesTheSession) {
+  auto engine = Open(/*checkpoint_interval=*/4096);
+  ASSERT_TRUE(engine->CreateSession("default", {.id = "turns"}).ok());
+  ASSERT_TRUE(engine->AppendToSession("default", "turns", Input::Tokens(Document(500, 3))).ok());
+  auto count = [&] { return engine->GetSession("default", "turns")->token_count; };
+  absl::Duration duration = absl::InfiniteDuration();
+  for (int i = 0; i < 3; ++i) {
+    const absl::Time start = absl::Now();
+    ASSERT_TRUE(engine
+                    ->GenerateFromSession("default", "turns", Input::Tokens({5}), Greedy(16),
+                                          /*commit=*/true)
+                    .ok());
+    duration = std::min(duration, absl::Now() - start);
+  }
+  int committed = 0, expired = 0;
+  for (int i = 0; i < 40; ++i) {
+    GenerateOptions options = Greedy(16);
+    // From half the duration to well past it (the last ones have time to spare even on a busy
+    // machine, the first ones cannot make it).
+    options.deadline = absl::Now() + duration * (0.5 + 2.0 * i / 40) +
+                       (i >= 35 ? absl::Seconds(1) : absl::ZeroDuration());
+    const int64_t before = count();
+    auto result = engine->GenerateFromSession("default", "turns", Input::Tokens({5}), options,
+                                              /*commit=*/true);
+    const int64_t after = count();
+    if (result.ok()) {
+      ++committed;
+      EXPECT_EQ(after, before + 17);
+      ASSERT_TRUE(result->session.has_value());
+      EXPECT_EQ(result->session->token_count, after);
+    } else {
+      ++expired;
+      EXPECT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded) << result.status();
+      EXPECT_EQ(after, before) << result.status();
+    }
+  }
+  EXPECT_GT(committed, 0);
+  EXPECT_GT(expired, 0);
+
+  // The commit point also honours a margin before the deadline and a cancellation.
+  GenerateOptions margin = Greedy(4);
+  margin.commit_by = absl::Now();  // already past: generation runs, nothing is committed
+  const int64_t before = count();
+  auto late = engine->GenerateFromSession("default", "turns", Input::Tokens({5}), margin, true);
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded);
+  GenerateOptions cancelled = Greedy(4);
+  cancelled.cancelled = [] { return true; };
+  auto gone = engine->GenerateFromSession("default", "turns", Input::Tokens({5}), cancelled, true);
+  EXPECT_EQ(gone.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(count(), before);
+}
+
+TEST_F(EngineSessionsTest, ABusySessionIsAbortedWhenTheEngineMustNotWait) {
+  EngineOptions options;
+  options.threads = 2;
+  options.session_dir = dir_.path();
+  options.wait_for_busy_sessions = false;
+  auto engine = Engine::Open(testing::GoldenDir("hybrid8_moe_f32_sharded"), options);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  ASSERT_TRUE((*engine)->CreateSession("default", {.id = "doc"}).ok());
+  ASSERT_TRUE((*engine)->AppendToSession("default", "doc", Input::Tokens(Document(40, 2))).ok());
+  // While a generation streams from the session (its callback holds it open), every other
+  // operation on it is ABORTED at once.
+  absl::Notification generating, release;
+  std::thread generation([&] {
+    GenerateOptions long_run = Greedy(64);
+    auto result = (*engine)->GenerateFromSession("default", "doc", std::nullopt, long_run, false,
+                                                 [&](const GenerateChunk&) {
+                                                   if (!generating.HasBeenNotified())
+                                                     generating.Notify();
+                                                   release.WaitForNotification();
+                                                   return false;
+                                                 });
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kCancelled);
+  });
+  generating.WaitForNotification();
+  EXPECT_EQ((*engine)->ForkSession("default", "doc", "copy").status().code(),
+            absl::StatusCode::kAborted);
+  EXPECT_EQ((*engine)->RewindSession("default", "doc", 0).status().code(),
+            absl::StatusCode::kAborted);
+  EXPECT_EQ((*engine)->DeleteSession("default", "doc").code(), absl::StatusCode::kAborted);
+  EXPECT_EQ((*engine)->AppendToSession("default", "doc", Input::Tokens({7})).status().code(),
+            absl::StatusCode::kAborted);
+  release.Notify();
+  generation.join();
+  EXPECT_TRUE((*engine)->ForkSession("default", "doc", "copy").ok());
 }
 
 TEST_F(EngineSessionsTest, AnotherTenantsSessionIsNotFound) {

@@ -62,6 +62,9 @@ struct EngineOptions {
   absl::Duration session_ttl = absl::ZeroDuration();  // idle sessions are deleted after; 0: never
   int64_t checkpoint_interval = 4096;                 // Mamba-state checkpoint every N tokens
   int64_t min_prefix_reuse_tokens = 32;               // shorter matches are recomputed
+  // A session operation on a session another operation is using: true, it waits its turn; false,
+  // it fails at once with ABORTED (a server must not park its threads on another caller's work).
+  bool wait_for_busy_sessions = true;
 };
 
 // Called with each streamed chunk, on the thread that called Generate. Return false to cancel.
@@ -82,13 +85,17 @@ class Engine {
   // the session directory (no file is read).
   EngineStats stats() const;
 
-  // Needs a tokenizer (tokenizer.model in the model directory).
+  // Needs a tokenizer (tokenizer.model in the model directory). The text is plain: special-token
+  // strings in it are not recognised (see TokenizeOptions).
   ABSL_MUST_USE_RESULT absl::StatusOr<std::vector<int32_t>> Tokenize(const std::string& text,
                                                                      bool add_bos) const;
+  ABSL_MUST_USE_RESULT absl::StatusOr<std::vector<int32_t>> Tokenize(
+      const std::string& text, const TokenizeOptions& options) const;
   ABSL_MUST_USE_RESULT absl::StatusOr<std::string> Detokenize(
       std::span<const int32_t> tokens, bool skip_special_tokens = true) const;
   // The tokens Generate feeds the model for `input` as a new sequence (BOS, chat template and all),
-  // with the same errors; so Generate(Input::Tokens(*Tokenize(input))) == Generate(input).
+  // with the same errors (INVALID_ARGUMENT past max_prompt_tokens, found without encoding the
+  // whole of an over-long text); so Generate(Input::Tokens(*Tokenize(input))) == Generate(input).
   ABSL_MUST_USE_RESULT absl::StatusOr<std::vector<int32_t>> Tokenize(const Input& input) const;
   // Each token's vocabulary piece as the tokenizer spells it ("▁the", "<0x0A>"); "" for an
   // id that is not a piece. Empty without a tokenizer.
@@ -109,7 +116,8 @@ class Engine {
 
   // ---- Sessions: persisted conversations (see docs/session-format.md) ----
   // Every session call names the tenant that owns the session; another tenant's session is
-  // NOT_FOUND. Calls on one session are serialized; calls on different sessions run concurrently.
+  // NOT_FOUND. Calls on one session are serialized (or ABORTED when busy, see
+  // EngineOptions::wait_for_busy_sessions); calls on different sessions run concurrently.
 
   ABSL_MUST_USE_RESULT absl::StatusOr<SessionInfo> CreateSession(
       const std::string& tenant, const CreateSessionOptions& options);

@@ -58,7 +58,7 @@ extern "C" {
 #endif
 
 /* The newest JambaApi version this header declares. */
-#define JAMBA_API_VERSION 1
+#define JAMBA_API_VERSION 2
 
 /* ---- Opaque handles ---- */
 
@@ -180,8 +180,9 @@ typedef struct JambaApi {
 
   /* -- Tokenizer (needs tokenizer.model in the model directory: else FAILED_PRECONDITION) -- */
 
-  /* Token ids of `text` (`text_len` bytes). *out_tokens is allocated by the library (non-NULL,
-   * even for 0 tokens): release it with ReleaseTokens. */
+  /* Token ids of `text` (`text_len` bytes), as plain text: special-token strings in it are not
+   * recognised (TokenizeInput with parse_special_tokens does). *out_tokens is allocated by the
+   * library (non-NULL, even for 0 tokens): release it with ReleaseTokens. */
   JambaStatus* (*Tokenize)(const JambaEngine* engine, const char* text, size_t text_len,
                            int add_bos, int32_t** out_tokens, size_t* out_n_tokens);
   /* Text of `tokens` (`tokens` may be NULL when n_tokens is 0). *out_text is allocated by the
@@ -358,6 +359,20 @@ typedef struct JambaApi {
   void (*ReleaseCheckpointList)(JambaCheckpointList* list);
 
   /* ---- End of version 1. Append new members below this line only. ---- */
+
+  /* -- Version 2 -- */
+
+  /* Sets an input option. Keys: parse_special_tokens ("true"/"false", text inputs only: whether
+   * special-token strings such as "<|eom|>" in the text become those tokens; default false, the
+   * text is plain whatever it spells; chat message content is always plain). Another kind of
+   * input is FAILED_PRECONDITION; an unknown key or bad value INVALID_ARGUMENT. */
+  JambaStatus* (*SetInputOption)(JambaInput* input, const char* key, const char* value);
+  /* The tokens Generate feeds the model for `input` as a new sequence (BOS, chat template and
+   * all), with Generate's errors. *out_tokens is released with ReleaseTokens. */
+  JambaStatus* (*TokenizeInput)(const JambaEngine* engine, const JambaInput* input,
+                                int32_t** out_tokens, size_t* out_n_tokens);
+
+  /* ---- End of version 2. Append new members below this line only. ---- */
 } JambaApi;
 
 /* Frozen forever: never changes size or layout. */

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 
 namespace jamba {
@@ -29,10 +30,22 @@ struct Input {
   std::vector<ChatMessage> messages;
   // Text: prepend BOS when the sequence is empty. Chat: append the assistant prompt.
   bool add_special = true;
+  // Text only: recognise special-token strings ("<|eom|>", "<|startoftext|>") in the text as
+  // their tokens. Off (the default), text is plain whatever it spells, as chat message content
+  // always is: a user cannot inject control tokens. Send token ids for exact control.
+  bool parse_special_tokens = false;
 
   static Input Text(std::string text, bool add_bos = true);
   static Input Tokens(std::vector<int32_t> tokens);
   static Input Chat(std::vector<ChatMessage> messages, bool add_generation_prompt = true);
+};
+
+struct TokenizeOptions {
+  bool add_bos = true;
+  bool parse_special_tokens = false;  // as Input::parse_special_tokens
+  // > 0: stop once the result holds more than this many ids (BOS included), so an over-long text
+  // costs time and memory for the limit only; the caller compares the size with the limit.
+  int64_t max_tokens = 0;
 };
 
 struct SamplingOptions {
@@ -59,10 +72,23 @@ struct GenerateOptions {
   int top_logprobs = 0;  // 0..20 alternatives per token
   bool logprobs = false;
   absl::Time deadline = absl::InfiniteFuture();
+  // GenerateFromSession with commit: the commit point (the atomic switch to the new session state)
+  // is passed only while `cancelled` (when set) returns false and neither `deadline` nor
+  // `commit_by` has passed; otherwise nothing is stored and the call fails with CANCELLED or
+  // DEADLINE_EXCEEDED. Once it is passed the call succeeds, even if the deadline passes during
+  // the rest of it: the outcome a caller sees and what is stored always agree. A server sets
+  // `commit_by` a margin before its client's deadline, so the reply can still reach the client.
+  absl::Time commit_by = absl::InfiniteFuture();
+  std::function<bool()> cancelled;
   // Stateless generation reuses the longest persisted session checkpoint of this tenant whose
   // tokens begin the prompt (needs a session directory).
   std::string tenant = "default";
 };
+
+// What a RESOURCE_EXHAUSTED error of the engine ran out of: kRequestQueue (retry soon),
+// kSessionQuota (the configured session disk quota), kStorage (the filesystem is full), kMemory.
+enum class ExhaustedResource { kUnknown, kRequestQueue, kSessionQuota, kStorage, kMemory };
+ExhaustedResource ExhaustedResourceOf(const absl::Status& status);
 
 enum class FinishReason { kEos, kLength, kStopString, kStopToken, kContextLength, kCancelled };
 const char* FinishReasonName(FinishReason reason);
@@ -99,6 +125,20 @@ struct Timings {
   double decode_seconds = 0;   // from the first to the last token
 };
 
+struct SessionInfo {
+  std::string id;
+  std::string tenant;
+  std::string display_name;
+  std::map<std::string, std::string> labels;
+  int64_t token_count = 0;
+  int64_t checkpoint_count = 0;
+  absl::Time create_time;
+  absl::Time update_time;
+  int64_t disk_bytes = 0;
+  bool in_memory = false;  // its state is loaded (no disk read on next use)
+  std::string etag;        // changes with every committed change of the session
+};
+
 struct GenerateResult {
   std::string text;
   std::vector<int32_t> tokens;          // output tokens (without a final EOS or stop token)
@@ -108,6 +148,8 @@ struct GenerateResult {
   Usage usage;
   Timings timings;
   uint64_t seed = 0;  // the seed used
+  // GenerateFromSession with commit: the session as committed.
+  std::optional<SessionInfo> session;
 };
 
 struct LayerInfo {
@@ -152,20 +194,6 @@ struct ModelInfo {
 };
 
 // ---- sessions ----
-
-struct SessionInfo {
-  std::string id;
-  std::string tenant;
-  std::string display_name;
-  std::map<std::string, std::string> labels;
-  int64_t token_count = 0;
-  int64_t checkpoint_count = 0;
-  absl::Time create_time;
-  absl::Time update_time;
-  int64_t disk_bytes = 0;
-  bool in_memory = false;  // its state is loaded (no disk read on next use)
-  std::string etag;        // changes with every committed change of the session
-};
 
 struct CheckpointInfo {
   int64_t position = 0;  // tokens in the session at the checkpoint (0: the empty session)
