@@ -97,14 +97,22 @@ absl::StatusOr<std::string> Authenticator::Authenticate(
         absl::UnauthenticatedError("missing `authorization: Bearer <api key>` metadata"),
         kReasonApiKeyMissing);
   }
-  absl::string_view value = absl::StripAsciiWhitespace(*authorization);
+  // Exactly "Bearer <key>": a key with whitespace around it is not the key that was issued
+  // (keys never contain whitespace), and accepting it would hide a client's bug.
+  const absl::string_view value = *authorization;
   constexpr absl::string_view kScheme = "bearer ";
   if (value.size() <= kScheme.size() ||
       !absl::EqualsIgnoreCase(value.substr(0, kScheme.size()), kScheme)) {
     return WithReason(absl::UnauthenticatedError("authorization must be `Bearer <api key>`"),
                       kReasonApiKeyInvalid);
   }
-  const absl::string_view key = absl::StripAsciiWhitespace(value.substr(kScheme.size()));
+  const absl::string_view key = value.substr(kScheme.size());
+  if (key != absl::StripAsciiWhitespace(key)) {
+    return WithReason(absl::UnauthenticatedError(
+                          "the API key in `authorization: Bearer <api key>` has whitespace around "
+                          "it; send the key exactly"),
+                      kReasonApiKeyInvalid);
+  }
   // Looked up by hash: the comparison never touches the key itself, so its timing says nothing
   // about stored keys.
   auto it = tenants_.find(Sha256Hex(key));

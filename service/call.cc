@@ -1,6 +1,8 @@
 // CallTracker, SessionLocks, CallRecord and the engine-error annotations.
 #include "service/call.h"
 
+#include <malloc.h>
+
 #include <random>
 
 #include "absl/strings/match.h"
@@ -138,7 +140,8 @@ absl::StatusOr<SessionLocks::Lease> SessionLocks::TryAcquire(const std::string& 
     return WithReason(WithResource(absl::AbortedError(absl::StrCat(
                                        name,
                                        " is being changed by another call (an append, a committing "
-                                       "generation, a rewind or a delete); retry when it is done")),
+                                       "generation, a fork, a rewind or a delete); retry when it "
+                                       "is done")),
                                    kSessionType, name),
                       kReasonSessionBusy);
   }
@@ -169,6 +172,20 @@ TokenTable BuildTokenTable(const Engine& engine) {
   return table;
 }
 
+namespace {
+
+// A request this large leaves megabytes of freed blocks spread over the allocator's per-thread
+// arenas (gRPC's receive buffers, the parsed message, the text's copies), which glibc keeps.
+constexpr int64_t kTrimAfterRequestBytes = int64_t{1} << 20;
+
+void ReleaseFreeMemory() {
+#ifdef __GLIBC__
+  malloc_trim(0);  // every arena's free pages back to the system
+#endif
+}
+
+}  // namespace
+
 CallRecord::CallRecord(const ServiceContext& ctx, grpc::CallbackServerContext* context,
                        absl::string_view method)
     : ctx_(ctx), context_(context), method_(method), start_(std::chrono::steady_clock::now()) {
@@ -189,6 +206,7 @@ CallRecord::~CallRecord() {
     entry.reason = reason_;
     entry.tokens_in = tokens_in_;
     entry.tokens_out = tokens_out_;
+    entry.error = error_;
   }
   entry.request_id = request_id_;
   entry.method = method_;
@@ -197,6 +215,7 @@ CallRecord::~CallRecord() {
   ctx_.metrics->CountRequest(method_, entry.code, seconds);
   ctx_.metrics->AddTokens(entry.tokens_in, entry.tokens_out);
   ctx_.logger->LogRequest(entry);
+  if (request_bytes_.load() >= kTrimAfterRequestBytes) ReleaseFreeMemory();
   ctx_.calls->End();
 }
 
@@ -224,10 +243,20 @@ void CallRecord::SetTokens(int64_t in, int64_t out) {
 }
 
 grpc::Status CallRecord::Finish(const absl::Status& status) {
-  grpc::Status out = ToGrpcStatus(status);
+  grpc::Status out = ToGrpcStatus(WithoutPrivatePaths(status, ctx_.private_paths));
   absl::MutexLock lock(&mu_);
   code_ = CodeName(out.error_code());
   reason_ = status.ok() ? "" : ReasonOf(status);
+  switch (status.code()) {
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kUnknown:
+      error_ = std::string(status.message());
+      break;
+    default:
+      break;
+  }
   return out;
 }
 
@@ -238,13 +267,23 @@ absl::Status AnnotateEngineError(absl::Status status, const EngineErrorContext& 
     case absl::StatusCode::kInvalidArgument:
       return InvalidField(context.field, std::string(status.message()));
     case absl::StatusCode::kResourceExhausted:
-      // The scheduler's own words for its full queue; anything else is the store's quota (or a
-      // full disk), which waiting will not cure.
-      if (absl::StartsWith(status.message(), "request queue is full")) {
-        return QueueFull(status.message(), context.retry_delay);
+      switch (ExhaustedResourceOf(status)) {
+        case ExhaustedResource::kRequestQueue:
+          return QueueFull(status.message(), context.retry_delay);
+        case ExhaustedResource::kSessionQuota:
+          return WithQuotaViolation(std::move(status), "server",
+                                    "the session store's disk quota (session_disk_quota)");
+        case ExhaustedResource::kStorage:
+          // Not a quota, and waiting will not cure it: the operator must free space. The store's
+          // message names server paths, which stay in the server's log.
+          return WithReason(absl::ResourceExhaustedError(
+                                "the server's session storage is full; nothing was changed"),
+                            kReasonStorageFull);
+        case ExhaustedResource::kMemory:
+        case ExhaustedResource::kUnknown:
+          break;
       }
-      return WithQuotaViolation(std::move(status), "server",
-                                "the session store's disk quota (session_disk_quota)");
+      return WithReason(std::move(status), kReasonInternal);
     case absl::StatusCode::kNotFound:
       if (!session) return status;
       return WithReason(WithResource(std::move(status), kSessionType, context.session_name),
@@ -256,6 +295,11 @@ absl::Status AnnotateEngineError(absl::Status status, const EngineErrorContext& 
     case absl::StatusCode::kDataLoss:
       return WithReason(WithResource(std::move(status), kSessionType, context.session_name),
                         kReasonSessionCorrupted);
+    case absl::StatusCode::kAborted:
+      // The SDK's "session busy" (EngineOptions::wait_for_busy_sessions is off in jambad).
+      if (!session) return WithReason(std::move(status), kReasonSessionBusy);
+      return WithReason(WithResource(std::move(status), kSessionType, context.session_name),
+                        kReasonSessionBusy);
     case absl::StatusCode::kCancelled:
     case absl::StatusCode::kDeadlineExceeded:
       return status;

@@ -6,6 +6,7 @@
 #ifndef JAMBA_SERVICE_CALL_H_
 #define JAMBA_SERVICE_CALL_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -103,6 +104,10 @@ struct ServiceContext {
   std::string model_id;
   bool sessions_enabled = false;
   absl::Duration retry_delay = absl::Seconds(1);
+  absl::Duration commit_margin = absl::Milliseconds(100);
+  // Server-side paths (session and model directories) that error messages must not show to
+  // clients: replaced with their key name, "<session_dir>", in CallRecord::Finish.
+  std::vector<std::pair<std::string, std::string>> private_paths;
 };
 
 // One RPC's bookkeeping. Created when the call starts; its destructor (when the reactor is done)
@@ -124,8 +129,12 @@ class CallRecord {
   absl::Time deadline() const;
   bool client_cancelled() const { return context_->IsCancelled(); }
   void SetTokens(int64_t in, int64_t out);
+  // Counts the bytes of a request message received; a call that received a large request gives
+  // the allocator's free memory back to the system when it ends.
+  void AddRequestBytes(int64_t bytes) { request_bytes_ += bytes; }
 
-  // The gRPC status the call ends with (through ToGrpcStatus), remembered for the log line.
+  // The gRPC status the call ends with (through ToGrpcStatus, server paths replaced by their key
+  // names), remembered for the log line with the full message of a server-side error.
   grpc::Status Finish(const absl::Status& status);
 
  private:
@@ -135,12 +144,14 @@ class CallRecord {
   const std::chrono::steady_clock::time_point start_;
   std::string request_id_;
   std::string tenant_;  // set by Admit before any other thread sees the call
+  std::atomic<int64_t> request_bytes_ = 0;
 
   absl::Mutex mu_;
   int64_t tokens_in_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t tokens_out_ ABSL_GUARDED_BY(mu_) = 0;
   std::string code_ ABSL_GUARDED_BY(mu_) = "UNKNOWN";
   std::string reason_ ABSL_GUARDED_BY(mu_);
+  std::string error_ ABSL_GUARDED_BY(mu_);  // the full message of a server-side error, for the log
 };
 
 // Engine errors with the details the API promises: the session's ResourceInfo for NOT_FOUND,
@@ -189,6 +200,7 @@ grpc::ServerUnaryReactor* ServeUnary(const ServiceContext& ctx,
   auto* call = new UnaryCall(ctx, context, method, response_bytes);
   Request request;
   absl::Status admitted = call->record().Admit();
+  call->record().AddRequestBytes(static_cast<int64_t>(request_bytes->Length()));
   if (admitted.ok()) admitted = ParseRequest(*request_bytes, request);
   if (!admitted.ok()) {
     call->Reply(admitted);
@@ -208,7 +220,7 @@ grpc::ServerUnaryReactor* ServeUnary(const ServiceContext& ctx,
   };
   if (pool == nullptr) {
     run();
-  } else if (!pool->TrySubmit(std::move(run))) {
+  } else if (!pool->TrySubmit(call->record().tenant(), std::move(run))) {
     call->Reply(QueueFull("too many session calls are waiting; retry later", ctx.retry_delay));
   }
   return call;

@@ -47,6 +47,9 @@ struct JambadConfig {
   int session_threads = 8;  // unary session RPCs (disk I/O)
   int session_queue = 256;  // unary session RPCs waiting for a thread
   absl::Duration retry_delay = absl::Seconds(1);  // RetryInfo of QUEUE_FULL / UNAVAILABLE
+  // A committing Generate commits only while at least this much time is left before the client's
+  // deadline, so the OK can still reach the client before its deadline fires.
+  absl::Duration commit_margin = absl::Milliseconds(100);
 
   // Authentication and monitoring.
   std::string api_key_file;

@@ -28,6 +28,7 @@ class GenerateCall final
                const grpc::ByteBuffer* raw_request)
       : StreamReactor(ctx, context, kMethod) {
     absl::Status status = record().Admit();
+    record().AddRequestBytes(static_cast<int64_t>(raw_request->Length()));
     if (status.ok()) status = ParseRequest(*raw_request, request_);
     if (status.ok()) status = ValidateGenerateRequest(request_, ctx.limits);
     if (status.ok() && request_.has_session()) status = RequireSessions(ctx);
@@ -36,7 +37,7 @@ class GenerateCall final
       return;
     }
     // The worker's last act is Complete; until then the reactor cannot be destroyed.
-    if (!ctx.stream_pool->TrySubmit([this] { Complete(Run()); })) {
+    if (!ctx.stream_pool->TrySubmit(record().tenant(), [this] { Complete(Run()); })) {
       Complete(QueueFull("every generation worker is busy and their queue is full; retry later",
                          ctx.retry_delay));
     }
@@ -166,8 +167,13 @@ class GenerateCall final
     switch (request_.input_case()) {
       case v1::GenerateRequest::kPrompt: {
         field = "prompt";
+        TextTokenOptions options;
+        options.add_bos = !request_.skip_bos();
+        options.parse_special_tokens = request_.parse_special_tokens();
+        options.max_tokens = ctx().limits.max_prompt_tokens;
+        options.limit_name = "max_prompt_tokens";
         absl::StatusOr<std::vector<int32_t>> tokens =
-            TextTokens(ctx(), request_.prompt(), !request_.skip_bos(), field);
+            TextTokens(ctx(), request_.prompt(), options, field);
         if (!tokens.ok()) return tokens.status();
         prompt = *std::move(tokens);
         if (prompt.empty()) return InvalidField(field, "the text encodes to no tokens");
@@ -235,8 +241,12 @@ class GenerateCall final
     switch (input.content_case()) {
       case v1::SessionInput::kText: {
         field = "session.text";
+        TextTokenOptions options;
+        options.parse_special_tokens = input.parse_special_tokens();
+        options.max_tokens = ctx().limits.max_context_tokens - session->info().token_count;
+        options.limit_name = "the room left in max_context_tokens";
         absl::StatusOr<std::vector<int32_t>> tokens =
-            TextTokens(ctx(), input.text(), /*add_bos=*/false, field);
+            TextTokens(ctx(), input.text(), options, field);
         if (!tokens.ok()) return tokens.status();
         content = *std::move(tokens);
         break;
@@ -279,8 +289,15 @@ class GenerateCall final
     }
     std::optional<Input> fed;
     if (!content.empty()) fed = Input::Tokens(content);
+    GenerateOptions options = Options();
+    if (input.commit()) {
+      // The commit point is decided once, a margin before the client's deadline, so the OK
+      // reaches the client before its deadline fires; past it, the call fails and stores nothing.
+      options.commit_by = options.deadline - ctx().commit_margin;
+      options.cancelled = [this] { return cancelled(); };
+    }
     absl::StatusOr<GenerateResult> result =
-        ctx().engine->GenerateFromSession(tenant, *id, fed, Options(), input.commit(), Callback());
+        ctx().engine->GenerateFromSession(tenant, *id, fed, options, input.commit(), Callback());
     // Free the session before the client can see the outcome, so it can change it again at once.
     lease.reset();
     if (!result.ok()) {
@@ -293,11 +310,11 @@ class GenerateCall final
     ctx().metrics->CountSessionLookup("hit", session->info().in_memory ? "memory" : "disk");
     Account(*result, static_cast<int64_t>(content.size()));
     v1::GenerateResponse last = LastResponse(*result);
-    if (input.commit()) {
-      absl::StatusOr<SessionView> updated = LookupSession(ctx(), tenant, *id);
-      if (!updated.ok()) return updated.status();
+    if (result->session.has_value()) {
+      // What was committed, as the engine reports it: nothing after the commit point may fail.
+      const SessionView updated(*result->session, ctx().engine->model_info().bos_token_id);
       *last.mutable_session() =
-          updated->ToProto(ctx().model_id, ctx().engine->model_info().fingerprint);
+          updated.ToProto(ctx().model_id, ctx().engine->model_info().fingerprint);
     }
     Send(std::move(last));
     return absl::OkStatus();

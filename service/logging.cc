@@ -57,6 +57,7 @@ void Logger::LogRequest(const RequestLogEntry& entry) const {
                            {"tokens_in", entry.tokens_in},
                            {"tokens_out", entry.tokens_out}};
   if (!entry.reason.empty()) fields["reason"] = entry.reason;
+  if (!entry.error.empty()) fields["error"] = entry.error;
   Log(entry.code == "OK" || entry.code == "CANCELLED" ? LogLevel::kInfo : LogLevel::kWarning,
       "request", std::move(fields));
 }

@@ -24,6 +24,9 @@ struct RequestLogEntry {
   std::string tenant;  // "" when the call was refused before authentication
   std::string code;    // "OK", "INVALID_ARGUMENT", ...
   std::string reason;  // ErrorInfo reason of an error, or ""
+  // The full error message for the server's log (it may name server paths the client never sees),
+  // kept for errors of the server's side (INTERNAL, DATA_LOSS, RESOURCE_EXHAUSTED, UNKNOWN).
+  std::string error;
   double latency_seconds = 0;
   int64_t tokens_in = 0;
   int64_t tokens_out = 0;

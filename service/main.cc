@@ -1,6 +1,7 @@
 // jambad: the Jamba gRPC server. Reads the configuration (file, then flags), opens the Engine,
 // serves until SIGTERM or SIGINT, then drains gracefully and exits 0. Also `jambad hash-key`,
 // which prints an API key file line.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -102,10 +103,23 @@ EngineOptions ToEngineOptions(const JambadConfig& c) {
   o.session_ttl = c.session_ttl;
   o.checkpoint_interval = c.checkpoint_interval_tokens;
   o.min_prefix_reuse_tokens = c.min_prefix_reuse_tokens;
+  // A call on a busy session answers ABORTED (SESSION_BUSY) instead of parking a shared worker
+  // thread behind someone else's operation.
+  o.wait_for_busy_sessions = false;
   return o;
 }
 
+// glibc raises its mmap threshold each time a large block is freed (up to 32 MiB), after which
+// blocks of a request's size (a 4 MiB prompt, its copies) come from the heap and the freed space
+// stays with the process. A fixed threshold keeps every block of 1 MiB or more in its own
+// mapping, returned to the system when the request ends; smaller ones are trimmed from the top.
+void KeepLargeAllocationsReturnable() {
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  mallopt(M_TRIM_THRESHOLD, 16 << 20);
+}
+
 int Run(int argc, char** argv) {
+  KeepLargeAllocationsReturnable();
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "hash-key") {
     return HashKey(std::vector<std::string>(args.begin() + 1, args.end()));

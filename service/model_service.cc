@@ -29,7 +29,7 @@ grpc::ServerUnaryReactor* ModelService::Tokenize(grpc::CallbackServerContext* co
                                                  const grpc::ByteBuffer* request,
                                                  grpc::ByteBuffer* response) {
   return ServeUnary<v1::TokenizeRequest, v1::TokenizeResponse>(
-      ctx_, context, absl::StrCat(kService, "Tokenize"), request, response, nullptr,
+      ctx_, context, absl::StrCat(kService, "Tokenize"), request, response, ctx_.stream_pool,
       [this](const v1::TokenizeRequest& req,
              CallRecord& call) -> absl::StatusOr<v1::TokenizeResponse> {
         absl::StatusOr<std::vector<int32_t>> tokens;
@@ -37,7 +37,12 @@ grpc::ServerUnaryReactor* ModelService::Tokenize(grpc::CallbackServerContext* co
         switch (req.input_case()) {
           case v1::TokenizeRequest::kText:
             field = "text";
-            tokens = TextTokens(ctx_, req.text(), !req.skip_bos(), field);
+            tokens = TextTokens(ctx_, req.text(),
+                                {.add_bos = !req.skip_bos(),
+                                 .parse_special_tokens = req.parse_special_tokens(),
+                                 .max_tokens = ctx_.limits.max_context_tokens,
+                                 .limit_name = "max_context_tokens"},
+                                field);
             break;
           case v1::TokenizeRequest::kMessages: {
             field = "messages";

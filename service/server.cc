@@ -122,6 +122,18 @@ absl::StatusOr<std::unique_ptr<JambaServer>> JambaServer::Start(Engine& engine,
   }
   ctx.sessions_enabled = !config.session_dir.empty();
   ctx.retry_delay = options.retry_delay;
+  ctx.commit_margin = config.commit_margin;
+  for (const auto& [path, key] :
+       {std::pair{config.session_dir, "<session_dir>"}, std::pair{config.model, "<model>"}}) {
+    if (path.empty()) continue;
+    ctx.private_paths.emplace_back(path, key);
+    std::error_code error;
+    const std::filesystem::path resolved = std::filesystem::weakly_canonical(path, error);
+    if (!error && resolved.string() != path) ctx.private_paths.emplace_back(resolved.string(), key);
+  }
+  // Longest first, so a path inside another is replaced before its parent.
+  std::sort(ctx.private_paths.begin(), ctx.private_paths.end(),
+            [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
 
   ServerLimitsInfo limits;
   limits.max_context_tokens = ctx.limits.max_context_tokens;

@@ -79,8 +79,8 @@ absl::StatusOr<int64_t> ParseOwnCheckpoint(const std::string& name, const std::s
   absl::StatusOr<ParsedCheckpoint> checkpoint = ParseCheckpointName(name, field);
   if (!checkpoint.ok()) return checkpoint.status();
   if (checkpoint->session_id != id) {
-    return InvalidField(field,
-                        absl::StrCat("\"", name, "\" is not a checkpoint of ", SessionName(id)));
+    return InvalidField(
+        field, absl::StrCat(QuoteValue(name), " is not a checkpoint of ", SessionName(id)));
   }
   return checkpoint->position;
 }
@@ -108,7 +108,7 @@ class AppendCall final
         Fail(absl::CancelledError("the client cancelled the append; nothing was changed"));
       } else if (!lease_.has_value()) {
         Fail(InvalidField("config", "the stream ended before its AppendToSessionConfig"));
-      } else if (!ctx().stream_pool->TrySubmit([this] { Complete(Run()); })) {
+      } else if (!ctx().stream_pool->TrySubmit(record().tenant(), [this] { Complete(Run()); })) {
         Fail(QueueFull("every stream worker is busy and their queue is full; retry later",
                        ctx().retry_delay));
       }
@@ -151,6 +151,11 @@ class AppendCall final
         RoleName(config.message_role()).empty()) {
       errors.Add("config.message_role", "must be SYSTEM, USER or ASSISTANT, or unset");
     }
+    if (config.parse_special_tokens() &&
+        config.message_role() != v1::ChatMessage::ROLE_UNSPECIFIED) {
+      errors.Add("config.parse_special_tokens",
+                 "not allowed with message_role: message content is always plain text");
+    }
     const int32_t interval = config.progress_interval_tokens();
     if (interval != 0 && (interval < kMinProgressInterval || interval > kMaxProgressInterval)) {
       errors.Add(
@@ -176,6 +181,7 @@ class AppendCall final
     session_.emplace(*std::move(session));
     lease_.emplace(*std::move(lease));
     role_ = config.message_role();
+    parse_special_tokens_ = config.parse_special_tokens();
     progress_interval_ = interval == 0 ? kDefaultProgressInterval : interval;
     // The response headers now tell the client the stream is established (the session exists,
     // is not busy and matches the etag) before it sends a large document.
@@ -186,6 +192,7 @@ class AppendCall final
   // One message of the client's stream, on a gRPC thread.
   absl::Status Accept() {
     v1::AppendToSessionRequest request;
+    record().AddRequestBytes(static_cast<int64_t>(read_buffer_.Length()));
     absl::Status parsed = ParseRequest(read_buffer_, request);
     if (!parsed.ok()) return parsed;
     if (!lease_.has_value()) {
@@ -270,9 +277,16 @@ class AppendCall final
     for (const Segment& segment : segments_) {
       absl::StatusOr<std::vector<int32_t>> piece;
       switch (segment.kind) {
-        case Segment::Kind::kText:
-          piece = TextTokens(ctx(), segment.text, /*add_bos=*/false, "text");
+        case Segment::Kind::kText: {
+          // Each text stops tokenizing once the session could not hold it.
+          TextTokenOptions options;
+          options.parse_special_tokens = parse_special_tokens_;
+          options.max_tokens = ctx().limits.max_context_tokens - session_->info().token_count -
+                               static_cast<int64_t>(tokens.size());
+          options.limit_name = "the room left in max_context_tokens";
+          piece = TextTokens(ctx(), segment.text, options, "text");
           break;
+        }
         case Segment::Kind::kTokens:
           piece = segment.tokens;
           break;
@@ -372,6 +386,7 @@ class AppendCall final
   std::string id_;
   std::string name_;
   v1::ChatMessage::Role role_ = v1::ChatMessage::ROLE_UNSPECIFIED;
+  bool parse_special_tokens_ = false;
   int64_t progress_interval_ = kDefaultProgressInterval;
   // Content received (gRPC thread; read by the worker after the last read).
   std::vector<Segment> segments_;
@@ -521,6 +536,11 @@ grpc::ServerUnaryReactor* SessionService::ForkSession(grpc::CallbackServerContex
           if (!position.ok()) return position.status();
           api_position = *position;
         }
+        // Like Rewind and Delete: a session busy with a change is SESSION_BUSY at once; waiting
+        // for it would park this shared worker thread behind another caller's work.
+        absl::StatusOr<SessionLocks::Lease> lease =
+            ctx_.session_locks->TryAcquire(call.tenant(), *id);
+        if (!lease.ok()) return lease.status();
         absl::StatusOr<SessionView> session = LookupSession(ctx_, call.tenant(), *id);
         if (!session.ok()) return session.status();
         std::optional<int64_t> sdk_position;

@@ -1,6 +1,7 @@
 // Session lookups and tokenization shared by the generation and session services.
 #include "service/session_support.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -32,8 +33,8 @@ absl::Status CheckEtag(const SessionView& session, const std::string& etag) {
   if (etag.empty() || etag == session.info().etag) return absl::OkStatus();
   const std::string name = SessionName(session.info().id);
   return WithReason(
-      WithResource(absl::AbortedError(absl::StrCat(name, " has changed: its etag is no longer \"",
-                                                   etag, "\"; read it again and retry")),
+      WithResource(absl::AbortedError(absl::StrCat(name, " has changed: its etag is no longer ",
+                                                   QuoteValue(etag), "; read it again and retry")),
                    kSessionType, name),
       kReasonEtagMismatch);
 }
@@ -62,14 +63,26 @@ std::vector<ChatMessage> ToSdkMessages(const v1::ChatMessages& messages) {
 }
 
 absl::StatusOr<std::vector<int32_t>> TextTokens(const ServiceContext& ctx, const std::string& text,
-                                                bool add_bos, const std::string& field) {
+                                                const TextTokenOptions& options,
+                                                const std::string& field) {
   absl::Status ready = RequireTokenizer(ctx, field);
   if (!ready.ok()) return ready;
-  absl::StatusOr<std::vector<int32_t>> tokens = ctx.engine->Tokenize(text, add_bos);
+  TokenizeOptions tokenize;
+  tokenize.add_bos = options.add_bos;
+  tokenize.parse_special_tokens = options.parse_special_tokens;
+  tokenize.max_tokens = std::max<int64_t>(1, options.max_tokens);
+  absl::StatusOr<std::vector<int32_t>> tokens = ctx.engine->Tokenize(text, tokenize);
   if (!tokens.ok()) {
     EngineErrorContext error;
     error.field = field;
     return AnnotateEngineError(tokens.status(), error);
+  }
+  if (static_cast<int64_t>(tokens->size()) > tokenize.max_tokens) {
+    FieldErrors errors;
+    errors.AddContextLength(field,
+                            absl::StrCat("more than ", tokenize.max_tokens, " tokens exceed ",
+                                         options.limit_name, " (", tokenize.max_tokens, ")"));
+    return errors.ToStatus();
   }
   return tokens;
 }

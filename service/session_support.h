@@ -31,11 +31,21 @@ absl::Status RequireChatTemplate(const ServiceContext& ctx, const std::string& f
 absl::Status RequireTokenizer(const ServiceContext& ctx, const std::string& field);
 
 std::vector<ChatMessage> ToSdkMessages(const v1::ChatMessages& messages);
-// Text as Generate tokenizes it: BOS first when `add_bos`.
+// How a text field becomes tokens, and the most tokens it may take.
+struct TextTokenOptions {
+  bool add_bos = false;
+  bool parse_special_tokens = false;  // the request's parse_special_tokens flag
+  int64_t max_tokens = 0;  // the limit: past it, INVALID_ARGUMENT CONTEXT_LENGTH_EXCEEDED
+  std::string limit_name;  // what the limit is called in that error
+};
+// Text as Generate tokenizes it. Tokenizing stops one token past the limit, so an over-long text
+// costs no more than the limit allows.
 absl::StatusOr<std::vector<int32_t>> TextTokens(const ServiceContext& ctx, const std::string& text,
-                                                bool add_bos, const std::string& field);
+                                                const TextTokenOptions& options,
+                                                const std::string& field);
 // Chat messages rendered with the template, optionally followed by the assistant-turn header.
 // `with_bos`: as a new sequence (stateless prompts) or continuing one (sessions).
+// Past `max_tokens` (0: the engine's max_prompt_tokens): INVALID_ARGUMENT, CONTEXT_LENGTH_EXCEEDED.
 absl::StatusOr<std::vector<int32_t>> ChatTokens(const ServiceContext& ctx,
                                                 const std::vector<ChatMessage>& messages,
                                                 bool add_generation_prompt, bool with_bos,

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 
@@ -97,10 +98,40 @@ grpc::StatusCode ToGrpcCode(absl::StatusCode code) {
   }
 }
 
+// The end of the longest prefix of `text` of at most `max_bytes` that ends between characters.
+size_t CharacterBoundary(absl::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return text.size();
+  size_t end = max_bytes;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return end;
+}
+
+// Largest google.rpc.Status detail payload kept; bigger ones are dropped (the ErrorInfo and the
+// message stay), so trailers stay far below gRPC's 8 KiB metadata limit.
+constexpr size_t kMaxDetailsBytes = 3072;
+
 }  // namespace
 
+std::string Truncate(absl::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  constexpr absl::string_view kEllipsis = "\xE2\x80\xA6";  // U+2026
+  const size_t keep = max_bytes > kEllipsis.size() ? max_bytes - kEllipsis.size() : 0;
+  return absl::StrCat(text.substr(0, CharacterBoundary(text, keep)), kEllipsis);
+}
+
+std::string QuoteValue(absl::string_view value) {
+  if (value.size() <= kMaxQuotedValueBytes) return absl::StrCat("\"", value, "\"");
+  return absl::StrCat("\"", value.substr(0, CharacterBoundary(value, kMaxQuotedValueBytes)),
+                      "\xE2\x80\xA6\" (", value.size(), " bytes)");
+}
+
 void FieldErrors::Add(std::string field, std::string description) {
-  violations_.push_back({std::move(field), std::move(description)});
+  if (violations_.size() >= kMaxFieldViolations) {
+    ++dropped_;
+    return;
+  }
+  violations_.push_back({Truncate(field, 2 * kMaxQuotedValueBytes),
+                         Truncate(description, kMaxErrorMessageBytes / 4)});
 }
 
 void FieldErrors::AddContextLength(std::string field, std::string description) {
@@ -118,7 +149,9 @@ absl::Status FieldErrors::ToStatus() const {
     out->set_description(v.description);
     parts.push_back(absl::StrCat(v.field, ": ", v.description));
   }
-  absl::Status status = absl::InvalidArgumentError(absl::StrJoin(parts, "; "));
+  if (dropped_ > 0) parts.push_back(absl::StrCat("and ", dropped_, " more"));
+  absl::Status status =
+      absl::InvalidArgumentError(Truncate(absl::StrJoin(parts, "; "), kMaxErrorMessageBytes));
   status = WithDetail(std::move(status), bad_request);
   return WithReason(std::move(status),
                     context_length_ ? kReasonContextLength : kReasonInvalidField);
@@ -140,8 +173,8 @@ absl::Status WithReason(absl::Status status, absl::string_view reason) {
 absl::Status WithResource(absl::Status status, absl::string_view type, absl::string_view name) {
   google::rpc::ResourceInfo info;
   info.set_resource_type(std::string(type));
-  info.set_resource_name(std::string(name));
-  info.set_description(std::string(status.message()));
+  info.set_resource_name(Truncate(name, 2 * kMaxQuotedValueBytes));
+  info.set_description(Truncate(status.message(), kMaxErrorMessageBytes));
   return WithDetail(std::move(status), info);
 }
 
@@ -157,8 +190,8 @@ absl::Status WithQuotaViolation(absl::Status status, absl::string_view subject,
                                 absl::string_view description) {
   google::rpc::QuotaFailure failure;
   google::rpc::QuotaFailure::Violation* violation = failure.add_violations();
-  violation->set_subject(std::string(subject));
-  violation->set_description(std::string(description));
+  violation->set_subject(Truncate(subject, kMaxQuotedValueBytes));
+  violation->set_description(Truncate(description, kMaxErrorMessageBytes));
   return WithReason(WithDetail(std::move(status), failure), kReasonQuotaExceeded);
 }
 
@@ -174,6 +207,48 @@ absl::Status Draining(absl::Duration retry_after) {
       kReasonUnavailable);
 }
 
+absl::Status WithoutPrivatePaths(const absl::Status& status,
+                                 const std::vector<std::pair<std::string, std::string>>& paths) {
+  if (status.ok() || paths.empty()) return status;
+  bool changed = false;
+  auto scrub = [&](std::string text) {
+    for (const auto& [path, name] : paths)
+      changed |= absl::StrReplaceAll({{path, name}}, &text) > 0;
+    return text;
+  };
+  absl::Status out(status.code(), scrub(std::string(status.message())));
+  status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
+    if (url == TypeUrl<google::rpc::ResourceInfo>()) {
+      google::rpc::ResourceInfo info;
+      if (info.ParseFromString(std::string(payload))) {
+        info.set_description(scrub(info.description()));
+        out.SetPayload(url, absl::Cord(info.SerializeAsString()));
+        return;
+      }
+    } else if (url == TypeUrl<google::rpc::BadRequest>()) {
+      google::rpc::BadRequest bad_request;
+      if (bad_request.ParseFromString(std::string(payload))) {
+        for (auto& violation : *bad_request.mutable_field_violations()) {
+          violation.set_description(scrub(violation.description()));
+        }
+        out.SetPayload(url, absl::Cord(bad_request.SerializeAsString()));
+        return;
+      }
+    } else if (url == TypeUrl<google::rpc::QuotaFailure>()) {
+      google::rpc::QuotaFailure failure;
+      if (failure.ParseFromString(std::string(payload))) {
+        for (auto& violation : *failure.mutable_violations()) {
+          violation.set_description(scrub(violation.description()));
+        }
+        out.SetPayload(url, absl::Cord(failure.SerializeAsString()));
+        return;
+      }
+    }
+    out.SetPayload(url, payload);
+  });
+  return changed ? out : status;
+}
+
 std::string ReasonOf(const absl::Status& status) {
   auto payload = status.GetPayload(TypeUrl<google::rpc::ErrorInfo>());
   if (!payload.has_value()) return "";
@@ -185,7 +260,7 @@ std::string ReasonOf(const absl::Status& status) {
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   const grpc::StatusCode code = ToGrpcCode(status.code());
-  std::string message(status.message());
+  std::string message = Truncate(status.message(), kMaxErrorMessageBytes);
   if (code == grpc::StatusCode::CANCELLED || code == grpc::StatusCode::DEADLINE_EXCEEDED) {
     return grpc::Status(code, std::move(message));
   }
@@ -201,10 +276,14 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   const std::string error_info_url = TypeUrl<google::rpc::ErrorInfo>();
   status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
     if (url == error_info_url || !absl::StartsWith(url, kTypeUrlPrefix)) return;
+    if (payload.size() > kMaxDetailsBytes) return;
     google::protobuf::Any* any = details.add_details();
     any->set_type_url(std::string(url));
     any->set_value(std::string(payload));
   });
+  if (details.ByteSizeLong() > kMaxDetailsBytes) {  // many details, each within its bound
+    details.mutable_details()->DeleteSubrange(1, details.details_size() - 1);
+  }
   return grpc::Status(code, std::move(message), details.SerializeAsString());
 }
 

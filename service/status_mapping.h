@@ -8,6 +8,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -33,6 +34,7 @@ inline constexpr char kReasonEtagMismatch[] = "ETAG_MISMATCH";
 inline constexpr char kReasonSessionBusy[] = "SESSION_BUSY";
 inline constexpr char kReasonQueueFull[] = "QUEUE_FULL";
 inline constexpr char kReasonQuotaExceeded[] = "QUOTA_EXCEEDED";
+inline constexpr char kReasonStorageFull[] = "STORAGE_FULL";
 inline constexpr char kReasonUnavailable[] = "SERVER_UNAVAILABLE";
 inline constexpr char kReasonSessionCorrupted[] = "SESSION_CORRUPTED";
 inline constexpr char kReasonInternal[] = "INTERNAL";
@@ -41,12 +43,26 @@ inline constexpr char kErrorDomain[] = "jamba.ai";
 inline constexpr char kSessionType[] = "jamba.v1.Session";
 inline constexpr char kCheckpointType[] = "jamba.v1.Checkpoint";
 
+// Error messages and details echo client values (names, etags) through QuoteValue, and every
+// message and detail is bounded, so an error always fits gRPC's default 8 KiB metadata limit
+// whatever the client sent.
+inline constexpr size_t kMaxQuotedValueBytes = 64;
+inline constexpr size_t kMaxErrorMessageBytes = 512;
+inline constexpr size_t kMaxFieldViolations = 10;
+
+// `value` in double quotes; a longer one is cut (at a character boundary) with its size:
+// "sessions/aaaa…" (4009 bytes).
+std::string QuoteValue(absl::string_view value);
+// `text` cut to `max_bytes` at a character boundary, ending in "…" when cut.
+std::string Truncate(absl::string_view text, size_t max_bytes);
+
 struct FieldViolation {
   std::string field;  // path from the request root: "sampling.top_p", "stop.stop_strings[3]"
   std::string description;
 };
 
-// Collects every bad field of a request, so one INVALID_ARGUMENT names them all.
+// Collects every bad field of a request, so one INVALID_ARGUMENT names them all (the first
+// kMaxFieldViolations of them, and how many more there were).
 class FieldErrors {
  public:
   void Add(std::string field, std::string description);
@@ -58,6 +74,7 @@ class FieldErrors {
 
  private:
   std::vector<FieldViolation> violations_;
+  size_t dropped_ = 0;
   bool context_length_ = false;
 };
 
@@ -75,6 +92,11 @@ absl::Status WithQuotaViolation(absl::Status status, absl::string_view subject,
 // The service's own load errors.
 absl::Status QueueFull(absl::string_view message, absl::Duration retry_after);
 absl::Status Draining(absl::Duration retry_after);
+
+// `status` with every occurrence of a private path (pairs of path, replacement name) replaced by
+// its name, in the message and in the texts of the details attached above; for errors clients see.
+absl::Status WithoutPrivatePaths(const absl::Status& status,
+                                 const std::vector<std::pair<std::string, std::string>>& paths);
 
 // The reason attached with WithReason (or by the helpers above); "" if none.
 std::string ReasonOf(const absl::Status& status);

@@ -200,8 +200,8 @@ std::string SessionNameProblem(absl::string_view name) {
   if (name.empty()) return "required: sessions/{session}";
   if (!absl::StartsWith(name, kSessionPrefix) ||
       !IsValidSessionId(name.substr(sizeof(kSessionPrefix) - 1))) {
-    return absl::StrCat("\"", name,
-                        "\" is not sessions/{session} with a session id of 1-63 lowercase "
+    return absl::StrCat(QuoteValue(name),
+                        " is not sessions/{session} with a session id of 1-63 lowercase "
                         "letters, digits and hyphens, not starting or ending with a hyphen");
   }
   return "";
@@ -218,7 +218,7 @@ absl::StatusOr<ParsedCheckpoint> ParseCheckpointName(absl::string_view name,
   auto invalid = [&] {
     return InvalidField(
         std::string(field),
-        absl::StrCat("\"", name, "\" is not sessions/{session}/checkpoints/{token position}"));
+        absl::StrCat(QuoteValue(name), " is not sessions/{session}/checkpoints/{token position}"));
   };
   if (name.empty()) {
     return InvalidField(std::string(field), "required: sessions/{session}/checkpoints/{position}");

@@ -1,4 +1,4 @@
-// WorkerPool: threads taking tasks from a bounded FIFO.
+// WorkerPool: per-tenant FIFOs served in turn, with a per-tenant cap on running tasks.
 #include "service/worker_pool.h"
 
 #include <algorithm>
@@ -6,7 +6,8 @@
 
 namespace jamba::service {
 
-WorkerPool::WorkerPool(int threads, int max_queued) : max_queued_(max_queued) {
+WorkerPool::WorkerPool(int threads, int max_queued)
+    : max_queued_(max_queued), max_per_tenant_(std::max(1, threads - 1)) {
   threads_.reserve(threads);
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
 }
@@ -20,21 +21,27 @@ WorkerPool::~WorkerPool() {
   for (std::thread& thread : threads_) thread.join();
 }
 
-bool WorkerPool::TrySubmit(absl::AnyInvocable<void() &&> task) {
+bool WorkerPool::TrySubmit(const std::string& tenant, absl::AnyInvocable<void() &&> task) {
   {
     absl::MutexLock lock(&mu_);
-    const int64_t idle = static_cast<int64_t>(threads_.size()) - active_;
-    if (stop_ || static_cast<int64_t>(queue_.size()) >= idle + max_queued_) return false;
-    queue_.push_back(std::move(task));
+    if (stop_) return false;
+    Tenant& entry = tenants_[tenant];
+    const int64_t startable = std::max(0, max_per_tenant_ - entry.running);
+    if (static_cast<int64_t>(entry.tasks.size()) >= startable + max_queued_) {
+      if (entry.tasks.empty() && entry.running == 0) tenants_.erase(tenant);
+      return false;
+    }
+    if (entry.tasks.empty()) turns_.emplace_back(tenant);
+    entry.tasks.push_back(std::move(task));
+    ++queued_;
   }
-  work_cv_.Signal();
+  work_cv_.SignalAll();
   return true;
 }
 
 int64_t WorkerPool::queued() const {
   absl::MutexLock lock(&mu_);
-  const int64_t idle = static_cast<int64_t>(threads_.size()) - active_;
-  return std::max<int64_t>(0, static_cast<int64_t>(queue_.size()) - idle);
+  return queued_;
 }
 
 int64_t WorkerPool::active() const {
@@ -42,20 +49,43 @@ int64_t WorkerPool::active() const {
   return active_;
 }
 
+WorkerPool::Tenant* WorkerPool::NextEligible(std::string* name) {
+  for (auto it = turns_.begin(); it != turns_.end(); ++it) {
+    Tenant& tenant = tenants_.at(*it);
+    if (tenant.running >= max_per_tenant_) continue;
+    *name = std::move(*it);
+    turns_.erase(it);
+    return &tenant;
+  }
+  return nullptr;
+}
+
 void WorkerPool::Run() {
   for (;;) {
     absl::AnyInvocable<void() &&> task;
+    std::string name;
     {
       absl::MutexLock lock(&mu_);
-      while (queue_.empty() && !stop_) work_cv_.Wait(&mu_);
-      if (queue_.empty()) return;  // stopping, and nothing left to run
-      task = std::move(queue_.front());
-      queue_.pop_front();
+      Tenant* tenant = nullptr;
+      while ((tenant = NextEligible(&name)) == nullptr) {
+        if (stop_ && queued_ == 0) return;
+        work_cv_.Wait(&mu_);
+      }
+      task = std::move(tenant->tasks.front());
+      tenant->tasks.pop_front();
+      if (!tenant->tasks.empty()) turns_.push_back(name);  // its next task waits for its turn
+      ++tenant->running;
+      --queued_;
       ++active_;
     }
     std::move(task)();
-    absl::MutexLock lock(&mu_);
-    --active_;
+    {
+      absl::MutexLock lock(&mu_);
+      --active_;
+      auto it = tenants_.find(name);
+      if (--it->second.running == 0 && it->second.tasks.empty()) tenants_.erase(it);
+    }
+    work_cv_.SignalAll();
   }
 }
 

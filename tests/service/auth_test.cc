@@ -35,6 +35,18 @@ TEST(AuthTest, MissingAndUnknownKeysAreUnauthenticatedWithTheirReasons) {
             absl::StatusCode::kUnauthenticated);
 }
 
+TEST(AuthTest, AKeyWithWhitespaceAroundItIsNotTheKey) {
+  auto auth = Authenticator::FromKeyFileText(KeyFileLine("alpha-key", "acme"), "keys");
+  ASSERT_TRUE(auth.ok());
+  for (const char* value : {"Bearer alpha-key ", "Bearer  alpha-key", "Bearer alpha-key\t",
+                            " Bearer alpha-key", "Bearer alpha-key\n"}) {
+    auto tenant = auth->Authenticate(value);
+    EXPECT_EQ(tenant.status().code(), absl::StatusCode::kUnauthenticated) << value;
+    EXPECT_EQ(ReasonOf(tenant.status()), "API_KEY_INVALID") << value;
+  }
+  EXPECT_EQ(*auth->Authenticate("Bearer alpha-key"), "acme");
+}
+
 TEST(AuthTest, WithoutAKeyFileEveryoneIsTheDefaultTenant) {
   Authenticator off;
   EXPECT_FALSE(off.enabled());

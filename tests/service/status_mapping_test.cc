@@ -93,5 +93,56 @@ TEST(StatusMappingTest, CancelledAndDeadlineCarryNoDetails) {
 
 TEST(StatusMappingTest, OkStaysOk) { EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok()); }
 
+TEST(StatusMappingTest, LongValuesAreQuotedShortWithTheirSize) {
+  EXPECT_EQ(QuoteValue("sessions/a"), "\"sessions/a\"");
+  const std::string name = "sessions/" + std::string(4000, 'a');
+  const std::string quoted = QuoteValue(name);
+  EXPECT_LT(quoted.size(), 100u);
+  EXPECT_NE(quoted.find("(4009 bytes)"), std::string::npos) << quoted;
+  // Never cut inside a character: 100 two-byte characters.
+  std::string accents;
+  for (int i = 0; i < 100; ++i) accents += "\xC3\xA9";
+  const std::string cut = QuoteValue(accents);
+  EXPECT_EQ(cut.find("\xC3\""), std::string::npos);
+  EXPECT_NE(cut.find("\xC3\xA9\xE2\x80\xA6"), std::string::npos) << cut;
+}
+
+TEST(StatusMappingTest, EveryErrorFitsTheDefaultMetadataLimit) {
+  // A request with thousands of bad fields, each echoing a long value, and a huge message.
+  FieldErrors errors;
+  for (int i = 0; i < 5000; ++i) {
+    errors.Add("prompt_token_ids.ids[" + std::to_string(i) + "]", std::string(10000, 'x'));
+  }
+  const absl::Status invalid = errors.ToStatus();
+  const absl::Status busy = WithResource(absl::AbortedError(std::string(1 << 20, 'y')),
+                                         "jamba.v1.Session", std::string(1 << 20, 'z'));
+  for (const absl::Status& status : {invalid, busy}) {
+    const grpc::Status out = ToGrpcStatus(status);
+    EXPECT_LE(out.error_message().size(), kMaxErrorMessageBytes);
+    // Base64 of the details plus a percent-encoded message stay well inside 8 KiB.
+    EXPECT_LT(out.error_details().size() * 4 / 3 + out.error_message().size() * 3, 8000u);
+  }
+  const auto bad = Unpack<google::rpc::BadRequest>(Details(ToGrpcStatus(invalid)));
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(bad[0].field_violations_size(), static_cast<int>(kMaxFieldViolations));
+  EXPECT_NE(std::string(invalid.message()).find("\xE2\x80\xA6"), std::string::npos);
+}
+
+TEST(StatusMappingTest, PrivatePathsAreReplacedInTheMessageAndTheDetails) {
+  const absl::Status status =
+      WithResource(absl::DataLossError("/var/lib/jambad/sessions/acme/s1/seg-3: checksum"),
+                   "jamba.v1.Session", "sessions/s1");
+  const absl::Status clean =
+      WithoutPrivatePaths(status, {{"/var/lib/jambad/sessions", "<session_dir>"}});
+  EXPECT_EQ(clean.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(clean.message(), "<session_dir>/acme/s1/seg-3: checksum");
+  const auto resources = Unpack<google::rpc::ResourceInfo>(Details(ToGrpcStatus(clean)));
+  ASSERT_EQ(resources.size(), 1u);
+  EXPECT_EQ(resources[0].description(), "<session_dir>/acme/s1/seg-3: checksum");
+  EXPECT_EQ(resources[0].resource_name(), "sessions/s1");
+  // Nothing to replace: the very same status.
+  EXPECT_EQ(WithoutPrivatePaths(status, {{"/elsewhere", "<x>"}}), status);
+}
+
 }  // namespace
 }  // namespace jamba::service
