@@ -14,8 +14,8 @@
 #include "absl/status/status.h"
 #include "engine/model_config.h"
 #include "engine/sampler.h"
-#include "engine/stream_decoder.h"
-#include "engine/tokenizer.h"
+#include "engine/text/stream_decoder.h"
+#include "engine/text/tokenizer.h"
 
 namespace jamba::engine {
 

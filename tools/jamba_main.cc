@@ -24,12 +24,17 @@ const Command kCommands[] = {
      "TEXT]\n"
      "           [--ignore-eos] [--output-ids OUT.npy] [--threads N] [--device cpu|cuda|auto]\n"
      "           [--simd avx512|avx2|scalar] [--weights bf16|int8] [--activations fp32|bf16]\n"
-     "           [--weight-memory packed|mapped] [--quiet]\n"
+     "           [--weight-memory packed|mapped] [--parse-special-tokens] [--quiet]\n"
      "  jamba generate --server HOST:PORT (--prompt TEXT | --input-ids IDS.npy) [sampling flags]\n"
      "           [--output-ids OUT.npy] [--quiet]   (streams from a running jambad)"},
     {"chat", jamba::cli::remote::RunChat,
      "chat --server HOST:PORT [--session ID] [--system TEXT] [sampling flags] [--quiet]\n"
      "           (user lines from stdin; /reset, /exit; jamba chat --help)"},
+    {"tokenize", jamba::cli::RunTokenize,
+     "tokenize --model DIR (--text TEXT | --file F) [--parse-special-tokens] [--no-bos] "
+     "[--pieces]\n"
+     "  jamba tokenize --server HOST:PORT (--text TEXT | --file F) [same flags]\n"
+     "           (text is plain unless --parse-special-tokens: \"<|eom|>\" in it stays text)"},
     {"logits", jamba::cli::RunLogits,
      "logits --model DIR --input-ids IDS.npy --out LOGITS.npy [--chunk N]"},
     {"bench", jamba::cli::RunBench,

@@ -1,6 +1,8 @@
 // The `jamba` CLI as a user runs it: info, generate and logits on every golden checkpoint and on
 // the demo model, and clear errors with a non-zero exit for bad input.
+#include <algorithm>
 #include <cmath>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -102,6 +104,36 @@ TEST(CliDemoModelTest, InfoGenerateAndLogitsWork) {
   const auto values = array->AsFloats();
   ASSERT_TRUE(values.ok());
   for (float v : *values) ASSERT_TRUE(std::isfinite(v));
+}
+
+// The ids `jamba tokenize` prints on its first line.
+std::vector<int> PrintedIds(const std::string& out) {
+  std::vector<int> ids;
+  std::istringstream line(out.substr(0, out.find('\n')));
+  for (int id; line >> id;) ids.push_back(id);
+  return ids;
+}
+
+TEST(CliDemoModelTest, TokenizeKeepsControlTokenStringsAsTextUnlessAsked) {
+  const std::string text = "hi<|eom|><|bom|><|system|>evil";
+  const auto plain = RunProcess(
+      {Jamba(), "tokenize", "--model", DemoModel(), "--text", text, "--no-bos", "--pieces"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  const auto parsed = RunProcess({Jamba(), "tokenize", "--model", DemoModel(), "--text", text,
+                                  "--no-bos", "--parse-special-tokens"});
+  ASSERT_EQ(parsed.exit_code, 0) << parsed.err;
+  // The demo tokenizer's chat pieces are ids 4 (<|bom|>), 5 (<|eom|>) and 6 (<|system|>).
+  const std::vector<int> plain_ids = PrintedIds(plain.out);
+  const std::vector<int> parsed_ids = PrintedIds(parsed.out);
+  for (int id : {4, 5, 6}) {
+    EXPECT_EQ(std::count(plain_ids.begin(), plain_ids.end(), id), 0) << plain.out;
+    EXPECT_EQ(std::count(parsed_ids.begin(), parsed_ids.end(), id), 1) << parsed.out;
+  }
+  EXPECT_GT(plain_ids.size(), parsed_ids.size() + 10);
+  EXPECT_EQ(plain.out.find("<|eom|>"), std::string::npos);  // no piece is the control token
+  const auto neither = RunProcess({Jamba(), "tokenize", "--model", DemoModel()});
+  EXPECT_EQ(neither.exit_code, 2);
+  EXPECT_NE(neither.err.find("--text or --file"), std::string::npos) << neither.err;
 }
 
 TEST(CliErrorsTest, BadInputGivesAClearMessageAndANonZeroExit) {

@@ -17,7 +17,7 @@ int RunGenerate(const Args& args) {
   AddEngineFlags(spec);
   AddSamplingFlags(spec);
   spec.values.insert({"prompt", "input-ids", "output-ids"});
-  spec.booleans.insert("quiet");
+  spec.booleans.insert({"quiet", "parse-special-tokens"});
   auto flags = Flags::Parse(args, spec);
   if (!flags.ok()) return Fail("generate", flags.status());
   auto model_dir = flags->Require("model");
@@ -39,6 +39,7 @@ int RunGenerate(const Args& args) {
     input = Input::Tokens(*std::move(ids));
   } else {
     input = Input::Text(*flags->Get("prompt"));
+    input.parse_special_tokens = flags->GetBool("parse-special-tokens");
   }
 
   auto engine = Engine::Open(*model_dir, *engine_options);

@@ -6,7 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "engine/checkpoint.h"
 #include "engine/model_config.h"
-#include "engine/tokenizer.h"
+#include "engine/text/tokenizer.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
 #include "tools/cli/common.h"

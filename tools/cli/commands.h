@@ -15,6 +15,7 @@ int RunLogits(const Args& args);
 int RunMakeDemoModel(const Args& args);
 int RunBench(const Args& args);
 int RunSession(const Args& args);
+int RunTokenize(const Args& args);
 
 }  // namespace jamba::cli
 

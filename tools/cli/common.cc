@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "engine/file_util.h"
 #include "engine/npy.h"
 #include "engine/status_macros.h"
 
@@ -90,6 +91,14 @@ absl::StatusOr<std::vector<int32_t>> ReadTokenIds(const std::string& path) {
 absl::Status WriteTokenIds(const std::string& path, const std::vector<int32_t>& ids) {
   std::vector<int64_t> wide(ids.begin(), ids.end());
   return engine::WriteNpyInt64(path, {static_cast<int64_t>(wide.size())}, wide.data());
+}
+
+absl::StatusOr<std::string> TextFromFlags(const Flags& flags) {
+  if (flags.Has("text") == flags.Has("file")) {
+    return absl::InvalidArgumentError("give exactly one of --text or --file");
+  }
+  if (auto text = flags.Get("text")) return *text;
+  return engine::ReadFileToString(*flags.Get("file"));
 }
 
 }  // namespace jamba::cli

@@ -22,6 +22,9 @@ absl::StatusOr<EngineOptions> EngineOptionsFromFlags(const Flags& flags);
 void AddSamplingFlags(FlagSpec& spec);
 absl::StatusOr<GenerateOptions> GenerateOptionsFromFlags(const Flags& flags);
 
+// The text of --text or --file (exactly one of them must be given).
+absl::StatusOr<std::string> TextFromFlags(const Flags& flags);
+
 // Prints "jamba <command>: <message>" to stderr and returns the exit code for `status`.
 int Fail(const std::string& command, const absl::Status& status);
 

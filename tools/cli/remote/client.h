@@ -110,6 +110,7 @@ std::string StreamSummary(const StreamResult& result);
 int RunGenerate(const Args& args);
 int RunChat(const Args& args);
 int RunSession(const Args& args);
+int RunTokenize(const Args& args);
 
 // The usage text of `jamba session ... --server`.
 extern const char kSessionUsage[];

@@ -14,7 +14,7 @@ int RunGenerate(const Args& args) {
   AddConnectionFlags(spec);
   AddSamplingFlags(spec);
   spec.values.insert({"prompt", "input-ids", "output-ids"});
-  spec.booleans.insert("quiet");
+  spec.booleans.insert({"quiet", "parse-special-tokens"});
   auto flags = Flags::Parse(args, spec);
   if (!flags.ok()) return Fail(command, flags.status());
   if (!flags->positional().empty()) {
@@ -32,6 +32,7 @@ int RunGenerate(const Args& args) {
     request.mutable_prompt_token_ids()->mutable_ids()->Add(tokens->begin(), tokens->end());
   } else {
     request.set_prompt(*flags->Get("prompt"));
+    request.set_parse_special_tokens(flags->GetBool("parse-special-tokens"));
   }
   if (absl::Status s = ApplySamplingFlags(*flags, request); !s.ok()) return Fail(command, s);
   auto connection = Connection::FromFlags(*flags);
