@@ -3,6 +3,7 @@
 // ToGrpcStatus can pack them without knowing who attached them.
 #include "service/status_mapping.h"
 
+#include <algorithm>
 #include <optional>
 #include <utility>
 
@@ -108,7 +109,7 @@ size_t CharacterBoundary(absl::string_view text, size_t max_bytes) {
 
 // Largest google.rpc.Status detail payload kept; bigger ones are dropped (the ErrorInfo and the
 // message stay), so trailers stay far below gRPC's 8 KiB metadata limit.
-constexpr size_t kMaxDetailsBytes = 3072;
+constexpr size_t kMaxDetailsBytes = 3584;
 
 }  // namespace
 
@@ -130,8 +131,7 @@ void FieldErrors::Add(std::string field, std::string description) {
     ++dropped_;
     return;
   }
-  violations_.push_back({Truncate(field, 2 * kMaxQuotedValueBytes),
-                         Truncate(description, kMaxErrorMessageBytes / 4)});
+  violations_.push_back({std::move(field), std::move(description)});
 }
 
 void FieldErrors::AddContextLength(std::string field, std::string description) {
@@ -141,13 +141,18 @@ void FieldErrors::AddContextLength(std::string field, std::string description) {
 
 absl::Status FieldErrors::ToStatus() const {
   if (violations_.empty()) return absl::OkStatus();
+  // Each violation gets an equal share of the details' budget, so the BadRequest and the message
+  // stay inside kMaxDetailsBytes however many fields (and however long values) a request has.
+  const size_t share = std::max<size_t>(64, 2400 / violations_.size());
   google::rpc::BadRequest bad_request;
   std::vector<std::string> parts;
   for (const FieldViolation& v : violations_) {
+    const std::string field = Truncate(v.field, share / 2);
+    const std::string description = Truncate(v.description, share - field.size());
     google::rpc::BadRequest::FieldViolation* out = bad_request.add_field_violations();
-    out->set_field(v.field);
-    out->set_description(v.description);
-    parts.push_back(absl::StrCat(v.field, ": ", v.description));
+    out->set_field(field);
+    out->set_description(description);
+    parts.push_back(absl::StrCat(field, ": ", description));
   }
   if (dropped_ > 0) parts.push_back(absl::StrCat("and ", dropped_, " more"));
   absl::Status status =

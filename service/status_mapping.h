@@ -48,7 +48,7 @@ inline constexpr char kCheckpointType[] = "jamba.v1.Checkpoint";
 // whatever the client sent.
 inline constexpr size_t kMaxQuotedValueBytes = 64;
 inline constexpr size_t kMaxErrorMessageBytes = 512;
-inline constexpr size_t kMaxFieldViolations = 10;
+inline constexpr size_t kMaxFieldViolations = 16;
 
 // `value` in double quotes; a longer one is cut (at a character boundary) with its size:
 // "sessions/aaaa…" (4009 bytes).
