@@ -497,7 +497,9 @@ class Renderer {
       return Value::MakeList(std::move(items));
     }
     if (name == "namespace" || name == "dict") {
-      JAMBA_RETURN_IF_ERROR(args.Check(Cat(name, "()"), 1, {}));
+      if (args.positional.size() > 1) {
+        return absl::InvalidArgumentError(Cat(name, "() takes at most one positional argument"));
+      }
       Dict dict;
       if (!args.positional.empty()) {
         const Value& source = args.positional[0];
