@@ -309,6 +309,7 @@ class Lexer {
       SkipSpace();
       return absl::OkStatus();
     }
+    const size_t at = pos_;  // where the token starts, after the whitespace
     const char c = src_[pos_];
     if (c == '-' || c == '+') {
       if (tokens_.empty() || LastIs({TokenKind::kText})) {
@@ -361,13 +362,13 @@ class Lexer {
         if (!fraction.ok()) return fraction.status();
         number += "." + *fraction;
       }
-      Push(TokenKind::kNumber, std::move(number), start);
+      Push(TokenKind::kNumber, std::move(number), at);
       return absl::OkStatus();
     }
     if (IsWordChar(c)) {
       auto word = ConsumeWhile(IsWordChar, false);
       if (!word.ok()) return word.status();
-      Push(TokenKind::kName, *std::move(word), start);
+      Push(TokenKind::kName, *std::move(word), at);
       return absl::OkStatus();
     }
     size_t length = 0;

@@ -544,8 +544,8 @@ class Parser {
       if (Is(TokenKind::kLParen)) {
         JAMBA_ASSIGN_OR_RETURN(e->args, ParseArgs());
       } else if (TestTakesArgument(e->name) &&
-                 (Is(TokenKind::kNumber) || Is(TokenKind::kString) ||
-                  (Is(TokenKind::kName) && !IsKeyword(Peek().value)))) {
+                 (Is(TokenKind::kNumber) || Is(TokenKind::kString) || Is(TokenKind::kLBracket) ||
+                  Is(TokenKind::kLBrace) || (Is(TokenKind::kName) && !IsKeyword(Peek().value)))) {
         Arg arg;
         JAMBA_ASSIGN_OR_RETURN(arg.value, ParseCallMember());
         e->args.push_back(std::move(arg));
