@@ -3,6 +3,7 @@
 // (expected_<name>.json, made by tests/oracles/render_expected.mjs), and must fail where it failed.
 // It also checks the provenance of the output: segments concatenate to the text, alternate in
 // flag, and every message text that appears verbatim appears inside user-data segments.
+#include <chrono>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -143,6 +144,44 @@ TEST_P(OracleTest, RendersEveryCaseLikeTheReference) {
   EXPECT_GT(user_texts_checked, 100);
   std::printf("%s: %d of %zu identical, %d message texts checked as user data\n",
               GetParam().c_str(), identical, cases.size(), user_texts_checked);
+}
+
+// A 20-message conversation with tools renders in well under a millisecond (the figure is
+// printed; the bound is loose so sanitizer builds pass too).
+TEST(JinjaSpeed, RendersTwentyMessagesWithToolsQuickly) {
+  Json messages = Json::array({{{"role", "system"}, {"content", "You are helpful."}}});
+  for (int i = 0; i < 19; ++i) {
+    messages.push_back(
+        {{"role", i % 2 == 0 ? "user" : "assistant"},
+         {"content", "message number " + std::to_string(i) + " with some text 🙂"}});
+  }
+  const Json tools = Json::parse(R"([{"type": "function", "function": {"name": "get_weather",
+      "description": "Weather", "parameters": {"type": "object", "properties": {"city":
+      {"type": "string"}}, "required": ["city"]}}}, {"type": "function", "function":
+      {"name": "search", "parameters": {"type": "object", "properties": {}}}}])");
+  const std::map<std::string, Value> vars = {{"messages", FromJson(messages, true)},
+                                             {"tools", FromJson(tools, true)},
+                                             {"bos_token", Value::String("<s>", false)},
+                                             {"add_generation_prompt", Value::Bool(true)}};
+  for (const char* path :
+       {"engine/text/templates/jamba15.jinja", "engine/text/templates/chatml_tools_think.jinja"}) {
+    absl::StatusOr<Template> tmpl = Template::Parse(ReadSource(path));
+    ASSERT_TRUE(tmpl.ok()) << tmpl.status();
+    constexpr int kRenders = 200;
+    const auto start = std::chrono::steady_clock::now();
+    size_t bytes = 0;
+    for (int i = 0; i < kRenders; ++i) {
+      absl::StatusOr<RenderOutput> out = tmpl->Render(vars);
+      ASSERT_TRUE(out.ok()) << out.status();
+      bytes += out->Text().size();
+    }
+    const double micros =
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+            .count() /
+        kRenders;
+    std::printf("%s: %.1f us per render (%zu bytes)\n", path, micros, bytes / kRenders);
+    EXPECT_LT(micros, 5000.0);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Templates, OracleTest,
