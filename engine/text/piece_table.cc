@@ -19,10 +19,15 @@ void PieceTable::AppendTokenBytes(int32_t id, bool skip_special_tokens, bool& at
   if (id < 0 || id >= size()) return;
   const Piece& piece = pieces[id];
   if (piece.kind == PieceKind::kAbsent) return;
-  if (piece.special) {
+  if (piece.special && !piece.markup) {
     if (skip_special_tokens) return;
     bytes += piece.bytes;
     if (piece.kind != PieceKind::kControl) at_start = false;
+    return;
+  }
+  if (piece.markup) {
+    bytes += piece.bytes;
+    at_start = false;
     return;
   }
   switch (piece.kind) {

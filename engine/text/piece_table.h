@@ -30,6 +30,9 @@ struct Piece {
   std::string bytes;
   PieceKind kind = PieceKind::kAbsent;
   bool special = false;
+  // A special piece that is output markup the chat layer reads (<think>, <tool_call>): shown
+  // even when special tokens are skipped, so a completion's text keeps its structure.
+  bool markup = false;
 };
 
 struct PieceTable {

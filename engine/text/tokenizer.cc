@@ -14,6 +14,7 @@
 #include "engine/sha256.h"
 #include "engine/status_macros.h"
 #include "engine/text/special_token_files.h"
+#include "engine/text/special_token_matcher.h"
 #include "engine/text/spm_encoder.h"
 #include "engine/text/spm_processor.h"
 #include "engine/text/utf8.h"
@@ -23,6 +24,10 @@ namespace {
 
 constexpr char kModelFile[] = "tokenizer.model";
 constexpr std::string_view kSpaceMarker = "\xE2\x96\x81";  // U+2581, SentencePiece's space
+// Tags of a completion's structure that chat output parsers read: shown in decoded text even when
+// the tokenizer calls them special.
+constexpr std::string_view kOutputMarkupTags[] = {"<think>",      "</think>",     "<tool_call>",
+                                                  "</tool_call>", "<tool_calls>", "</tool_calls>"};
 // Bounds the table a malformed added_tokens_decoder could make us allocate.
 constexpr int64_t kMaxAddedTokens = 1 << 20;
 
@@ -136,6 +141,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& mo
   JAMBA_RETURN_IF_ERROR(tokenizer->MeasureSentencePieceRules(*spm, model_path));
   JAMBA_ASSIGN_OR_RETURN(tokenizer->encoder_,
                          SpmEncoder::Create(model_bytes, tokenizer->table_, model_path));
+  tokenizer->BuildSpecialMatcher();
   JAMBA_ASSIGN_OR_RETURN(tokenizer->content_hash_, tokenizer->ComputeContentHash(model_bytes));
   return tokenizer;
 }
@@ -285,6 +291,10 @@ absl::Status Tokenizer::ResolveSpecialIds(const std::string& model_dir, const Mo
     if (id >= 0) special_ids.push_back(id);
   }
   for (int32_t id : special_ids) table_.pieces[id].special = true;
+  for (Piece& piece : table_.pieces) {
+    if (!piece.special) continue;
+    for (std::string_view tag : kOutputMarkupTags) piece.markup |= piece.bytes == tag;
+  }
   return absl::OkStatus();
 }
 
@@ -332,8 +342,61 @@ absl::StatusOr<std::vector<int32_t>> Tokenizer::Encode(std::span<const TextSegme
   }
   const int64_t budget =
       options.max_tokens < 0 ? -1 : std::max<int64_t>(0, options.max_tokens - ids.size());
-  JAMBA_RETURN_IF_ERROR(encoder_->Encode(segments, budget, ids));
+  std::vector<std::string> storage;
+  const std::vector<TextSegment> normalized = SpanSpecialTokens(segments, storage);
+  JAMBA_RETURN_IF_ERROR(encoder_->Encode(normalized, budget, ids));
   return ids;
+}
+
+std::vector<TextSegment> Tokenizer::SpanSpecialTokens(std::span<const TextSegment> segments,
+                                                      std::vector<std::string>& storage) const {
+  // Only a special token that begins in markup and runs on into user data needs work: chat
+  // templates build tags from fixed names ("<|" ~ role ~ "|>"), and those are markup.
+  bool mixed = false;
+  for (size_t i = 0; i + 1 < segments.size() && !mixed; ++i) {
+    mixed = segments[i].parse_special && !segments[i + 1].parse_special;
+  }
+  if (!mixed || special_matcher_.empty()) {
+    return std::vector<TextSegment>(segments.begin(), segments.end());
+  }
+  std::string text;
+  std::vector<bool> markup;  // per byte
+  for (const TextSegment& segment : segments) {
+    text.append(segment.text);
+    markup.insert(markup.end(), segment.text.size(), segment.parse_special);
+  }
+  for (size_t from = 0;;) {
+    const std::optional<SpecialTokenMatcher::Match> match = special_matcher_.FindNext(text, from);
+    if (!match.has_value()) break;
+    if (markup[match->begin]) {
+      std::fill(markup.begin() + match->begin, markup.begin() + match->begin + match->length, true);
+      from = match->begin + match->length;
+    } else {
+      from = match->begin + 1;  // begins in user data: never a token
+    }
+  }
+  // The same text, cut where the flag changes.
+  std::vector<TextSegment> out;
+  storage.push_back(std::move(text));
+  const std::string_view all = storage.back();
+  for (size_t begin = 0; begin < all.size();) {
+    size_t end = begin;
+    while (end < all.size() && markup[end] == markup[begin]) ++end;
+    out.push_back({all.substr(begin, end - begin), static_cast<bool>(markup[begin])});
+    begin = end;
+  }
+  return out;
+}
+
+void Tokenizer::BuildSpecialMatcher() {
+  std::vector<std::pair<std::string, int32_t>> specials;
+  for (int64_t id = 0; id < num_pieces(); ++id) {
+    const Piece& piece = table_.pieces[id];
+    if (piece.special && !piece.bytes.empty()) {
+      specials.emplace_back(piece.bytes, static_cast<int32_t>(id));
+    }
+  }
+  special_matcher_ = SpecialTokenMatcher(specials);
 }
 
 std::string Tokenizer::Decode(std::span<const int32_t> ids, bool skip_special_tokens) const {

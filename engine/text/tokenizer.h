@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "engine/model_config.h"
 #include "engine/text/piece_table.h"
+#include "engine/text/special_token_matcher.h"
 #include "engine/text/text_encoder.h"
 
 namespace jamba::engine {
@@ -74,8 +75,10 @@ class Tokenizer {
   // FailedPrecondition if `add_bos` and the model has no BOS token.
   absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text,
                                               const EncodeOptions& options) const;
-  // The concatenated segments as one text, special tokens recognised only in segments that ask
-  // for it (options.parse_special is ignored). Errors as above, the offset counted over all.
+  // The concatenated segments as one text, special tokens recognised only where they begin in a
+  // segment that asks for it (a token that begins in markup may run on into the next segment:
+  // templates build tags like "<|" ~ role ~ "|>"); options.parse_special is ignored. Errors as
+  // above, the offset counted over all.
   absl::StatusOr<std::vector<int32_t>> Encode(std::span<const TextSegment> segments,
                                               const EncodeOptions& options) const;
 
@@ -91,6 +94,8 @@ class Tokenizer {
   std::string IdToPiece(int32_t id) const;
   std::optional<int32_t> PieceToId(std::string_view piece) const;
 
+  // Which file the tokenizer was read from: "sentencepiece" (tokenizer.model) or "tokenizer.json".
+  const std::string& kind() const { return kind_; }
   int32_t bos_id() const { return bos_id_; }
   const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
   bool IsEos(int32_t id) const;
@@ -117,17 +122,24 @@ class Tokenizer {
                                  const SpecialTokenSettings& settings,
                                  std::optional<int32_t> format_eos);  // the file's own EOS
   absl::StatusOr<std::string> ComputeContentHash(const std::string& model_bytes) const;
+  void BuildSpecialMatcher();
+  // `segments` re-cut so that every special token that begins in a parse_special segment lies
+  // wholly inside one (the encoders match tokens within a segment); `storage` keeps the text.
+  std::vector<TextSegment> SpanSpecialTokens(std::span<const TextSegment> segments,
+                                             std::vector<std::string>& storage) const;
 
   PieceTable table_;
   std::vector<std::string> piece_names_;  // indexed by id, as stored in the vocabulary
   std::unordered_map<std::string, int32_t> piece_ids_;
   std::vector<std::pair<int32_t, std::string>> added_pieces_;  // beyond the model's own pieces
   std::unique_ptr<TextEncoder> encoder_;
+  SpecialTokenMatcher special_matcher_;  // every special piece's text
   bool adds_space_prefix_ = true;
   int32_t bos_id_ = -1;
   std::vector<int32_t> eos_ids_;
   int32_t pad_id_ = -1;
   std::string content_hash_;
+  std::string kind_ = "sentencepiece";
 };
 
 }  // namespace jamba::engine
