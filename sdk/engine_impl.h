@@ -12,6 +12,8 @@
 #include "engine/generation.h"
 #include "engine/jamba_model.h"
 #include "engine/scheduler.h"
+#include "engine/text/chat_template.h"
+#include "engine/text/output_parser.h"
 #include "engine/text/tokenizer.h"
 #include "jamba/engine.h"
 #include "kernels/backend.h"
@@ -31,6 +33,7 @@ class Engine::Impl {
   const ModelInfo& model_info() const { return info_; }
   const engine::JambaModel& model() const { return *model_; }
   const engine::Tokenizer* tokenizer() const { return tokenizer_.get(); }
+  const engine::ChatTemplate* chat_template() const { return chat_template_.get(); }
   engine::Scheduler& scheduler() { return *scheduler_; }
   // Null without a session directory.
   sdk::SessionManager* sessions() { return sessions_.get(); }
@@ -50,18 +53,31 @@ class Engine::Impl {
                                           const StreamCallback& on_chunk);
   absl::StatusOr<std::vector<float>> ComputeLogits(std::span<const int32_t> tokens, int64_t chunk);
 
-  // Runs a prepared request (prompt already in `request`) and assembles the result.
-  absl::StatusOr<GenerateResult> RunGeneration(std::shared_ptr<engine::Request> request,
-                                               const GenerateOptions& options, uint64_t seed,
-                                               const StreamCallback& on_chunk);
+  // How the completion of a generation is read: nullopt for plain text. `input` is what the
+  // caller fed (null when generating from a session's state alone); `context` the sequence's
+  // tokens before the completion (its tail tells whether the prompt opened a <think> block).
+  std::optional<engine::OutputParserOptions> OutputParsing(const Input* input,
+                                                           const GenerateOptions& options,
+                                                           std::span<const int32_t> context) const;
+  absl::StatusOr<std::string> RenderChat(const Input& input) const;
+
+  // Runs a prepared request (prompt already in `request`) and assembles the result, its text read
+  // with `parsing` when set.
+  absl::StatusOr<GenerateResult> RunGeneration(
+      std::shared_ptr<engine::Request> request, const GenerateOptions& options, uint64_t seed,
+      const StreamCallback& on_chunk,
+      const std::optional<engine::OutputParserOptions>& parsing = std::nullopt);
 
  private:
   Impl() = default;
+  // The chat template's view of a chat input.
+  absl::StatusOr<engine::ChatConversation> Conversation(const Input& input) const;
 
   EngineOptions options_;
   std::unique_ptr<kernels::Backend> backend_;
   std::unique_ptr<engine::JambaModel> model_;
   std::unique_ptr<engine::Tokenizer> tokenizer_;
+  std::unique_ptr<engine::ChatTemplate> chat_template_;
   std::unique_ptr<engine::Scheduler> scheduler_;
   std::unique_ptr<sdk::SessionManager> sessions_;
   ModelInfo info_;

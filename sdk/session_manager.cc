@@ -407,7 +407,13 @@ absl::StatusOr<GenerateResult> SessionManager::Generate(const std::string& tenan
   request->generation.emplace(std::move(generation));
   request->feed_final_token = commit;
   request->deadline = options.deadline;
-  auto result = engine_.RunGeneration(request, options, seed, on_chunk);
+  // The completion follows the session's tokens and the new ones: their tail says how to read it.
+  std::vector<int32_t> context(state.tokens().end() - std::min<int64_t>(64, state.position()),
+                               state.tokens().end());
+  context.insert(context.end(), tokens.begin(), tokens.end());
+  auto result = engine_.RunGeneration(
+      request, options, seed, on_chunk,
+      engine_.OutputParsing(input.has_value() ? &*input : nullptr, options, context));
   if (result.ok() && commit) {
     SessionManifest draft = manifest;
     absl::Status status = store_->Stage(draft, state, "commit");

@@ -259,7 +259,8 @@ class GenerateCall final
         field = "session.messages";
         absl::StatusOr<std::vector<int32_t>> tokens =
             ChatTokens(ctx(), ToSdkMessages(input.messages()), /*add_generation_prompt=*/true,
-                       /*with_bos=*/false, field);
+                       /*with_bos=*/false, field,
+                       /*continuation=*/session->info().token_count > 0);
         if (!tokens.ok()) return tokens.status();
         content = *std::move(tokens);
         break;

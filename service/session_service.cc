@@ -265,7 +265,8 @@ class AppendCall final
     if (!role.empty() && all_text) {
       // One chat message of the whole text: exactly what the template renders.
       const std::string text = segments_.empty() ? "" : segments_.front().text;
-      return ChatTokens(ctx(), {{role, text}}, false, false, "text");
+      return ChatTokens(ctx(), {{role, text}}, false, false, "text",
+                        /*continuation=*/session_->info().token_count > 0);
     }
     std::vector<int32_t> end_of_turn;
     if (!role.empty()) {
@@ -292,7 +293,8 @@ class AppendCall final
           break;
         case Segment::Kind::kMessage:
           piece =
-              ChatTokens(ctx(), {{RoleName(segment.role), segment.text}}, false, false, "message");
+              ChatTokens(ctx(), {{RoleName(segment.role), segment.text}}, false, false, "message",
+                         /*continuation=*/session_->info().token_count > 0 || !tokens.empty());
           break;
       }
       if (!piece.ok()) return piece.status();

@@ -90,43 +90,58 @@ absl::StatusOr<std::vector<int32_t>> TextTokens(const ServiceContext& ctx, const
 absl::StatusOr<std::vector<int32_t>> ChatTokens(const ServiceContext& ctx,
                                                 const std::vector<ChatMessage>& messages,
                                                 bool add_generation_prompt, bool with_bos,
-                                                const std::string& field) {
+                                                const std::string& field, bool continuation) {
   absl::Status ready = RequireChatTemplate(ctx, field);
   if (!ready.ok()) return ready;
-  absl::StatusOr<std::vector<int32_t>> tokens =
-      ctx.engine->Tokenize(Input::Chat(messages, add_generation_prompt));
+  Input chat = Input::Chat(messages, add_generation_prompt);
+  chat.continue_conversation = continuation;
+  absl::StatusOr<std::vector<int32_t>> tokens = ctx.engine->Tokenize(chat);
   if (!tokens.ok()) {
     EngineErrorContext error;
     error.field = field;
     return AnnotateEngineError(tokens.status(), error);
   }
-  // Tokenize renders a new sequence, which the template starts with BOS.
+  // A new conversation is rendered as a new sequence, which the template starts with BOS.
   const int32_t bos = ctx.engine->model_info().bos_token_id;
-  if (!with_bos && !tokens->empty() && tokens->front() == bos) tokens->erase(tokens->begin());
+  if (!continuation && !with_bos && !tokens->empty() && tokens->front() == bos) {
+    tokens->erase(tokens->begin());
+  }
   return tokens;
 }
 
 absl::StatusOr<std::vector<int32_t>> AssistantHeader(const ServiceContext& ctx,
                                                      const std::string& field) {
-  // The difference between one probe message with and without the generation prompt.
-  const std::vector<ChatMessage> probe = {{"user", "x"}};
-  absl::StatusOr<std::vector<int32_t>> with = ChatTokens(ctx, probe, true, true, field);
-  if (!with.ok()) return with.status();
-  absl::StatusOr<std::vector<int32_t>> without = ChatTokens(ctx, probe, false, true, field);
-  if (!without.ok()) return without.status();
-  return std::vector<int32_t>(with->begin() + static_cast<std::ptrdiff_t>(without->size()),
-                              with->end());
+  return ChatTokens(ctx, {}, /*add_generation_prompt=*/true, /*with_bos=*/false, field,
+                    /*continuation=*/true);
 }
 
 absl::StatusOr<std::pair<std::vector<int32_t>, std::vector<int32_t>>> MessageFrame(
     const ServiceContext& ctx, const std::string& role, const std::string& field) {
-  absl::StatusOr<std::vector<int32_t>> empty = ChatTokens(ctx, {{role, ""}}, false, false, field);
-  if (!empty.ok()) return empty.status();
-  if (empty->empty()) return absl::InternalError("the chat template rendered no tokens");
-  // The template closes every message with one end-of-turn token.
-  std::vector<int32_t> header(empty->begin(), empty->end() - 1);
-  std::vector<int32_t> end_of_turn(empty->end() - 1, empty->end());
-  return std::make_pair(std::move(header), std::move(end_of_turn));
+  absl::Status ready = RequireChatTemplate(ctx, field);
+  if (!ready.ok()) return ready;
+  // The message rendered around a marker content, cut there.
+  constexpr char kMarker[] = "JAMBA-MESSAGE-CONTENT-41c7";
+  Input probe = Input::Chat({{role, kMarker}}, /*add_generation_prompt=*/false);
+  probe.continue_conversation = true;
+  absl::StatusOr<std::string> text = ctx.engine->RenderChat(probe);
+  if (!text.ok()) {
+    EngineErrorContext error;
+    error.field = field;
+    return AnnotateEngineError(text.status(), error);
+  }
+  const size_t at = text->find(kMarker);
+  if (at == std::string::npos) {
+    return absl::InternalError("the chat template dropped a message's content");
+  }
+  TokenizeOptions markup;
+  markup.add_bos = false;
+  markup.parse_special_tokens = true;
+  absl::StatusOr<std::vector<int32_t>> header = ctx.engine->Tokenize(text->substr(0, at), markup);
+  if (!header.ok()) return header.status();
+  absl::StatusOr<std::vector<int32_t>> end_of_turn =
+      ctx.engine->Tokenize(text->substr(at + sizeof(kMarker) - 1), markup);
+  if (!end_of_turn.ok()) return end_of_turn.status();
+  return std::make_pair(*std::move(header), *std::move(end_of_turn));
 }
 
 }  // namespace jamba::service

@@ -44,16 +44,19 @@ absl::StatusOr<std::vector<int32_t>> TextTokens(const ServiceContext& ctx, const
                                                 const TextTokenOptions& options,
                                                 const std::string& field);
 // Chat messages rendered with the template, optionally followed by the assistant-turn header.
-// `with_bos`: as a new sequence (stateless prompts) or continuing one (sessions).
-// Past `max_tokens` (0: the engine's max_prompt_tokens): INVALID_ARGUMENT, CONTEXT_LENGTH_EXCEEDED.
+// As a new conversation (its BOS dropped unless `with_bos`), or with `continuation` as what the
+// messages add to a conversation already in the session (no BOS, no opening turns).
 absl::StatusOr<std::vector<int32_t>> ChatTokens(const ServiceContext& ctx,
                                                 const std::vector<ChatMessage>& messages,
                                                 bool add_generation_prompt, bool with_bos,
-                                                const std::string& field);
-// The template's assistant-turn header alone (what add_generation_prompt appends).
+                                                const std::string& field,
+                                                bool continuation = false);
+// The template's assistant-turn header alone (what add_generation_prompt appends after a
+// conversation).
 absl::StatusOr<std::vector<int32_t>> AssistantHeader(const ServiceContext& ctx,
                                                      const std::string& field);
-// The template's frame around the content of one message with `role`: (header, end of turn).
+// The template's frame around the content of one message with `role` continuing a conversation:
+// (header, end of turn), each tokenized on its own.
 absl::StatusOr<std::pair<std::vector<int32_t>, std::vector<int32_t>>> MessageFrame(
     const ServiceContext& ctx, const std::string& role, const std::string& field);
 

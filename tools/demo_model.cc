@@ -239,9 +239,25 @@ absl::StatusOr<ModelConfig> DemoModelConfig(const DemoModelOptions& options) {
     c.num_experts = 8;
     c.mamba_dt_rank = 128;
     c.vocab_size = 32000;
+  } else if (options.preset == "reasoning-3b") {
+    // AI21-Jamba-Reasoning-3B / Jamba2-3B scaled down: 28 layers with attention at 7 and 21,
+    // every feed-forward dense, 20 query heads sharing ONE KV head (a group of 20), tied
+    // embeddings, and a dt rank of hidden / 16.
+    c.hidden_size = 320;
+    c.intermediate_size = 640;
+    c.num_hidden_layers = 28;
+    c.num_attention_heads = 20;
+    c.num_key_value_heads = 1;
+    c.attn_layer_period = 14;
+    c.attn_layer_offset = 7;
+    c.num_experts = 1;
+    c.num_experts_per_tok = 1;
+    c.mamba_dt_rank = 20;
+    c.tie_word_embeddings = true;
+    c.vocab_size = 2048;  // replaced by the trained tokenizer's size
   } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--preset must be \"demo\" or \"bench\", got \"", options.preset, "\""));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--preset must be \"demo\", \"bench\" or \"reasoning-3b\", got \"", options.preset, "\""));
   }
   if (options.attn_layer_period) c.attn_layer_period = *options.attn_layer_period;
   if (options.attn_layer_offset) c.attn_layer_offset = *options.attn_layer_offset;
@@ -256,7 +272,7 @@ absl::Status WriteDemoModel(const std::string& out_dir, const DemoModelOptions& 
   // The tokenizer comes first: the demo model's vocabulary is exactly its pieces.
   JAMBA_RETURN_IF_ERROR(engine::TrainDemoTokenizer(std::string(DemoCorpus()), 2048, out_dir));
   JAMBA_ASSIGN_OR_RETURN(auto tokenizer, engine::Tokenizer::Load(out_dir, config));
-  if (options.preset == "demo") config.vocab_size = tokenizer->num_pieces();
+  if (options.preset != "bench") config.vocab_size = tokenizer->num_pieces();
   config.bos_token_id = tokenizer->bos_id();
   config.pad_token_id = tokenizer->pad_id();
   // Like Jamba 1.5+ (eos [2, 518]), the end of a chat turn ends generation too.

@@ -35,6 +35,11 @@ const Command kCommands[] = {
      "[--pieces]\n"
      "  jamba tokenize --server HOST:PORT (--text TEXT | --file F) [same flags]\n"
      "           (text is plain unless --parse-special-tokens: \"<|eom|>\" in it stays text)"},
+    {"render-chat", jamba::cli::RunRenderChat,
+     "render-chat --model DIR --messages FILE.json [--tools FILE.json] [--documents "
+     "FILE.json]\n"
+     "           [--variables JSON] [--continue] [--no-generation-prompt] [--ids]\n"
+     "           (the prompt the checkpoint's chat template renders, or its token ids)"},
     {"logits", jamba::cli::RunLogits,
      "logits --model DIR --input-ids IDS.npy --out LOGITS.npy [--chunk N]"},
     {"bench", jamba::cli::RunBench,
@@ -44,7 +49,8 @@ const Command kCommands[] = {
      "  jamba bench --context-sweep --model DIR --attention-model DIR [--contexts ...] [--json "
      "OUT] [--svg OUT]"},
     {"make-demo-model", jamba::cli::RunMakeDemoModel,
-     "make-demo-model --out DIR [--seed S] [--preset demo|bench] [--attn-period P] [--shards N]"},
+     "make-demo-model --out DIR [--seed S] [--preset demo|bench|reasoning-3b] [--attn-period P]\n"
+     "           [--shards N]"},
     {"session", jamba::cli::RunSession,
      "session create|append|generate|fork|rewind|checkpoints|list|delete --store DIR --model DIR\n"
      "           [--tenant T] ...   (jamba session --help)\n"

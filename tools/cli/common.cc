@@ -12,8 +12,8 @@
 namespace jamba::cli {
 
 void AddEngineFlags(FlagSpec& spec) {
-  for (const char* name :
-       {"model", "threads", "device", "simd", "weights", "activations", "weight-memory"})
+  for (const char* name : {"model", "threads", "device", "simd", "weights", "activations",
+                           "weight-memory", "tool-call-format", "reasoning-format"})
     spec.values.insert(name);
 }
 
@@ -29,6 +29,8 @@ absl::StatusOr<EngineOptions> EngineOptionsFromFlags(const Flags& flags) {
   if (options.weights == "bf16") options.weights = "auto";
   options.activations = flags.GetOr("activations", "fp32");
   options.weight_memory = flags.GetOr("weight-memory", "packed");
+  options.tool_call_format = flags.GetOr("tool-call-format", "auto");
+  options.reasoning_format = flags.GetOr("reasoning-format", "auto");
   return options;
 }
 

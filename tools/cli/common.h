@@ -13,7 +13,8 @@
 
 namespace jamba::cli {
 
-// Flags every model-loading command accepts: --model --threads --device --simd --weights.
+// Flags every model-loading command accepts: --model --threads --device --simd --weights
+// --activations --weight-memory --tool-call-format --reasoning-format.
 void AddEngineFlags(FlagSpec& spec);
 absl::StatusOr<EngineOptions> EngineOptionsFromFlags(const Flags& flags);
 
