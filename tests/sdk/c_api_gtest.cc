@@ -31,7 +31,7 @@ static_assert(offsetof(JambaApi, ComputeLogits) == 37 * kSlot);
 static_assert(offsetof(JambaApi, CreateSession) == 43 * kSlot);
 static_assert(offsetof(JambaApi, ReleaseCheckpointList) == 68 * kSlot);
 static_assert(offsetof(JambaApi, SetInputOption) == 69 * kSlot);
-static_assert(sizeof(JambaApi) == 71 * kSlot);
+static_assert(sizeof(JambaApi) == 76 * kSlot);
 static_assert(sizeof(JambaStatusCode) == 4 && sizeof(JambaFinishReason) == 4);
 // The codes are absl's.
 static_assert(JAMBA_NOT_FOUND == static_cast<int>(absl::StatusCode::kNotFound));
@@ -665,9 +665,15 @@ TEST_F(CApiTokenizerTest, ControlTokenStringsInTextAndMessagesStayPlainText) {
   ASSERT_TRUE(Ok(Api()->CreateChatInput(1, &raw)));
   InputHandle chat(raw);
 
-  // Options of other inputs, and unknown keys, are errors.
+  // Chat content is always plain; token inputs have no options; unknown keys are errors.
   EXPECT_TRUE(
-      Error(Api()->SetInputOption(raw, "parse_special_tokens", "true"), JAMBA_FAILED_PRECONDITION));
+      Error(Api()->SetInputOption(raw, "parse_special_tokens", "true"), JAMBA_INVALID_ARGUMENT));
+  const int32_t one_token[1] = {5};
+  JambaInput* tokens_raw = nullptr;
+  ASSERT_TRUE(Ok(Api()->CreateTokenInput(one_token, 1, &tokens_raw)));
+  InputHandle tokens_input(tokens_raw);
+  EXPECT_TRUE(Error(Api()->SetInputOption(tokens_raw, "parse_special_tokens", "true"),
+                    JAMBA_FAILED_PRECONDITION));
   EXPECT_TRUE(Error(Api()->SetInputOption(text.get(), "no_such_key", "1"), JAMBA_INVALID_ARGUMENT));
   EXPECT_TRUE(Error(Api()->SetInputOption(text.get(), "parse_special_tokens", "maybe"),
                     JAMBA_INVALID_ARGUMENT));
