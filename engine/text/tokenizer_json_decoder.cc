@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "engine/status_macros.h"
+#include "engine/text/text_normalizer.h"
 
 namespace jamba::engine {
 namespace {
@@ -189,6 +190,7 @@ absl::StatusOr<TokenizerJsonTable> BuildTokenizerJsonTable(const TokenizerJsonSp
   const auto vocab_size = static_cast<int64_t>(spec.model.vocab.size());
   int64_t max_added = -1;
   absl::flat_hash_map<std::string, int32_t> added;
+  const TextNormalizer normalizer(spec.normalizer);
   for (size_t i = 0; i < spec.added_tokens.size(); ++i) {
     const AddedTokenSpec& token = spec.added_tokens[i];
     const std::string at = absl::StrCat(path, ": added_tokens[", i, "] \"", token.content, "\"");
@@ -211,7 +213,9 @@ absl::StatusOr<TokenizerJsonTable> BuildTokenizerJsonTable(const TokenizerJsonSp
       size = token.id + 1;
       result.names.resize(size);
     }
-    result.names[token.id] = token.content;
+    // tokenizers keeps a normalized token under its normalized text: that is what it decodes
+    // to and what id_to_token says ("<think>" with a Prepend normalizer: "▁<think>").
+    result.names[token.id] = token.normalized ? normalizer.Normalize(token.content) : token.content;
   }
 
   PieceTable& table = result.table;

@@ -32,7 +32,8 @@ struct TokenizerJsonTable {
 // emitted). Ids that encoding produces never form such runs.
 //
 // Added tokens must have the ids tokenizers would give them (their vocabulary id, or the next id
-// after the vocabulary); special ones are marked special.
+// after the vocabulary); special ones are marked special. A token with "normalized": true is named
+// (and decodes) by its normalized text, as in tokenizers.
 absl::StatusOr<TokenizerJsonTable> BuildTokenizerJsonTable(const TokenizerJsonSpec& spec,
                                                            const std::string& path);
 
