@@ -116,8 +116,8 @@ void BpeModel::Tokenize(std::string_view word, size_t limit, Scratch& scratch,
   for (size_t pos = previous.length; pos < word.size();) {
     const CodePoint c = CodePointAt(word, pos);
     const bool known = char_ids_.contains(c.value);
-    const bool exact =
-        previous_known && known && !joined_pairs_.contains(PairKey(previous.value, c.value));
+    const bool exact = exact_cuts_ && previous_known && known &&
+                       !joined_pairs_.contains(PairKey(previous.value, c.value));
     if (exact || pos - part_begin >= max_uncut_bytes_) {
       TokenizePart(word.substr(part_begin, pos - part_begin), scratch, ids);
       part_begin = pos;

@@ -68,7 +68,11 @@ class BpeModel {
   // The id of the single-character piece `code_point`, or -1.
   int32_t CharId(uint32_t code_point) const;
 
-  void SetMaxUncutBytesForTesting(size_t bytes) { max_uncut_bytes_ = bytes; }
+  // Test hooks: whether words are cut at exact places, and the size past which a cut is forced.
+  void SetCuttingForTesting(bool exact_cuts, size_t max_uncut_bytes) {
+    exact_cuts_ = exact_cuts;
+    max_uncut_bytes_ = max_uncut_bytes;
+  }
 
  private:
   struct Merge {
@@ -93,6 +97,7 @@ class BpeModel {
   bool fuse_unk_ = false;
   bool ignore_merges_ = false;
   size_t max_uncut_bytes_ = 256 << 10;
+  bool exact_cuts_ = true;
 
   // Tokens of short parts. Sharded so threads rarely wait for each other; a full shard is
   // emptied (the cache only saves time).
