@@ -15,8 +15,8 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr int64_t kMaxId = int64_t{1} << 24;
-constexpr size_t kMaxMerges = size_t{1} << 24;
+constexpr int64_t kMaxId = int64_t{1} << 22;
+constexpr size_t kMaxMerges = size_t{1} << 22;
 
 class Parser {
  public:
@@ -92,15 +92,24 @@ class Parser {
   }
 
   absl::StatusOr<PrependScheme> MetaspaceScheme(const Json& object, const std::string& at) const {
-    // Files written before prepend_scheme existed say add_prefix_space (true means always).
-    JAMBA_ASSIGN_OR_RETURN(bool add_prefix_space, Bool(object, "add_prefix_space", at, true));
     const Json& scheme = Member(object, "prepend_scheme");
-    if (!add_prefix_space) return PrependScheme::kNever;
-    if (scheme.is_null()) return PrependScheme::kAlways;
-    if (scheme == "always") return PrependScheme::kAlways;
-    if (scheme == "first") return PrependScheme::kFirst;
-    if (scheme == "never") return PrependScheme::kNever;
-    return Error(absl::StrCat(at, ".prepend_scheme"), "must be \"always\", \"first\" or \"never\"");
+    PrependScheme result = PrependScheme::kAlways;
+    if (scheme == "first") {
+      result = PrependScheme::kFirst;
+    } else if (scheme == "never") {
+      result = PrependScheme::kNever;
+    } else if (!scheme.is_null() && scheme != "always") {
+      return Error(absl::StrCat(at, ".prepend_scheme"),
+                   "must be \"always\", \"first\" or \"never\"");
+    }
+    // Files written before prepend_scheme existed say add_prefix_space; tokenizers rejects a
+    // false one unless the scheme is "never".
+    JAMBA_ASSIGN_OR_RETURN(bool add_prefix_space, Bool(object, "add_prefix_space", at, true));
+    if (!add_prefix_space && result != PrependScheme::kNever) {
+      return Error(absl::StrCat(at, ".add_prefix_space"),
+                   "is false but prepend_scheme is not \"never\"");
+    }
+    return result;
   }
 
   absl::Status Model(const Json& model, BpeModelSpec& spec) const;

@@ -95,7 +95,7 @@ struct TokenizerJsonSpec {
   std::optional<TemplateSpec> post_processor;  // nullopt: null
 };
 
-// `path` names the file in errors. Bounds: ids below 2^24, at most 2^24 merges.
+// `path` names the file in errors. Bounds: ids below 2^22, at most 2^22 merges.
 absl::StatusOr<TokenizerJsonSpec> ParseTokenizerJson(std::string_view text,
                                                      const std::string& path);
 

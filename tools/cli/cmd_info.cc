@@ -78,6 +78,9 @@ int RunInfo(const Args& args) {
         {"kv_bytes_per_token", c.KvBytesPerToken()},
         {"mamba_state_bytes_per_sequence", c.MambaStateBytes()},
         {"tokenizer", tokenizer.ok()},
+        // "tokenizer.json" or "sentencepiece"; null without a tokenizer.
+        {"tokenizer_kind",
+         tokenizer.ok() ? nlohmann::json((*tokenizer)->kind()) : nlohmann::json()},
         {"layers", layers},
     };
     std::cout << j.dump(2) << "\n";
@@ -106,7 +109,8 @@ int RunInfo(const Args& args) {
             << "mamba state  " << HumanBytes(static_cast<double>(c.MambaStateBytes()))
             << " per sequence (fp32)\n"
             << "tokenizer    "
-            << (tokenizer.ok() ? absl::StrCat((*tokenizer)->num_pieces(), " pieces")
+            << (tokenizer.ok() ? absl::StrCat((*tokenizer)->num_pieces(), " pieces (",
+                                              (*tokenizer)->kind(), ")")
                                : std::string("none (token ids only)"))
             << "\n";
   return 0;
