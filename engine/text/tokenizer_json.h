@@ -2,6 +2,17 @@
 // structs, for the BPE tokenizers that Jamba and Llama-style checkpoints ship. Everything this
 // engine cannot reproduce exactly is an InvalidArgument naming the file, the JSON path and the
 // component, never a silent difference.
+//
+// Supported: model BPE (vocab; merges as "a b" or ["a", "b"]; byte_fallback, unk_token, fuse_unk,
+// ignore_merges; dropout, continuing_subword_prefix and end_of_word_suffix null); added_tokens
+// (special, lstrip, rstrip, single_word, normalized); normalizers null, Sequence, Prepend,
+// Replace (String pattern), Strip; pre-tokenizers null, Sequence, Metaspace (replacement,
+// prepend_scheme, split, legacy add_prefix_space), Split (String pattern, every behaviour,
+// invert); decoders Sequence, Replace, ByteFallback, Fuse, Strip, Metaspace and null, as far as
+// they compile into a piece table (tokenizer_json_decoder.h); post_processor null or
+// TemplateProcessing (single sequence). Errors: other models, NFC/NFKC/NFD/NFKD and other
+// normalizers, ByteLevel/Whitespace/other pre-tokenizers, Regex patterns, other decoders and
+// post-processors. truncation and padding are ignored (as AutoTokenizer ignores them).
 #ifndef JAMBA_ENGINE_TEXT_TOKENIZER_JSON_H_
 #define JAMBA_ENGINE_TEXT_TOKENIZER_JSON_H_
 
