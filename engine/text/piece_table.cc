@@ -21,9 +21,11 @@ void PieceTable::AppendTokenBytes(int32_t id, bool skip_special_tokens, bool& at
   if (piece.kind == PieceKind::kAbsent) return;
   if (piece.special && !piece.markup) {
     if (skip_special_tokens) return;
-    bytes += piece.bytes;
-    if (piece.kind != PieceKind::kControl) at_start = false;
-    return;
+    if (!specials_follow_text_rules || piece.kind != PieceKind::kText) {
+      bytes += piece.bytes;
+      if (piece.kind != PieceKind::kControl) at_start = false;
+      return;
+    }
   }
   if (piece.markup) {
     bytes += piece.bytes;
@@ -47,8 +49,13 @@ void PieceTable::AppendTokenBytes(int32_t id, bool skip_special_tokens, bool& at
           at_start = false;
           break;
         case LeadingSpaceRule::kStripOne:
+          if (text.empty()) return;
           // Even a piece that was only the stripped space ends the start.
           if (spaces > 0) text.remove_prefix(1);
+          at_start = false;
+          break;
+        case LeadingSpaceRule::kFirstPieceOwnText:
+          if (static_cast<size_t>(id) < first_piece_bytes.size()) text = first_piece_bytes[id];
           at_start = false;
           break;
         case LeadingSpaceRule::kStripAllLeading:

@@ -21,10 +21,12 @@ enum class PieceKind : uint8_t {
   kAbsent,   // an id inside the vocabulary that no file defines: decodes to nothing
 };
 
-// What a decode drops at the start of the text (it depends on the tokenizer's normalizer or its
-// decoder pipeline): nothing; the first space of the first visible piece (a dummy prefix, or
-// tokenizer.json's Strip decoder); or every space before the first other character.
-enum class LeadingSpaceRule : uint8_t { kKeep, kStripOne, kStripAllLeading };
+// What a decode does at the start of the text (it depends on the tokenizer's normalizer or its
+// decoder pipeline): nothing; drop the first space of the first visible piece (a dummy prefix, or
+// tokenizer.json's Strip decoder; pieces that decode to nothing do not count); drop every space
+// before the first other character; or decode the first piece as `first_piece_bytes` says
+// (tokenizer.json's Metaspace decoder, which removes every space marker of the first token).
+enum class LeadingSpaceRule : uint8_t { kKeep, kStripOne, kStripAllLeading, kFirstPieceOwnText };
 
 struct Piece {
   std::string bytes;
@@ -38,6 +40,11 @@ struct Piece {
 struct PieceTable {
   std::vector<Piece> pieces;  // indexed by id
   LeadingSpaceRule leading_space_rule = LeadingSpaceRule::kStripOne;
+  // kFirstPieceOwnText: what each id decodes to as the first piece (indexed by id).
+  std::vector<std::string> first_piece_bytes;
+  // Shown special pieces go through the start rule like text (tokenizer.json decoders see them
+  // as tokens); otherwise they are appended as they are (SentencePiece).
+  bool specials_follow_text_rules = false;
 
   int64_t size() const { return static_cast<int64_t>(pieces.size()); }
 

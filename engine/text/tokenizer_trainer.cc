@@ -15,6 +15,7 @@
 #include "engine/text/special_tokens.h"
 #include "engine/text/spm_processor.h"
 #include "engine/text/spm_trainer.h"
+#include "engine/text/tokenizer_json_writer.h"
 #include "engine/text/utf8.h"
 #include "nlohmann/json.hpp"
 
@@ -172,6 +173,16 @@ std::string SpecialTokensMapJson() {
 
 }  // namespace
 
+absl::StatusOr<std::string> DemoTokenizerJson(const std::string& model) {
+  TokenizerJsonOptions options;
+  options.style = TokenizerJsonOptions::Style::kLegacyPrepend;
+  options.special_pieces.assign(std::begin(kMetaPieces), std::end(kMetaPieces));
+  options.special_pieces.insert(options.special_pieces.end(), std::begin(kChatPieces),
+                                std::end(kChatPieces));
+  options.bos_piece = kBosToken;
+  return SentencePieceToTokenizerJson(model, options);
+}
+
 absl::Status TrainDemoTokenizer(const std::string& corpus_text, int vocab_size,
                                 const std::string& output_dir) {
   if (vocab_size < kMinDemoVocabSize || vocab_size > kMaxDemoVocabSize) {
@@ -204,6 +215,9 @@ absl::Status TrainDemoTokenizer(const std::string& corpus_text, int vocab_size,
       WriteFileAtomically(JoinPath(output_dir, "tokenizer_config.json"), TokenizerConfigJson()));
   JAMBA_RETURN_IF_ERROR(
       WriteFileAtomically(JoinPath(output_dir, "special_tokens_map.json"), SpecialTokensMapJson()));
+  JAMBA_ASSIGN_OR_RETURN(std::string tokenizer_json, DemoTokenizerJson(model));
+  JAMBA_RETURN_IF_ERROR(
+      WriteFileAtomically(JoinPath(output_dir, "tokenizer.json"), tokenizer_json));
   return absl::OkStatus();
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace jamba::engine {
 
@@ -15,7 +16,9 @@ inline constexpr int kMaxDemoVocabSize = 65536;
 
 // Trains a byte-fallback BPE SentencePiece model on `corpus_text` (one sentence per line) and
 // writes, into `output_dir` (created if needed), tokenizer.model plus the tokenizer_config.json
-// and special_tokens_map.json Hugging Face would write for it (LlamaTokenizer, BOS added).
+// and special_tokens_map.json Hugging Face would write for it (LlamaTokenizer, BOS added), and
+// the tokenizer.json of DemoTokenizerJson (Tokenizer::Load prefers it; both encode plain text to
+// the same ids).
 //
 // Pieces: 0 <|pad|>, 1 <|startoftext|> (BOS), 2 <|endoftext|> (EOS), 3 <|unk|>, 4..8 <|bom|>,
 // <|eom|>, <|system|>, <|user|>, <|assistant|>, then <0x00>..<0xFF>, then the learned pieces, up to
@@ -26,6 +29,11 @@ inline constexpr int kMaxDemoVocabSize = 65536;
 // Sets SentencePiece's process-wide log level to warnings (its training log is long).
 absl::Status TrainDemoTokenizer(const std::string& corpus_text, int vocab_size,
                                 const std::string& output_dir);
+
+// The Llama-style tokenizer.json of a demo tokenizer.model: the legacy Prepend/Replace normalizer
+// (SentencePiece's dummy prefix), the special pieces as special added tokens, BOS added by
+// TemplateProcessing, and the Replace/ByteFallback/Fuse/Strip decoder.
+absl::StatusOr<std::string> DemoTokenizerJson(const std::string& model);
 
 }  // namespace jamba::engine
 
