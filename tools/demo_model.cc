@@ -18,6 +18,7 @@
 #include "engine/file_util.h"
 #include "engine/model_config.h"
 #include "engine/status_macros.h"
+#include "engine/text/chat_template.h"
 #include "engine/text/tokenizer.h"
 #include "engine/text/tokenizer_trainer.h"
 #include "kernels/dtype.h"
@@ -269,16 +270,29 @@ absl::Status WriteDemoModel(const std::string& out_dir, const DemoModelOptions& 
   JAMBA_ASSIGN_OR_RETURN(ModelConfig config, DemoModelConfig(options));
   JAMBA_RETURN_IF_ERROR(MakeDirectory(out_dir));
 
-  // The tokenizer comes first: the demo model's vocabulary is exactly its pieces.
-  JAMBA_RETURN_IF_ERROR(engine::TrainDemoTokenizer(std::string(DemoCorpus()), 2048, out_dir));
+  // The tokenizer comes first: the demo model's vocabulary is exactly its pieces. The
+  // reasoning-3b preset ships tokenizer.json alone, with ChatML, tool and <think> tokens and its
+  // ChatML-with-tools-and-think template in tokenizer_config.json, as AI21's 3B models do.
+  engine::DemoTokenizerOptions tokenizer_options;
+  if (options.preset == "reasoning-3b") {
+    tokenizer_options.chat_pieces = {"<|im_start|>",    "<|im_end|>",      "<think>",
+                                     "</think>",        "<tool_call>",     "</tool_call>",
+                                     "<tool_response>", "</tool_response>"};
+    tokenizer_options.write_sentencepiece = false;
+    tokenizer_options.chat_template = std::string(engine::ChatTemplate::BuiltinChatmlSource());
+  }
+  JAMBA_RETURN_IF_ERROR(
+      engine::TrainDemoTokenizer(std::string(DemoCorpus()), 2048, out_dir, tokenizer_options));
   JAMBA_ASSIGN_OR_RETURN(auto tokenizer, engine::Tokenizer::Load(out_dir, config));
   if (options.preset != "bench") config.vocab_size = tokenizer->num_pieces();
   config.bos_token_id = tokenizer->bos_id();
   config.pad_token_id = tokenizer->pad_id();
-  // Like Jamba 1.5+ (eos [2, 518]), the end of a chat turn ends generation too.
+  // Like Jamba 1.5+ (eos [2, 518]) and the 3B models (eos [2, 519]), the end of a chat turn ends
+  // generation too.
   config.eos_token_ids = {tokenizer->eos_ids().front()};
-  if (auto end_of_turn = tokenizer->PieceToId("<|eom|>"))
-    config.eos_token_ids.push_back(*end_of_turn);
+  for (const char* end_of_turn : {"<|eom|>", "<|im_end|>"}) {
+    if (auto id = tokenizer->PieceToId(end_of_turn)) config.eos_token_ids.push_back(*id);
+  }
   JAMBA_RETURN_IF_ERROR(engine::FinalizeModelConfig(config));
 
   JAMBA_RETURN_IF_ERROR(

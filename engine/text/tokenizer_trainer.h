@@ -4,6 +4,7 @@
 #define JAMBA_ENGINE_TEXT_TOKENIZER_TRAINER_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -30,10 +31,23 @@ inline constexpr int kMaxDemoVocabSize = 65536;
 absl::Status TrainDemoTokenizer(const std::string& corpus_text, int vocab_size,
                                 const std::string& output_dir);
 
-// The Llama-style tokenizer.json of a demo tokenizer.model: the legacy Prepend/Replace normalizer
-// (SentencePiece's dummy prefix), the special pieces as special added tokens, BOS added by
-// TemplateProcessing, and the Replace/ByteFallback/Fuse/Strip decoder.
-absl::StatusOr<std::string> DemoTokenizerJson(const std::string& model);
+// What a demo tokenizer looks like beyond the default (Jamba 1.5+ chat pieces, both files).
+struct DemoTokenizerOptions {
+  // The special pieces after the four meta pieces (ids 4, 5, ...); empty: Jamba 1.5+'s
+  // <|bom|> <|eom|> <|system|> <|user|> <|assistant|>.
+  std::vector<std::string> chat_pieces;
+  bool write_sentencepiece = true;  // false: tokenizer.json only (as Jamba Reasoning 3B ships)
+  std::string chat_template;        // written as tokenizer_config.json's chat_template when set
+};
+absl::Status TrainDemoTokenizer(const std::string& corpus_text, int vocab_size,
+                                const std::string& output_dir, const DemoTokenizerOptions& options);
+
+// The Llama-style tokenizer.json of a demo tokenizer.model: Metaspace pre-tokenization with
+// prepend_scheme "first" (the space marker only at the start of the text, as SentencePiece's
+// dummy prefix), the special pieces as special added tokens, BOS added by TemplateProcessing,
+// and the Replace/ByteFallback/Fuse/Strip decoder.
+absl::StatusOr<std::string> DemoTokenizerJson(const std::string& model,
+                                              const std::vector<std::string>& chat_pieces);
 
 }  // namespace jamba::engine
 
