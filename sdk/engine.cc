@@ -357,14 +357,21 @@ std::optional<engine::OutputParserOptions> Engine::Impl::OutputParsing(
   switch (options.output_parsing) {
     case jamba::OutputParsing::kRaw:
       return std::nullopt;
-    case jamba::OutputParsing::kAuto:
-      if (input == nullptr || input->kind != Input::Kind::kChat) return std::nullopt;
+    case jamba::OutputParsing::kAuto: {
+      const bool forced_call = options.tool_choice.mode == ToolChoice::Mode::kRequired ||
+                               options.tool_choice.mode == ToolChoice::Mode::kFunction;
+      if (!forced_call && (input == nullptr || input->kind != Input::Kind::kChat)) {
+        return std::nullopt;
+      }
       break;
+    }
     case jamba::OutputParsing::kChat:
       break;
   }
   engine::OutputParserOptions parsing;
-  if (options_.tool_call_format == "jamba") {
+  if (options.tool_choice.mode == ToolChoice::Mode::kNone) {
+    parsing.tool_calls = engine::ToolCallFormat::kNone;
+  } else if (options_.tool_call_format == "jamba") {
     parsing.tool_calls = engine::ToolCallFormat::kJamba;
   } else if (options_.tool_call_format == "hermes") {
     parsing.tool_calls = engine::ToolCallFormat::kHermes;
@@ -382,6 +389,70 @@ std::optional<engine::OutputParserOptions> Engine::Impl::OutputParsing(
         tokenizer_->Decode(tail, /*skip_special_tokens=*/false));
   }
   return parsing;
+}
+
+absl::Status Engine::Impl::ApplyToolChoice(engine::Generation& generation,
+                                           const GenerateOptions& options, const Input* input,
+                                           std::span<const int32_t> context) const {
+  const ToolChoice& choice = options.tool_choice;
+  if (choice.mode == ToolChoice::Mode::kAuto) return absl::OkStatus();
+  if (chat_template_ == nullptr || tokenizer_ == nullptr) {
+    return absl::FailedPreconditionError("tool_choice: this model has no chat template");
+  }
+  GenerateOptions as_chat;
+  as_chat.output_parsing = OutputParsing::kChat;
+  const std::optional<engine::OutputParserOptions> parsing = OutputParsing(input, as_chat, context);
+  const engine::ToolCallFormat format =
+      parsing.has_value() ? parsing->tool_calls : engine::ToolCallFormat::kNone;
+  if (choice.mode == ToolChoice::Mode::kNone) {
+    // The opening tag, when it is one token, is never sampled.
+    const char* tag = format == engine::ToolCallFormat::kJamba    ? "<tool_calls>"
+                      : format == engine::ToolCallFormat::kHermes ? "<tool_call>"
+                                                                  : nullptr;
+    if (tag != nullptr) {
+      if (std::optional<int32_t> id = tokenizer_->PieceToId(tag);
+          id && tokenizer_->IsSpecial(*id)) {
+        generation.SetBannedTokens({*id});
+      }
+    }
+    return absl::OkStatus();
+  }
+  std::vector<std::string> offered = choice.tools;
+  if (offered.empty() && input != nullptr) {
+    for (const Tool& tool : input->tools) offered.push_back(tool.name);
+  }
+  std::vector<std::string> names;
+  if (choice.mode == ToolChoice::Mode::kFunction) {
+    if (!offered.empty() &&
+        std::find(offered.begin(), offered.end(), choice.function) == offered.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tool_choice: \"", choice.function.substr(0, 64), "\" is not one of the tools offered"));
+    }
+    names = {choice.function};
+  } else {
+    if (offered.empty()) {
+      return absl::InvalidArgumentError("tool_choice: a required tool call needs tools");
+    }
+    names = std::move(offered);
+  }
+  // The template's end of turn closes the call.
+  int32_t end_of_turn = -1;
+  for (const char* piece : {"<|eom|>", "<|im_end|>"}) {
+    std::optional<int32_t> id = tokenizer_->PieceToId(piece);
+    if (id.has_value() && tokenizer_->IsEos(*id)) end_of_turn = *id;
+  }
+  if (end_of_turn < 0 && !tokenizer_->eos_ids().empty())
+    end_of_turn = tokenizer_->eos_ids().front();
+  absl::StatusOr<std::unique_ptr<engine::ToolCallConstraint>> constraint =
+      engine::ToolCallConstraint::Create(
+          *tokenizer_, format, std::move(names), end_of_turn, choice.max_argument_bytes,
+          parsing->reasoning && parsing->starts_in_reasoning, options.stop.max_tokens);
+  if (!constraint.ok()) {
+    return absl::Status(constraint.status().code(),
+                        absl::StrCat("tool_choice: ", constraint.status().message()));
+  }
+  generation.SetConstraint(*std::move(constraint));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<engine::Generation> Engine::Impl::MakeGeneration(const GenerateOptions& options,
@@ -511,6 +582,7 @@ absl::StatusOr<GenerateResult> Engine::Impl::Generate(const Input& input,
   uint64_t seed = 0;
   JAMBA_ASSIGN_OR_RETURN(engine::Generation generation, MakeGeneration(options, &seed));
   JAMBA_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, InputTokens(input, 0));
+  JAMBA_RETURN_IF_ERROR(ApplyToolChoice(generation, options, &input, prompt));
   JAMBA_ASSIGN_OR_RETURN(engine::SequenceState state, model_->NewSequence());
   // With sessions on disk, a prompt that begins with a persisted checkpoint's tokens resumes there.
   int64_t restored = 0;

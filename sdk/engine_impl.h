@@ -60,6 +60,10 @@ class Engine::Impl {
                                                            const GenerateOptions& options,
                                                            std::span<const int32_t> context) const;
   absl::StatusOr<std::string> RenderChat(const Input& input) const;
+  // Constrains `generation` as options.tool_choice asks (a required call, or no tool markup);
+  // `context` as for OutputParsing.
+  absl::Status ApplyToolChoice(engine::Generation& generation, const GenerateOptions& options,
+                               const Input* input, std::span<const int32_t> context) const;
 
   // Runs a prepared request (prompt already in `request`) and assembles the result, its text read
   // with `parsing` when set.

@@ -411,6 +411,8 @@ absl::StatusOr<GenerateResult> SessionManager::Generate(const std::string& tenan
   std::vector<int32_t> context(state.tokens().end() - std::min<int64_t>(64, state.position()),
                                state.tokens().end());
   context.insert(context.end(), tokens.begin(), tokens.end());
+  JAMBA_RETURN_IF_ERROR(engine_.ApplyToolChoice(*request->generation, options,
+                                                input.has_value() ? &*input : nullptr, context));
   auto result = engine_.RunGeneration(
       request, options, seed, on_chunk,
       engine_.OutputParsing(input.has_value() ? &*input : nullptr, options, context));

@@ -105,9 +105,24 @@ struct StopOptions {
 // text.
 enum class OutputParsing { kAuto, kChat, kRaw };
 
+// Whether a chat reply calls a tool (OpenAI's tool_choice). kAuto: the model decides. kNone: it
+// does not (its tool-call markup is never produced nor read). kRequired / kFunction: it does, one
+// of the offered tools / the named one: the reply is constrained to the template's tool-call
+// markup with arguments that are a JSON object of at most `max_argument_bytes`, and the turn ends.
+struct ToolChoice {
+  enum class Mode { kAuto, kNone, kRequired, kFunction };
+  Mode mode = Mode::kAuto;
+  std::string function;  // kFunction: the tool's name
+  // The tools offered, by name; empty: those of the chat input. (A caller that renders the chat
+  // itself and feeds tokens names them here.)
+  std::vector<std::string> tools;
+  size_t max_argument_bytes = 1024;
+};
+
 struct GenerateOptions {
   SamplingOptions sampling;
   OutputParsing output_parsing = OutputParsing::kAuto;
+  ToolChoice tool_choice;
   StopOptions stop;
   int top_logprobs = 0;  // 0..20 alternatives per token
   bool logprobs = false;
