@@ -74,7 +74,10 @@ Generation::Generation(const ModelConfig& config, const Tokenizer* tokenizer,
       sampler_(sampling),
       stop_(stop),
       top_logprobs_(top_logprobs) {
-  if (tokenizer_ != nullptr) decoder_.emplace(*tokenizer_);
+  // A completion keeps its markup tags (<think>, <tool_call>) so chat replies can be read.
+  if (tokenizer_ != nullptr) {
+    decoder_.emplace(*tokenizer_, /*skip_special_tokens=*/true, /*keep_markup=*/true);
+  }
 }
 
 std::span<const int32_t> Generation::output_tokens() const {

@@ -32,8 +32,9 @@ struct Piece {
   std::string bytes;
   PieceKind kind = PieceKind::kAbsent;
   bool special = false;
-  // A special piece that is output markup the chat layer reads (<think>, <tool_call>): shown
-  // even when special tokens are skipped, so a completion's text keeps its structure.
+  // A special piece that is output markup the chat layer reads (<think>, <tool_call>): a
+  // completion's text keeps it even when special tokens are skipped (keep_markup), so its
+  // structure can be read; ordinary decodes drop it like any special token.
   bool markup = false;
 };
 
@@ -50,11 +51,13 @@ struct PieceTable {
 
   // Appends the bytes of token `id` to `bytes` (before UTF-8 repair). `at_start` is true until
   // the decode has produced visible text; it is updated. Ids outside the table add nothing.
-  void AppendTokenBytes(int32_t id, bool skip_special_tokens, bool& at_start,
-                        std::string& bytes) const;
+  // `keep_markup`: markup pieces are shown even when special tokens are skipped.
+  void AppendTokenBytes(int32_t id, bool skip_special_tokens, bool& at_start, std::string& bytes,
+                        bool keep_markup = false) const;
 
   // Always valid UTF-8: bytes that do not form valid UTF-8 become U+FFFD, one per byte.
-  std::string Decode(std::span<const int32_t> ids, bool skip_special_tokens) const;
+  std::string Decode(std::span<const int32_t> ids, bool skip_special_tokens,
+                     bool keep_markup = false) const;
 };
 
 }  // namespace jamba::engine

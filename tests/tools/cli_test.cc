@@ -120,7 +120,10 @@ TEST(CliDemoModelTest, InfoNamesTheTokenizerFileInUse) {
   ASSERT_EQ(info.exit_code, 0) << info.err;
   EXPECT_EQ(nlohmann::json::parse(info.out)["tokenizer_kind"], "tokenizer.json");
   const auto text = RunProcess({Jamba(), "info", "--model", DemoModel()});
-  EXPECT_NE(text.out.find("pieces (tokenizer.json)"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("tokenizer    tokenizer.json, "), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("chat         jamba template from built-in (Jamba 1.5+)"),
+            std::string::npos)
+      << text.out;
 }
 
 TEST(CliDemoModelTest, TokenizeKeepsControlTokenStringsAsTextUnlessAsked) {

@@ -470,7 +470,8 @@ TEST_F(TokenizerTrainerTest, WritesTheHuggingFaceTokenizerFiles) {
   const auto json = nlohmann::json::parse(ReadFile(dir.File("tokenizer.json")));
   EXPECT_EQ(json["model"]["type"], "BPE");
   EXPECT_EQ(json["model"]["byte_fallback"], true);
-  EXPECT_EQ(json["normalizer"]["normalizers"][0]["type"], "Prepend");
+  EXPECT_EQ(json["pre_tokenizer"]["type"], "Metaspace");
+  EXPECT_EQ(json["pre_tokenizer"]["prepend_scheme"], "first");
   EXPECT_EQ(json["added_tokens"].size(), 9u);
   EXPECT_EQ(json["post_processor"]["single"][0]["SpecialToken"]["id"], "<|startoftext|>");
 }
