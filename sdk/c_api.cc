@@ -7,6 +7,7 @@
 // only once the call has succeeded (so out-parameters are untouched on error); the matching
 // Release function deletes it. That new/delete pairing across the ABI is the nature of an opaque
 // C handle; inside the library everything else is RAII.
+#include "absl/strings/match.h"
 #include "sdk/c_api_internal.h"
 
 #ifndef JAMBA_VERSION_STRING
@@ -105,6 +106,22 @@ constexpr GenerateOptionKey kGenerateOptionKeys[] = {
      }},
     {"tenant",
      [](JambaGenerateOptions& o, absl::string_view v) { return Assign(o.options.tenant, v); }},
+    {"tool_choice",
+     [](JambaGenerateOptions& o, absl::string_view v) -> const char* {
+       ToolChoice& choice = o.options.tool_choice;
+       if (v == "auto" || v == "none" || v == "required") {
+         choice.mode = v == "auto"   ? ToolChoice::Mode::kAuto
+                       : v == "none" ? ToolChoice::Mode::kNone
+                                     : ToolChoice::Mode::kRequired;
+         return nullptr;
+       }
+       if (absl::StartsWith(v, "function:") && v.size() > 9) {
+         choice.mode = ToolChoice::Mode::kFunction;
+         choice.function = std::string(v.substr(9));
+         return nullptr;
+       }
+       return "auto, none, required or function:NAME";
+     }},
 };
 
 using SessionOptionKey = OptionKey<CreateSessionOptions>;

@@ -213,8 +213,9 @@ typedef struct JambaApi {
    * repetition_penalty, presence_penalty, frequency_penalty, seed (unset: random, reported in the
    * result), max_tokens, ignore_eos ("true"/"false"/"1"/"0"), logprobs, top_logprobs,
    * timeout_ms (> 0: DEADLINE_EXCEEDED after that long from the start of the call), tenant (whose
-   * persisted checkpoints a stateless Generate may reuse; default "default"). Ranges are checked
-   * by Generate, naming the field. */
+   * persisted checkpoints a stateless Generate may reuse; default "default"), and since version 2
+   * tool_choice ("auto", "none", "required" or "function:NAME": whether a chat reply calls one of
+   * the chat input's tools). Ranges are checked by Generate, naming the field. */
 
   JambaStatus* (*CreateGenerateOptions)(JambaGenerateOptions** out);
   JambaStatus* (*SetGenerateOption)(JambaGenerateOptions* options, const char* key,
