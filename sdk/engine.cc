@@ -95,6 +95,10 @@ absl::StatusOr<std::unique_ptr<Engine::Impl>> Engine::Impl::Create(const std::st
     auto chat_template = engine::ChatTemplate::Load(model_dir, *impl->tokenizer_);
     if (chat_template.ok()) {
       impl->chat_template_ = *std::move(chat_template);
+      // A template that cannot render a reply followed by a message leaves replies as sampled.
+      if (auto closing = impl->chat_template_->AssistantTurnClosing(); closing.ok()) {
+        impl->assistant_turn_closing_ = *std::move(closing);
+      }
     } else if (!absl::IsNotFound(chat_template.status())) {
       return chat_template.status();
     }

@@ -4,6 +4,7 @@
 #define JAMBA_SDK_ENGINE_IMPL_H_
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,9 @@ class Engine::Impl {
   const engine::JambaModel& model() const { return *model_; }
   const engine::Tokenizer* tokenizer() const { return tokenizer_.get(); }
   const engine::ChatTemplate* chat_template() const { return chat_template_.get(); }
+  // What closes an assistant turn in this model's chat format (empty without a template, or
+  // when the template cannot say).
+  std::span<const int32_t> assistant_turn_closing() const { return assistant_turn_closing_; }
   engine::Scheduler& scheduler() { return *scheduler_; }
   // Null without a session directory.
   sdk::SessionManager* sessions() { return sessions_.get(); }
@@ -82,6 +86,7 @@ class Engine::Impl {
   std::unique_ptr<engine::JambaModel> model_;
   std::unique_ptr<engine::Tokenizer> tokenizer_;
   std::unique_ptr<engine::ChatTemplate> chat_template_;
+  std::vector<int32_t> assistant_turn_closing_;
   std::unique_ptr<engine::Scheduler> scheduler_;
   std::unique_ptr<sdk::SessionManager> sessions_;
   ModelInfo info_;

@@ -185,13 +185,13 @@ absl::StatusOr<jinja::RenderOutput> ChatTemplate::Render(
   return rendered;
 }
 
-absl::StatusOr<jinja::RenderOutput> ChatTemplate::RenderContinuation(
+absl::StatusOr<ChatTemplate::ProbeSplit> ChatTemplate::SplitAfterProbe(
     const ChatConversation& conversation) const {
-  JAMBA_RETURN_IF_ERROR(ValidateChatMessages(conversation.messages));
-  // Render a probe conversation P ending in a sentinel message, alone and followed by the new
-  // messages. When P renders the same up to the sentinel both times, the text after the
-  // sentinel's own closing is what the new messages add. Several probes, because templates
-  // differ in the orders of roles they accept and in what they do to the last user turn.
+  // Render a probe conversation P ending in a sentinel message, alone and followed by the
+  // conversation's messages. When P renders the same up to the sentinel both times, and its own
+  // closing of the sentinel's turn comes next both times, what follows is what the messages add.
+  // Several probes, because templates differ in the orders of roles they accept and in what they
+  // do to the last user turn.
   const Json probes[] = {
       Json::array(
           {{{"role", "user"}, {"content", "x"}}, {{"role", "assistant"}, {"content", kSentinel}}}),
@@ -223,11 +223,34 @@ absl::StatusOr<jinja::RenderOutput> ChatTemplate::RenderContinuation(
     const size_t after = a_at + sizeof(kSentinel) - 1;
     const std::string_view closing = std::string_view(a_text).substr(after);
     if (std::string_view(b_text).substr(after, closing.size()) != closing) continue;
-    return Suffix(*b, after + closing.size());
+    return ProbeSplit{probe.back()["role"].get<std::string>(), Suffix(*a, after),
+                      Suffix(*b, after + closing.size())};
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "chat template (", origin_,
-      ") cannot render messages that continue a conversation: ", last_error.message()));
+  return last_error;
+}
+
+absl::StatusOr<jinja::RenderOutput> ChatTemplate::RenderContinuation(
+    const ChatConversation& conversation) const {
+  JAMBA_RETURN_IF_ERROR(ValidateChatMessages(conversation.messages));
+  absl::StatusOr<ProbeSplit> split = SplitAfterProbe(conversation);
+  if (!split.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "chat template (", origin_,
+        ") cannot render messages that continue a conversation: ", split.status().message()));
+  }
+  return std::move(split->added);
+}
+
+absl::StatusOr<std::vector<int32_t>> ChatTemplate::AssistantTurnClosing() const {
+  ChatConversation conversation;
+  conversation.messages = Json::array({{{"role", "user"}, {"content", "y"}}});
+  absl::StatusOr<ProbeSplit> split = SplitAfterProbe(conversation);
+  if (!split.ok()) return split.status();
+  if (split->probe_role != "assistant") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "chat template (", origin_, ") does not render a user message after an assistant turn"));
+  }
+  return Encode(split->closing);
 }
 
 absl::StatusOr<std::vector<int32_t>> ChatTemplate::Encode(const ChatConversation& conversation,

@@ -82,6 +82,11 @@ class ChatTemplate {
   absl::StatusOr<jinja::RenderOutput> RenderContinuation(
       const ChatConversation& conversation) const;
 
+  // The tokens the template writes after an assistant message's content when the conversation
+  // goes on (ChatML's "<|im_end|>\n", Jamba's "<|eom|>"). A committed reply is closed with them, so
+  // a session holds the turn as a rendering of the whole conversation would.
+  absl::StatusOr<std::vector<int32_t>> AssistantTurnClosing() const;
+
   // Tokens of Render or RenderContinuation: markup with special tokens recognised, user data as
   // plain text. `max_tokens` as Tokenizer::EncodeOptions::max_tokens.
   absl::StatusOr<std::vector<int32_t>> Encode(const ChatConversation& conversation,
@@ -90,6 +95,15 @@ class ChatTemplate {
                                               int64_t max_tokens = -1) const;
 
  private:
+  // A probe conversation's rendering split after its last (sentinel) message's content: the
+  // closing of that message, and what `conversation`'s messages add after it.
+  struct ProbeSplit {
+    std::string probe_role;  // the sentinel message's role
+    jinja::RenderOutput closing;
+    jinja::RenderOutput added;
+  };
+  absl::StatusOr<ProbeSplit> SplitAfterProbe(const ChatConversation& conversation) const;
+
   std::map<std::string, jinja::Value> Variables(const ChatConversation& conversation) const;
 
   jinja::Template program_;

@@ -215,6 +215,47 @@ TEST_F(EngineChatTest, AToolConversationInASessionContinuesAfterARestart) {
   EXPECT_EQ(after->usage.recomputed_tokens, 0);
 }
 
+TEST_F(EngineChatTest, ACommittedReplyIsClosedAsTheTemplateClosesATurn) {
+  auto engine = Open();
+  ASSERT_NE(engine, nullptr);
+  // ChatML closes an assistant turn with "<|im_end|>\n": a reply that sampled <|im_end|> (its
+  // end of sequence) lacks the newline; a reply cut short lacks both.
+  auto closing = engine->Tokenize("<|im_end|>\n", {.add_bos = false, .parse_special_tokens = true});
+  ASSERT_TRUE(closing.ok()) << closing.status();
+  ASSERT_EQ(closing->size(), 2u);
+  ASSERT_TRUE(engine->CreateSession("default", {.id = "closed"}).ok());
+  auto expect_closed = [&](const GenerateResult& result, int64_t before, int64_t missing) {
+    ASSERT_TRUE(result.session.has_value());
+    EXPECT_EQ(result.session->token_count, before + result.usage.prompt_tokens +
+                                               static_cast<int64_t>(result.sampled_tokens.size()) +
+                                               missing);
+  };
+  // Cut short by max_tokens, with the end of sequence banned.
+  GenerateOptions cut = Seeded(5);
+  cut.stop.ignore_eos = true;
+  auto first = engine->GenerateFromSession("default", "closed", Input::Chat({{"user", "Hello"}}),
+                                           cut, /*commit=*/true);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->finish_reason, FinishReason::kLength);
+  expect_closed(*first, 0, 2);
+  // A forced tool call ends with <|im_end|>: only the newline is added.
+  const int64_t before = first->session->token_count;
+  Input ask = Input::Chat({{"user", "Weather in Oslo?"}});
+  ask.tools = {WeatherTool()};
+  GenerateOptions call = Seeded(60);
+  call.tool_choice.mode = ToolChoice::Mode::kRequired;
+  auto called = engine->GenerateFromSession("default", "closed", ask, call, /*commit=*/true);
+  ASSERT_TRUE(called.ok()) << called.status();
+  ASSERT_EQ(called->finish_reason, FinishReason::kToolCalls);
+  ASSERT_EQ(called->sampled_tokens.back(), (*closing)[0]);
+  expect_closed(*called, before, 1);
+  // Text generations are committed as they were sampled.
+  const int64_t text_before = called->session->token_count;
+  auto text = engine->GenerateFromSession("default", "closed", Input::Text(" and"), cut, true);
+  ASSERT_TRUE(text.ok()) << text.status();
+  expect_closed(*text, text_before, 0);
+}
+
 TEST(EngineDocumentsTest, DocumentsRenderInTheJambaTemplate) {
   testing::TempDir dir;
   ASSERT_TRUE(tools::WriteDemoModel(dir.path(), {}).ok());

@@ -188,6 +188,26 @@ TEST_F(ChatTemplateTest, TheChatmlTemplateThinksAndContinuesAfterItsOwnTurns) {
       << continuation;
 }
 
+TEST_F(ChatTemplateTest, AnAssistantTurnClosesAsTheTemplateClosesIt) {
+  auto closing_text = [&](const ChatTemplate& chat) -> std::string {
+    auto closing = chat.AssistantTurnClosing();
+    EXPECT_TRUE(closing.ok()) << closing.status();
+    return closing.ok() ? tokenizer().Decode(*closing, /*skip_special_tokens=*/false) : "";
+  };
+  EXPECT_EQ(closing_text(*Builtin()), "<|eom|>");
+  auto chatml =
+      ChatTemplate::FromSource(ChatTemplate::BuiltinChatmlSource(), "chatml", tokenizer());
+  ASSERT_TRUE(chatml.ok()) << chatml.status();
+  EXPECT_EQ(closing_text(**chatml), "<|im_end|>\n");
+  // A template that renders no assistant turn cannot say how one closes.
+  auto users_only = ChatTemplate::FromSource(
+      "{% for m in messages %}{% if m.role == 'assistant' %}{{ raise_exception('no') }}{% endif %}"
+      "{{ m.content }};{% endfor %}",
+      "users-only", tokenizer());
+  ASSERT_TRUE(users_only.ok()) << users_only.status();
+  EXPECT_FALSE((*users_only)->AssistantTurnClosing().ok());
+}
+
 TEST_F(ChatTemplateTest, TheCheckpointsTemplateIsFoundWhereTransformersLooks) {
   TempDir dir;
   // tokenizer_config.json's string template.
