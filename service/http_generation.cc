@@ -158,13 +158,14 @@ HttpGeneration::Progress HttpGeneration::Take(absl::Duration timeout, bool until
 
 void ServeGeneration(const ServiceContext& ctx, const HttpModel& model,
                      const std::atomic<bool>& shutting_down, OpenAiEndpoint endpoint,
-                     const httplib::Request& http_request, httplib::Response& http_response) {
+                     const httplib::Request& http_request, absl::string_view body,
+                     httplib::Response& http_response) {
   absl::StatusOr<CallOrigin> origin = HttpCallOrigin(http_request);
   auto call = std::make_shared<HttpGeneration>(ctx, MethodName(endpoint),
                                                origin.ok() ? *origin : CallOrigin(), shutting_down);
   CallRecord& record = call->record();
   http_response.set_header("X-Request-Id", record.request_id());
-  record.AddRequestBytes(static_cast<int64_t>(http_request.body.size()));
+  record.AddRequestBytes(static_cast<int64_t>(body.size()));
 
   auto request = std::make_shared<OpenAiRequest>();
   auto param_name = [&request](absl::string_view path) { return request->ParamName(path); };
@@ -172,7 +173,7 @@ void ServeGeneration(const ServiceContext& ctx, const HttpModel& model,
   if (status.ok()) status = origin.status();
   if (status.ok()) {
     absl::StatusOr<OpenAiRequest> parsed =
-        ParseOpenAiRequest(endpoint, http_request.body, HttpExtensionHeaders(http_request));
+        ParseOpenAiRequest(endpoint, body, HttpExtensionHeaders(http_request));
     if (parsed.ok()) {
       *request = *std::move(parsed);
     } else {

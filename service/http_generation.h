@@ -69,10 +69,11 @@ class HttpGeneration final : public GenerateSink {
   std::optional<absl::Status> outcome_ ABSL_GUARDED_BY(mu_);
 };
 
-// Serves one completion request on the calling connection thread.
+// Serves one completion request, whose body has been read, on the calling connection thread.
 void ServeGeneration(const ServiceContext& ctx, const HttpModel& model,
                      const std::atomic<bool>& shutting_down, OpenAiEndpoint endpoint,
-                     const httplib::Request& request, httplib::Response& response);
+                     const httplib::Request& request, absl::string_view body,
+                     httplib::Response& response);
 
 }  // namespace jamba::service
 

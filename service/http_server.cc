@@ -84,6 +84,31 @@ HttpError LibraryError(const httplib::Request& request, int status, int64_t max_
   return error;
 }
 
+// Reads a request's body with `reader`. False after replying: a multipart body (415), a body over
+// the limit (413), a body that did not arrive whole (400).
+bool ReadBody(const httplib::Request& request, const httplib::ContentReader& reader,
+              int64_t max_request_bytes, std::string& body, httplib::Response& response) {
+  if (request.is_multipart_form_data()) {
+    HttpError error;
+    error.status = 415;
+    error.type = "invalid_request_error";
+    error.code = "unsupported_media_type";
+    error.message = "send the request as a JSON body (application/json)";
+    response.set_header("Connection", "close");  // (its body was not read)
+    ReplyError(error, response);
+    return false;
+  }
+  if (reader([&body](const char* data, size_t length) {
+        body.append(data, length);
+        return true;
+      })) {
+    return true;
+  }
+  ReplyError(LibraryError(request, response.status == 413 ? 413 : 400, max_request_bytes),
+             response);
+  return false;
+}
+
 void MethodNotAllowed(const char* allowed, httplib::Response& response) {
   HttpError error;
   error.status = 405;
@@ -103,15 +128,21 @@ HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Route() {
   httplib::Server& server = *server_;
-  server.Post("/v1/chat/completions",
-              [this](const httplib::Request& request, httplib::Response& response) {
-                ServeGeneration(ctx_, model_, shutting_down_, OpenAiEndpoint::kChatCompletions,
-                                request, response);
-              });
-  server.Post("/v1/completions", [this](const httplib::Request& request,
-                                        httplib::Response& response) {
-    ServeGeneration(ctx_, model_, shutting_down_, OpenAiEndpoint::kCompletions, request, response);
-  });
+  // The completion routes read their bodies themselves: cpp-httplib, reading a body for a
+  // handler, would parse one sent as application/x-www-form-urlencoded (curl -d's default) as a
+  // form and refuse it over 8 KiB. The body is JSON whatever its declared type.
+  for (const auto& [path, endpoint] :
+       {std::pair{"/v1/chat/completions", OpenAiEndpoint::kChatCompletions},
+        std::pair{"/v1/completions", OpenAiEndpoint::kCompletions}}) {
+    server.Post(path, [this, endpoint = endpoint](const httplib::Request& request,
+                                                  httplib::Response& response,
+                                                  const httplib::ContentReader& reader) {
+      std::string body;
+      if (ReadBody(request, reader, max_request_bytes_, body, response)) {
+        ServeGeneration(ctx_, model_, shutting_down_, endpoint, request, body, response);
+      }
+    });
+  }
   auto models = [this](const httplib::Request& request, httplib::Response& response) {
     const bool one = request.matches.size() > 1;
     absl::StatusOr<CallOrigin> origin = HttpCallOrigin(request);
@@ -186,10 +217,17 @@ absl::StatusOr<int> HttpServer::Start(const HttpServerOptions& options) {
   server.set_read_timeout(io_ms / 1000, (io_ms % 1000) * 1000);
   server.set_write_timeout(io_ms / 1000, (io_ms % 1000) * 1000);
   server.set_payload_max_length(static_cast<size_t>(options.max_request_bytes));
+  // SO_REUSEADDR only: cpp-httplib's default adds SO_REUSEPORT, with which a second server on the
+  // same port would start and silently take half of the connections.
+  server.set_socket_options([](int socket) {
+    const int yes = 1;
+    setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   // Each event of a stream is one small write: without this, Nagle's algorithm holds one back
   // until the client acknowledges the previous (delayed acknowledgements: up to 40 ms).
   server.set_tcp_nodelay(true);
   const int64_t max_request_bytes = options.max_request_bytes;
+  max_request_bytes_ = max_request_bytes;
   server.set_error_handler(httplib::Server::HandlerWithResponse(
       [max_request_bytes](const httplib::Request& request, httplib::Response& response) {
         if (!response.body.empty()) return httplib::Server::HandlerResponse::Unhandled;

@@ -62,6 +62,7 @@ class HttpServer {
   const HttpModel model_;
   std::atomic<bool> shutting_down_{false};
   std::unique_ptr<httplib::Server> server_;
+  int64_t max_request_bytes_ = 0;
   int port_ = 0;
   std::thread thread_;
 };
