@@ -1,13 +1,15 @@
-// service_load: what concurrent clients get from jambad, and what the gRPC layer costs. For 1, 4
+// service_load: what concurrent clients get from jambad, and what its API layers cost. For 1, 4
 // and 16 concurrent clients, each generating a fixed number of tokens (64) from one short prompt
 // with its own seed, it measures the aggregate tokens/s, the time to first token (p50/p99) and
-// the inter-token latency (p50/p99): once over loopback gRPC against a jambad it starts (or
-// --server ADDR), and once in-process, threads calling jamba::Engine::Generate on an Engine with
-// the same options. The batching gain is the aggregate tokens/s at the most clients over that at
-// one client. Prints a table; --json writes the figures. It never passes or fails on time.
+// the inter-token latency (p50/p99): over loopback gRPC against a jambad it starts (or --server
+// ADDR), over the same jambad's OpenAI-compatible HTTP API as streaming clients of
+// /v1/completions (server-sent events; or --http-server ADDR), and in-process, threads calling
+// jamba::Engine::Generate on an Engine with the same options. The batching gain is the aggregate
+// tokens/s at the most clients over that at one client. Prints a table; --json writes the
+// figures. It never passes or fails on time.
 //
-//   service_load [--model DIR] [--server ADDR [--api-key KEY]] [--clients 1,4,16] [--tokens 64]
-//                [--threads N] [--rounds N] [--json OUT]
+//   service_load [--model DIR] [--server ADDR [--http-server ADDR] [--api-key KEY]]
+//                [--clients 1,4,16] [--tokens 64] [--threads N] [--rounds N] [--json OUT]
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -42,6 +44,7 @@
 #include "absl/time/time.h"
 #include "engine/status_macros.h"
 #include "grpcpp/grpcpp.h"
+#include "httplib.h"
 #include "jamba/engine.h"
 #include "jamba/v1/generation_service.grpc.pb.h"
 #include "jamba/v1/model_service.grpc.pb.h"
@@ -63,7 +66,8 @@ double Seconds(Clock::time_point from, Clock::time_point to) {
 
 struct Options {
   std::string model = JAMBA_DEMO_MODEL_DIR;
-  std::string server;  // empty: start jambad
+  std::string server;       // empty: start jambad
+  std::string http_server;  // with --server: its HTTP API (empty: not measured)
   std::string api_key;
   std::vector<int> clients = {1, 4, 16};
   int tokens = 64;
@@ -78,8 +82,8 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
     const std::string flag = argv[i];
     if (flag == "--help") {
       return absl::InvalidArgumentError(
-          "usage: service_load [--model DIR] [--server ADDR [--api-key KEY]] [--clients 1,4,16] "
-          "[--tokens 64] [--threads N] [--rounds N] [--json OUT]");
+          "usage: service_load [--model DIR] [--server ADDR [--http-server ADDR] [--api-key KEY]] "
+          "[--clients 1,4,16] [--tokens 64] [--threads N] [--rounds N] [--json OUT]");
     }
     if (i + 1 >= argc) return absl::InvalidArgumentError(flag + " needs a value");
     const std::string value = argv[++i];
@@ -87,6 +91,8 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
       o.model = value;
     } else if (flag == "--server") {
       o.server = value;
+    } else if (flag == "--http-server") {
+      o.http_server = value;
     } else if (flag == "--api-key") {
       o.api_key = value;
     } else if (flag == "--clients") {
@@ -237,6 +243,8 @@ class Jambad {
                                      "127.0.0.1:0",
                                      "--metrics-listen",
                                      "",
+                                     "--http-listen",
+                                     "127.0.0.1:0",
                                      "--session-dir",
                                      "",
                                      "--threads",
@@ -277,6 +285,7 @@ class Jambad {
       return absl::InternalError(absl::StrCat("jambad did not start:\n", errors));
     }
     server->address_ = absl::StrCat("127.0.0.1:", ready.value("port", 0));
+    server->http_address_ = absl::StrCat("127.0.0.1:", ready.value("http_port", 0));
     return server;
   }
 
@@ -292,11 +301,13 @@ class Jambad {
   }
 
   const std::string& address() const { return address_; }
+  const std::string& http_address() const { return http_address_; }
 
  private:
   pid_t pid_ = -1;
   std::string dir_;
   std::string address_;
+  std::string http_address_;
 };
 
 v1::GenerateRequest MakeRequest(const Options& o, uint64_t seed) {
@@ -352,6 +363,79 @@ absl::StatusOr<std::vector<LoadResult>> MeasureService(const Options& o, const s
       }
     };
     // Warm-up: every connection established and one request through, not measured.
+    RunLoad(clients, 1, [&](int index, int, Trace& trace) { run(index, 1 << 20, trace); });
+    results.push_back(RunLoad(clients, o.rounds, run));
+  }
+  return results;
+}
+
+// The completion tokens counted so far in one server-sent event (stream_options
+// .continuous_usage_stats); -1 when it has none. A scan, not a parse: the client's share of the
+// two cores stays small, as a gRPC client's does.
+int64_t CompletionTokensSoFar(absl::string_view event) {
+  constexpr absl::string_view kKey = "\"completion_tokens\":";
+  const size_t at = event.find(kKey);
+  if (at == absl::string_view::npos) return -1;
+  int64_t n = 0;
+  for (size_t i = at + kKey.size(); i < event.size() && event[i] >= '0' && event[i] <= '9'; ++i) {
+    n = n * 10 + (event[i] - '0');
+  }
+  return n;
+}
+
+// The HTTP API: streaming clients of POST /v1/completions, one keep-alive connection each.
+absl::StatusOr<std::vector<LoadResult>> MeasureHttp(const Options& o, const std::string& address) {
+  const size_t colon = address.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
+    return absl::InvalidArgumentError("--http-server must be host:port");
+  }
+  const std::string host = address.substr(0, colon);
+  httplib::Headers headers;
+  if (!o.api_key.empty()) headers.emplace("Authorization", "Bearer " + o.api_key);
+  std::vector<LoadResult> results;
+  for (int clients : o.clients) {
+    std::vector<std::unique_ptr<httplib::Client>> connections;
+    for (int i = 0; i < clients; ++i) {
+      connections.push_back(std::make_unique<httplib::Client>(host, port));
+      connections.back()->set_keep_alive(true);
+      connections.back()->set_read_timeout(600, 0);
+    }
+    auto run = [&](int index, int round, Trace& trace) {
+      const Json body = {{"prompt", kPrompt},
+                         {"max_tokens", o.tokens},
+                         {"seed", Seed(index, round)},
+                         {"ignore_eos", true},  // every client gets exactly o.tokens tokens
+                         {"stream", true},
+                         {"stream_options", {{"continuous_usage_stats", true}}}};
+      httplib::Request request;
+      request.method = "POST";
+      request.path = "/v1/completions";
+      request.headers = headers;
+      request.headers.emplace("Content-Type", "application/json");
+      request.body = body.dump();
+      std::string pending;
+      int64_t delivered = 0;
+      request.content_receiver = [&](const char* data, size_t length, uint64_t, uint64_t) {
+        pending.append(data, length);
+        size_t end = 0;
+        while ((end = pending.find("\n\n")) != std::string::npos) {
+          const int64_t so_far = CompletionTokensSoFar(absl::string_view(pending.data(), end));
+          if (so_far > delivered) {
+            trace.Deliver(so_far - delivered);
+            delivered = so_far;
+          }
+          pending.erase(0, end + 2);
+        }
+        return true;
+      };
+      httplib::Result result = connections[static_cast<size_t>(index)]->send(request);
+      if (!result) {
+        trace.status = absl::UnavailableError(httplib::to_string(result.error()));
+      } else if (result->status != 200) {
+        trace.status = absl::UnknownError(absl::StrCat("HTTP ", result->status, ": ", pending));
+      }
+    };
     RunLoad(clients, 1, [&](int index, int, Trace& trace) { run(index, 1 << 20, trace); });
     results.push_back(RunLoad(clients, o.rounds, run));
   }
@@ -431,14 +515,20 @@ absl::Status Run(Options o) {
   // The service first, then the Engine in this process: never both loaded and competing.
   std::string model_id;
   std::vector<LoadResult> service;
+  std::vector<LoadResult> http;
   std::string address = o.server;
+  std::string http_address = o.http_server;
   {
     std::unique_ptr<Jambad> jambad;
     if (address.empty()) {
       JAMBA_ASSIGN_OR_RETURN(jambad, Jambad::Start(o));
       address = jambad->address();
+      http_address = jambad->http_address();
     }
     JAMBA_ASSIGN_OR_RETURN(service, MeasureService(o, address, &model_id));
+    if (!http_address.empty()) {
+      JAMBA_ASSIGN_OR_RETURN(http, MeasureHttp(o, http_address));
+    }
   }
   ModelInfo info;
   JAMBA_ASSIGN_OR_RETURN(std::vector<LoadResult> engine, MeasureEngine(o, &info));
@@ -447,19 +537,23 @@ absl::Status Run(Options o) {
       o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
   std::cout << absl::StrFormat(
       "model %s: %.1fM parameters, %d layers, backend %s, %d threads; %d tokens per client from "
-      "\"%s\"; service at %s%s; %d round(s)\n",
+      "\"%s\"; service at %s (HTTP %s)%s; %d round(s)\n",
       o.model, info.total_parameters / 1e6, info.num_layers, info.backend, threads, o.tokens,
-      kPrompt, address, o.server.empty() ? " (started here)" : "", o.rounds);
+      kPrompt, address, http_address.empty() ? "not measured" : http_address,
+      o.server.empty() ? " (started here)" : "", o.rounds);
   std::cout << absl::StrFormat("%-8s %7s %8s %10s %10s %10s %9s %9s\n", "mode", "clients", "tokens",
                                "tok/s", "ttft p50", "ttft p99", "itl p50", "itl p99");
   PrintRows("service", service);
+  PrintRows("http", http);
   PrintRows("engine", engine);
   std::cout << absl::StrFormat(
-      "batching gain (tok/s at %d clients over %d): service %.2fx, engine %.2fx\n"
+      "batching gain (tok/s at %d clients over %d): service %.2fx, http %.2fx, engine %.2fx\n"
       "times in ms; ttft: request start to the first token; itl: between token deliveries, per "
-      "token. service: loopback gRPC, one connection per client; engine: threads calling "
-      "Engine::Generate in-process.\n",
-      o.clients.back(), o.clients.front(), BatchingGain(service), BatchingGain(engine));
+      "token. service: loopback gRPC, one connection per client; http: the same jambad's "
+      "OpenAI-compatible API, streaming /v1/completions (SSE) on one keep-alive connection per "
+      "client; engine: threads calling Engine::Generate in-process.\n",
+      o.clients.back(), o.clients.front(), BatchingGain(service), BatchingGain(http),
+      BatchingGain(engine));
 
   if (!o.json.empty()) {
     struct utsname un = {};
@@ -483,7 +577,9 @@ absl::Status Run(Options o) {
         {"tokens_per_client", o.tokens},
         {"rounds", o.rounds},
         {"server", o.server.empty() ? "started by service_load" : o.server},
+        {"http_server", o.server.empty() ? "the same jambad" : o.http_server},
         {"service", ToJson(service)},
+        {"http", ToJson(http)},
         {"engine", ToJson(engine)}};
     const std::filesystem::path path(o.json);
     if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
