@@ -293,6 +293,56 @@ TEST_F(HttpApiTest, AnotherTenantsSessionIsNotFound) {
   EXPECT_EQ(again.Json()["session"]["committed"], false);
 }
 
+TEST_F(HttpApiTest, AStatelessPromptThatExtendsAStoredPrefixOfTheTenantReusesIt) {
+  // A session of acme's holding BOS and 40 tokens, stored with a checkpoint at its end.
+  auto sessions = v1::SessionService::NewStub(server_->Channel());
+  {
+    grpc::ClientContext context;
+    Authorize(context, kAcmeKey);
+    v1::CreateSessionRequest create;
+    create.set_session_id("prefix");
+    v1::Session session;
+    ASSERT_TRUE(sessions->CreateSession(&context, create, &session).ok());
+  }
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 40; ++i) ids.push_back(5 + (i * 37) % 400);
+  {
+    grpc::ClientContext context;
+    Authorize(context, kAcmeKey);
+    auto stream = sessions->AppendToSession(&context);
+    v1::AppendToSessionRequest config;
+    config.mutable_config()->set_session("sessions/prefix");
+    ASSERT_TRUE(stream->Write(config));
+    v1::AppendToSessionRequest chunk;
+    chunk.mutable_token_ids()->mutable_ids()->Assign(ids.begin(), ids.end());
+    ASSERT_TRUE(stream->Write(chunk));
+    stream->WritesDone();
+    v1::AppendToSessionResponse response;
+    while (stream->Read(&response)) {
+    }
+    ASSERT_TRUE(stream->Finish().ok());
+  }
+  auto models = v1::ModelService::NewStub(server_->Channel());
+  grpc::ClientContext context;
+  Authorize(context, kAcmeKey);
+  v1::ModelInfo info;
+  ASSERT_TRUE(models->GetModelInfo(&context, v1::GetModelInfoRequest(), &info).ok());
+  // A stateless prompt of token ids that begins with the session's tokens.
+  Json prompt = Json::array({info.tokenizer().bos_token_id()});
+  for (int32_t id : ids) prompt.push_back(id);
+  for (int32_t id : {7, 8, 9}) prompt.push_back(id);
+  const Json body = {{"prompt", prompt}, {"max_tokens", 2}, {"temperature", 0}};
+  HttpReply acme = http_->Post("/v1/completions", body, Bearer(kAcmeKey));
+  ASSERT_EQ(acme.status, 200) << acme.body;
+  EXPECT_EQ(acme.Json()["usage"]["prompt_tokens"], 44);
+  EXPECT_EQ(acme.Json()["usage"]["prompt_tokens_details"]["cached_tokens"], 41);
+  // Another tenant's identical prompt restores nothing of acme's.
+  HttpReply globex = http_->Post("/v1/completions", body, Bearer(kGlobexKey));
+  ASSERT_EQ(globex.status, 200) << globex.body;
+  EXPECT_EQ(globex.Json()["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+  EXPECT_EQ(globex.Json()["choices"][0]["text"], acme.Json()["choices"][0]["text"]);
+}
+
 TEST_F(HttpApiTest, ADeadlineHeaderStopsTheCallAndACommittingTurnStoresNothing) {
   HttpHeaders headers = Bearer(kAcmeKey);
   headers.emplace("X-Jamba-Session", "deadline");
