@@ -5,7 +5,8 @@
 //
 // cpp-httplib serves each connection on one thread of its pool for the connection's whole life
 // (a stream, and the keep-alive wait between requests): `threads` bounds the connections served
-// at once; more wait, accepted, until a thread is free. docs/jambad.md has the limits.
+// at once; more wait, accepted, until a thread is free. docs/jambad.md has the limits. The process
+// must ignore SIGPIPE (jambad's main does): cpp-httplib writes to clients that may have gone.
 #ifndef JAMBA_SERVICE_HTTP_SERVER_H_
 #define JAMBA_SERVICE_HTTP_SERVER_H_
 

@@ -1,6 +1,7 @@
 // HttpClient: cpp-httplib requests, SSE parsing; Curl: popen of the curl binary.
 #include "tests/integration/http_client.h"
 
+#include <csignal>
 #include <cstdio>
 
 #include "absl/strings/match.h"
@@ -29,6 +30,10 @@ HttpReply ToReply(const httplib::Result& result) {
   return reply;
 }
 
+// A write to a connection the server has closed (a refused TLS handshake, a stream the server
+// cut) must fail, not kill the test with SIGPIPE (OpenSSL writes with write(2)).
+void IgnoreSigpipe() { signal(SIGPIPE, SIG_IGN); }
+
 }  // namespace
 
 HttpHeaders Bearer(const std::string& key) { return {{"Authorization", "Bearer " + key}}; }
@@ -56,11 +61,13 @@ std::string HttpStream::Text() const {
 }
 
 HttpClient::HttpClient(int port) : client_(std::make_unique<httplib::Client>("127.0.0.1", port)) {
+  IgnoreSigpipe();
   client_->set_read_timeout(120, 0);
 }
 
 HttpClient::HttpClient(int port, const std::string& ca_file, const std::string& cert_file,
                        const std::string& key_file) {
+  IgnoreSigpipe();
   const std::string url = absl::StrCat("https://127.0.0.1:", port);
   client_ = cert_file.empty() ? std::make_unique<httplib::Client>(url)
                               : std::make_unique<httplib::Client>(url, cert_file, key_file);
