@@ -62,6 +62,7 @@ std::string HttpStream::Text() const {
 
 HttpClient::HttpClient(int port) : client_(std::make_unique<httplib::Client>("127.0.0.1", port)) {
   IgnoreSigpipe();
+  client_->set_tcp_nodelay(true);  // (headers and body are separate writes)
   client_->set_read_timeout(120, 0);
 }
 
@@ -73,6 +74,7 @@ HttpClient::HttpClient(int port, const std::string& ca_file, const std::string& 
                               : std::make_unique<httplib::Client>(url, cert_file, key_file);
   client_->set_ca_cert_path(ca_file);
   client_->enable_server_certificate_verification(true);
+  client_->set_tcp_nodelay(true);
   client_->set_read_timeout(120, 0);
 }
 
