@@ -416,13 +416,9 @@ grpc::ServerUnaryReactor* SessionService::CreateSession(grpc::CallbackServerCont
         }
         ValidateDisplayName(req.session().display_name(), "session.display_name", errors);
         if (!errors.empty()) return errors.ToStatus();
-        CreateSessionOptions options;
-        options.id = req.session_id();
-        options.display_name = req.session().display_name();
-        if (req.session().skip_bos() || ctx_.engine->model_info().bos_token_id < 0) {
-          options.labels[kSkipBosLabel] = "true";
-        }
-        absl::StatusOr<SessionInfo> info = ctx_.engine->CreateSession(call.tenant(), options);
+        absl::StatusOr<SessionInfo> info = ctx_.engine->CreateSession(
+            call.tenant(), NewSessionOptions(ctx_, req.session_id(), req.session().display_name(),
+                                             req.session().skip_bos()));
         if (absl::IsAlreadyExists(info.status())) {
           return AlreadyExists(SessionName(req.session_id()));
         }

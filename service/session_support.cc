@@ -29,6 +29,30 @@ absl::StatusOr<SessionView> LookupSession(const ServiceContext& ctx, const std::
   return SessionView(*std::move(info), ctx.engine->model_info().bos_token_id);
 }
 
+CreateSessionOptions NewSessionOptions(const ServiceContext& ctx, std::string id,
+                                       std::string display_name, bool skip_bos) {
+  CreateSessionOptions options;
+  options.id = std::move(id);
+  options.display_name = std::move(display_name);
+  if (skip_bos || ctx.engine->model_info().bos_token_id < 0) options.labels[kSkipBosLabel] = "true";
+  return options;
+}
+
+absl::Status CreateSessionIfMissing(const ServiceContext& ctx, const std::string& tenant,
+                                    const std::string& id) {
+  absl::StatusOr<SessionInfo> existing = ctx.engine->GetSession(tenant, id);
+  // Any other error is the lookup's to report, as the generation that follows does.
+  if (existing.ok() || !absl::IsNotFound(existing.status())) return absl::OkStatus();
+  absl::StatusOr<SessionInfo> created =
+      ctx.engine->CreateSession(tenant, NewSessionOptions(ctx, id, "", /*skip_bos=*/false));
+  if (created.ok() || absl::IsAlreadyExists(created.status())) return absl::OkStatus();
+  EngineErrorContext error;
+  error.session_name = SessionName(id);
+  error.field = "session.session";
+  error.retry_delay = ctx.retry_delay;
+  return AnnotateEngineError(created.status(), error);
+}
+
 absl::Status CheckEtag(const SessionView& session, const std::string& etag) {
   if (etag.empty() || etag == session.info().etag) return absl::OkStatus();
   const std::string name = SessionName(session.info().id);

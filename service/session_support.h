@@ -22,6 +22,14 @@ absl::Status RequireSessions(const ServiceContext& ctx);
 // The session `id` of `tenant`; another tenant's session is NOT_FOUND like a missing one.
 absl::StatusOr<SessionView> LookupSession(const ServiceContext& ctx, const std::string& tenant,
                                           const std::string& id);
+// The SDK options of a new session as the API creates it: a model without BOS, or `skip_bos`,
+// labels it skip-bos (see proto_mapping.h).
+CreateSessionOptions NewSessionOptions(const ServiceContext& ctx, std::string id,
+                                       std::string display_name, bool skip_bos);
+// Creates the session `id` of `tenant` unless it exists (an existing one, or one created
+// concurrently by another call, is fine).
+absl::Status CreateSessionIfMissing(const ServiceContext& ctx, const std::string& tenant,
+                                    const std::string& id);
 // ABORTED (ETAG_MISMATCH) unless `etag` is empty or the session's.
 absl::Status CheckEtag(const SessionView& session, const std::string& etag);
 

@@ -60,6 +60,8 @@ absl::StatusOr<std::unique_ptr<JambadProcess>> JambadProcess::Start(const Jambad
                                    "127.0.0.1:0",
                                    "--metrics-listen",
                                    "127.0.0.1:0",
+                                   "--http-listen",
+                                   "127.0.0.1:0",
                                    "--session-dir",
                                    process->session_dir_,
                                    "--threads",
@@ -94,6 +96,7 @@ absl::StatusOr<std::unique_ptr<JambadProcess>> JambadProcess::Start(const Jambad
       if (json.is_object() && json.value("event", "") == "listening") {
         process->port_ = json.value("port", 0);
         process->metrics_port_ = json.value("metrics_port", 0);
+        process->http_port_ = json.value("http_port", 0);
         return process;
       }
     }
