@@ -57,7 +57,38 @@ class GenerateRunner {
     options.top_logprobs = request_.include_logprobs() ? request_.top_logprobs() : 0;
     options.deadline = record_.deadline();
     options.tenant = record_.tenant();
+    const v1::ChatMessages* chat = ChatInput();
+    const bool chat_reply =
+        chat != nullptr || (request_.has_session() && request_.session().start_assistant_turn());
+    // The engine sees tokens: it reads the completion as a chat reply because the request is one.
+    if (chat_reply) options.output_parsing = OutputParsing::kChat;
+    switch (request_.tool_choice().mode()) {
+      case v1::ToolChoice::NONE:
+        options.tool_choice.mode = ToolChoice::Mode::kNone;
+        break;
+      case v1::ToolChoice::REQUIRED:
+        options.tool_choice.mode = ToolChoice::Mode::kRequired;
+        break;
+      case v1::ToolChoice::FUNCTION:
+        options.tool_choice.mode = ToolChoice::Mode::kFunction;
+        options.tool_choice.function = request_.tool_choice().function();
+        break;
+      default:
+        break;
+    }
+    if (chat != nullptr) {
+      for (const v1::Tool& tool : chat->tools()) options.tool_choice.tools.push_back(tool.name());
+    }
     return options;
+  }
+
+  // The request's chat messages, stateless or on a session; null for other inputs.
+  const v1::ChatMessages* ChatInput() const {
+    if (request_.has_messages()) return &request_.messages();
+    if (request_.has_session() && request_.session().has_messages()) {
+      return &request_.session().messages();
+    }
+    return nullptr;
   }
 
   void FillCandidate(int32_t token, float logprob, v1::TokenLogprob::Candidate* out) const {
@@ -90,6 +121,13 @@ class GenerateRunner {
     }
     v1::GenerateResponse response;
     response.set_text(chunk.text);
+    response.set_reasoning(chunk.reasoning);
+    for (const ToolCall& call : chunk.tool_calls) {
+      v1::ToolCall& out = *response.add_tool_calls();
+      out.set_id(call.id);
+      out.set_name(call.name);
+      out.set_arguments(call.arguments);
+    }
     for (const GeneratedToken& token : chunk.tokens) {
       response.add_token_ids(token.token);
       if (!request_.include_logprobs()) continue;
@@ -119,6 +157,7 @@ class GenerateRunner {
     if (result.finish_reason == FinishReason::kStopString) {
       last.set_matched_stop_string(result.matched_stop_string);
     }
+    last.set_malformed_tool_call(result.malformed_tool_call);
     const bool greedy =
         request_.sampling().has_temperature() && request_.sampling().temperature() == 0;
     if (!greedy) last.set_seed(result.seed);
@@ -156,7 +195,9 @@ class GenerateRunner {
       case v1::GenerateRequest::kMessages: {
         field = "messages";
         absl::StatusOr<std::vector<int32_t>> tokens =
-            ChatTokens(ctx_, ToSdkMessages(request_.messages()), /*add_generation_prompt=*/true,
+            ChatTokens(ctx_,
+                       ToSdkChat(request_.messages(), /*add_generation_prompt=*/true,
+                                 /*continuation=*/false),
                        /*with_bos=*/true, field);
         if (!tokens.ok()) return tokens.status();
         prompt = *std::move(tokens);
@@ -227,9 +268,10 @@ class GenerateRunner {
       case v1::SessionInput::kMessages: {
         field = "session.messages";
         absl::StatusOr<std::vector<int32_t>> tokens =
-            ChatTokens(ctx_, ToSdkMessages(input.messages()), /*add_generation_prompt=*/true,
-                       /*with_bos=*/false, field,
-                       /*continuation=*/session->info().token_count > 0);
+            ChatTokens(ctx_,
+                       ToSdkChat(input.messages(), /*add_generation_prompt=*/true,
+                                 /*continuation=*/session->info().token_count > 0),
+                       /*with_bos=*/false, field);
         if (!tokens.ok()) return tokens.status();
         content = *std::move(tokens);
         break;
@@ -312,6 +354,9 @@ absl::Status RunGenerate(const ServiceContext& ctx, const v1::GenerateRequest& r
 
 void MergeGenerateResponse(v1::GenerateResponse& pending, v1::GenerateResponse&& next) {
   pending.mutable_text()->append(next.text());
+  pending.mutable_reasoning()->append(next.reasoning());
+  pending.mutable_tool_calls()->MergeFrom(next.tool_calls());
+  if (next.malformed_tool_call()) pending.set_malformed_tool_call(true);
   pending.mutable_token_ids()->MergeFrom(next.token_ids());
   pending.mutable_logprobs()->MergeFrom(next.logprobs());
   if (next.finish_reason() != v1::FINISH_REASON_UNSPECIFIED) {

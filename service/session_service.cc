@@ -265,8 +265,9 @@ class AppendCall final
     if (!role.empty() && all_text) {
       // One chat message of the whole text: exactly what the template renders.
       const std::string text = segments_.empty() ? "" : segments_.front().text;
-      return ChatTokens(ctx(), {{role, text}}, false, false, "text",
-                        /*continuation=*/session_->info().token_count > 0);
+      Input message = Input::Chat({{role, text}}, /*add_generation_prompt=*/false);
+      message.continue_conversation = session_->info().token_count > 0;
+      return ChatTokens(ctx(), message, /*with_bos=*/false, "text");
     }
     std::vector<int32_t> end_of_turn;
     if (!role.empty()) {
@@ -291,11 +292,13 @@ class AppendCall final
         case Segment::Kind::kTokens:
           piece = segment.tokens;
           break;
-        case Segment::Kind::kMessage:
-          piece =
-              ChatTokens(ctx(), {{RoleName(segment.role), segment.text}}, false, false, "message",
-                         /*continuation=*/session_->info().token_count > 0 || !tokens.empty());
+        case Segment::Kind::kMessage: {
+          Input message = Input::Chat({{RoleName(segment.role), segment.text}},
+                                      /*add_generation_prompt=*/false);
+          message.continue_conversation = session_->info().token_count > 0 || !tokens.empty();
+          piece = ChatTokens(ctx(), message, /*with_bos=*/false, "message");
           break;
+        }
       }
       if (!piece.ok()) return piece.status();
       tokens.insert(tokens.end(), piece->begin(), piece->end());

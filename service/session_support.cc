@@ -77,13 +77,34 @@ absl::Status RequireTokenizer(const ServiceContext& ctx, const std::string& fiel
                     kReasonTokenizerMissing);
 }
 
-std::vector<ChatMessage> ToSdkMessages(const v1::ChatMessages& messages) {
+Input ToSdkChat(const v1::ChatMessages& messages, bool add_generation_prompt, bool continuation) {
   std::vector<ChatMessage> out;
   out.reserve(messages.messages_size());
   for (const v1::ChatMessage& m : messages.messages()) {
-    out.push_back({RoleName(m.role()), m.content()});
+    ChatMessage message{RoleName(m.role()), m.content()};
+    for (const v1::ToolCall& call : m.tool_calls()) {
+      message.tool_calls.push_back({call.id(), call.name(), call.arguments()});
+    }
+    message.tool_call_id = m.tool_call_id();
+    message.name = m.name();
+    message.reasoning = m.reasoning();
+    out.push_back(std::move(message));
   }
-  return out;
+  Input chat = Input::Chat(std::move(out), add_generation_prompt);
+  for (const v1::Tool& tool : messages.tools()) {
+    chat.tools.push_back(
+        {tool.name(), tool.description(), tool.parameters().empty() ? "{}" : tool.parameters()});
+  }
+  for (const v1::Document& document : messages.documents()) {
+    chat.documents.push_back({document.title(),
+                              document.text(),
+                              {document.metadata().begin(), document.metadata().end()}});
+  }
+  if (!messages.template_variables().empty()) {
+    chat.template_variables = messages.template_variables();
+  }
+  chat.continue_conversation = continuation;
+  return chat;
 }
 
 absl::StatusOr<std::vector<int32_t>> TextTokens(const ServiceContext& ctx, const std::string& text,
@@ -111,14 +132,10 @@ absl::StatusOr<std::vector<int32_t>> TextTokens(const ServiceContext& ctx, const
   return tokens;
 }
 
-absl::StatusOr<std::vector<int32_t>> ChatTokens(const ServiceContext& ctx,
-                                                const std::vector<ChatMessage>& messages,
-                                                bool add_generation_prompt, bool with_bos,
-                                                const std::string& field, bool continuation) {
+absl::StatusOr<std::vector<int32_t>> ChatTokens(const ServiceContext& ctx, const Input& chat,
+                                                bool with_bos, const std::string& field) {
   absl::Status ready = RequireChatTemplate(ctx, field);
   if (!ready.ok()) return ready;
-  Input chat = Input::Chat(messages, add_generation_prompt);
-  chat.continue_conversation = continuation;
   absl::StatusOr<std::vector<int32_t>> tokens = ctx.engine->Tokenize(chat);
   if (!tokens.ok()) {
     EngineErrorContext error;
@@ -127,7 +144,7 @@ absl::StatusOr<std::vector<int32_t>> ChatTokens(const ServiceContext& ctx,
   }
   // A new conversation is rendered as a new sequence, which the template starts with BOS.
   const int32_t bos = ctx.engine->model_info().bos_token_id;
-  if (!continuation && !with_bos && !tokens->empty() && tokens->front() == bos) {
+  if (!chat.continue_conversation && !with_bos && !tokens->empty() && tokens->front() == bos) {
     tokens->erase(tokens->begin());
   }
   return tokens;
@@ -135,8 +152,9 @@ absl::StatusOr<std::vector<int32_t>> ChatTokens(const ServiceContext& ctx,
 
 absl::StatusOr<std::vector<int32_t>> AssistantHeader(const ServiceContext& ctx,
                                                      const std::string& field) {
-  return ChatTokens(ctx, {}, /*add_generation_prompt=*/true, /*with_bos=*/false, field,
-                    /*continuation=*/true);
+  Input header = Input::Chat({}, /*add_generation_prompt=*/true);
+  header.continue_conversation = true;
+  return ChatTokens(ctx, header, /*with_bos=*/false, field);
 }
 
 absl::StatusOr<std::pair<std::vector<int32_t>, std::vector<int32_t>>> MessageFrame(

@@ -38,7 +38,10 @@ absl::Status RequireChatTemplate(const ServiceContext& ctx, const std::string& f
 // FAILED_PRECONDITION (TOKENIZER_MISSING) when the model has no tokenizer (token ids only).
 absl::Status RequireTokenizer(const ServiceContext& ctx, const std::string& field);
 
-std::vector<ChatMessage> ToSdkMessages(const v1::ChatMessages& messages);
+// A chat input for the engine: each message with its tool calls, result id, name and reasoning;
+// the tools, documents and template variables beside them. `continuation`: the messages continue
+// a conversation already in the sequence (Input::continue_conversation).
+Input ToSdkChat(const v1::ChatMessages& messages, bool add_generation_prompt, bool continuation);
 // How a text field becomes tokens, and the most tokens it may take.
 struct TextTokenOptions {
   bool add_bos = false;
@@ -51,14 +54,12 @@ struct TextTokenOptions {
 absl::StatusOr<std::vector<int32_t>> TextTokens(const ServiceContext& ctx, const std::string& text,
                                                 const TextTokenOptions& options,
                                                 const std::string& field);
-// Chat messages rendered with the template, optionally followed by the assistant-turn header.
-// As a new conversation (its BOS dropped unless `with_bos`), or with `continuation` as what the
-// messages add to a conversation already in the session (no BOS, no opening turns).
-absl::StatusOr<std::vector<int32_t>> ChatTokens(const ServiceContext& ctx,
-                                                const std::vector<ChatMessage>& messages,
-                                                bool add_generation_prompt, bool with_bos,
-                                                const std::string& field,
-                                                bool continuation = false);
+// A chat input rendered with the template (with the assistant-turn header when it asks for the
+// generation prompt). As a new conversation (its BOS dropped unless `with_bos`), or, with
+// `chat.continue_conversation`, as what the messages add to a conversation already in the
+// session (no BOS, no opening turns).
+absl::StatusOr<std::vector<int32_t>> ChatTokens(const ServiceContext& ctx, const Input& chat,
+                                                bool with_bos, const std::string& field);
 // The template's assistant-turn header alone (what add_generation_prompt appends after a
 // conversation).
 absl::StatusOr<std::vector<int32_t>> AssistantHeader(const ServiceContext& ctx,

@@ -43,6 +43,7 @@ std::optional<Detail> FindDetail(const grpc::Status& status) {
 }  // namespace
 
 std::string DemoModelDir() { return BinaryDir() + "/demo-model"; }
+std::string ReasoningDemoModelDir() { return BinaryDir() + "/demo-model-reasoning-3b"; }
 std::string GoldenModelDir() { return GoldenDir("hybrid8_moe_f32_sharded"); }
 
 absl::StatusOr<std::unique_ptr<JambadProcess>> JambadProcess::Start(const JambadOptions& options) {

@@ -25,7 +25,9 @@
 namespace jamba::testing {
 
 // Models built or stored for the tests.
-std::string DemoModelDir();    // the demo_model target's output: tokenizer, chat template
+std::string DemoModelDir();  // the demo_model target's output: tokenizer, chat template
+// demo_model_reasoning's: the reasoning-3b preset (tokenizer.json, ChatML with tools and think)
+std::string ReasoningDemoModelDir();
 std::string GoldenModelDir();  // hybrid8_moe_f32_sharded: token ids only
 
 struct JambadOptions {
