@@ -28,7 +28,7 @@ document, for example). Lines: /reset forgets this chat's turns (back to where i
 
 absl::StatusOr<v1::Session> AppendOne(const Connection& connection, const std::string& name,
                                       const v1::AppendToSessionRequest& content) {
-  const auto context = connection.NewContext();
+  const auto context = connection.NewContext(name);
   auto stream = connection.sessions().AppendToSession(context.get());
   v1::AppendToSessionRequest config;
   config.mutable_config()->set_session(name);
@@ -63,7 +63,7 @@ absl::Status Chat(const Flags& flags, const Connection& connection) {
     }
     v1::GetSessionRequest request;
     request.set_name(SessionName(*id));
-    const auto context = connection.NewContext();
+    const auto context = connection.NewContext(request.name());
     JAMBA_RETURN_IF_ERROR(
         FromGrpc(connection.sessions().GetSession(context.get(), request, &session)));
   } else {
@@ -99,7 +99,7 @@ absl::Status Chat(const Flags& flags, const Connection& connection) {
       v1::RewindSessionRequest request;
       request.set_name(name);
       request.set_checkpoint(absl::StrCat(name, "/checkpoints/", start));
-      const auto context = connection.NewContext();
+      const auto context = connection.NewContext(name);
       JAMBA_RETURN_IF_ERROR(
           FromGrpc(connection.sessions().RewindSession(context.get(), request, &session)));
       if (!quiet) std::cerr << "(the conversation starts over)\n";
