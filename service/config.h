@@ -30,6 +30,9 @@ struct JambadConfig {
   std::string weights = "auto";
   std::string activations = "fp32";
   std::string weight_memory = "packed";
+  // Chat output parsing (EngineOptions): "auto" follows the chat template's family.
+  std::string tool_call_format = "auto";
+  std::string reasoning_format = "auto";
 
   // Network.
   std::string listen = "127.0.0.1:50051";
