@@ -13,10 +13,11 @@ import (
 // GenerateStream is one Generate call's stream of deltas.
 type GenerateStream struct {
 	client   *Client
-	ctx      context.Context
+	ctx      context.Context    // the call's, retries included
+	close    context.CancelFunc // cancels ctx
 	req      *jambapb.GenerateRequest
 	stream   jambapb.GenerationService_GenerateClient
-	cancel   context.CancelFunc
+	cancel   context.CancelFunc // cancels the current attempt
 	retry    retrier
 	received bool // a response arrived: the call is no longer retried
 }
@@ -26,7 +27,8 @@ type GenerateStream struct {
 // before its first response (UNAVAILABLE with RetryInfo), it is sent again, retry_delay apart;
 // nothing else is retried: with SessionInput.commit it changes the session.
 func (c *Client) Generate(ctx context.Context, req *jambapb.GenerateRequest) (*GenerateStream, error) {
-	g := &GenerateStream{client: c, ctx: withSession(ctx, req.GetSession().GetSession()), req: req,
+	ctx, stop := context.WithCancel(withSession(ctx, req.GetSession().GetSession()))
+	g := &GenerateStream{client: c, ctx: ctx, close: stop, req: req,
 		retry: retrier{left: c.maxRetries}}
 	for {
 		err := g.start()
@@ -34,6 +36,7 @@ func (c *Client) Generate(ctx context.Context, req *jambapb.GenerateRequest) (*G
 			return g, nil
 		}
 		if !g.retry.wait(g.ctx, err) {
+			stop()
 			return nil, newError(err)
 		}
 	}
@@ -61,19 +64,22 @@ func (g *GenerateStream) Recv() (*jambapb.GenerateResponse, error) {
 		}
 		g.cancel()
 		if err == io.EOF {
+			g.close()
 			return nil, io.EOF
 		}
 		if g.received || !g.retry.wait(g.ctx, err) {
+			g.close()
 			return nil, newError(err)
 		}
 		if serr := g.start(); serr != nil {
+			g.close()
 			return nil, newError(serr)
 		}
 	}
 }
 
 // Close cancels the call if it is still running (a committing generation then commits nothing).
-func (g *GenerateStream) Close() { g.cancel() }
+func (g *GenerateStream) Close() { g.close() }
 
 // Completion is a whole generation.
 type Completion struct {

@@ -177,7 +177,7 @@ export class GenerateStream implements AsyncIterable<GenerateResponse> {
           break;
         } catch (error) {
           const failure = JambaError.from(error);
-          if (received || this.cancelled || !(await this.retry.wait(failure))) {
+          if (received || this.cancelled || !(await this.retry.wait(failure)) || this.cancelled) {
             throw failure;
           }
           this.call = this.start();

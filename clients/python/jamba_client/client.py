@@ -183,8 +183,9 @@ class GenerateStream(Iterator[generation_service_pb2.GenerateResponse]):
                 error = errors.from_rpc_error(rpc_error)
                 # Only a refusal before the first response is sent again.
                 if not self.done and not self._received and self._retry.wait(error):
-                    self._call = self._start(self._retry.remaining())
-                    continue
+                    if not self.done:  # not cancelled while waiting
+                        self._call = self._start(self._retry.remaining())
+                        continue
                 self.done = True
                 raise error from rpc_error
         self._received = True
