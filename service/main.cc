@@ -85,7 +85,10 @@ EngineOptions ToEngineOptions(const JambadConfig& c) {
   o.device = c.device;
   o.simd = c.simd;
   o.weights = c.weights;
+  o.precision = c.precision;
   o.activations = c.activations;
+  o.kv_dtype = c.kv_dtype;
+  o.kv_memory_bytes = c.kv_memory_bytes;
   o.weight_memory = c.weight_memory;
   o.max_batch_tokens = c.max_batch_tokens;
   o.prefill_chunk = c.prefill_chunk;
@@ -190,7 +193,9 @@ int Run(int argc, char** argv) {
                                 {"metrics_port", (*server)->metrics_port()},
                                 {"tls", !config->tls_cert.empty()},
                                 {"auth", auth.enabled()},
-                                {"fingerprint", (*engine)->model_info().fingerprint}};
+                                {"fingerprint", (*engine)->model_info().fingerprint},
+                                {"precision", (*engine)->model_info().precision},
+                                {"kv_dtype", (*engine)->model_info().kv_dtype}};
   std::cout << ready.dump() << std::endl;
   logger.Log(LogLevel::kInfo, "listening", ready);
   if (!command_line->port_file.empty()) {

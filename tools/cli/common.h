@@ -13,7 +13,8 @@
 
 namespace jamba::cli {
 
-// Flags every model-loading command accepts: --model --threads --device --simd --weights.
+// Flags every model-loading command accepts: --model --threads --device --simd --weights
+// --precision --activations --kv-dtype --kv-memory-bytes --weight-memory.
 void AddEngineFlags(FlagSpec& spec);
 absl::StatusOr<EngineOptions> EngineOptionsFromFlags(const Flags& flags);
 
