@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 #include <random>
 #include <span>
 
@@ -125,9 +126,14 @@ double PrefillFlops(const engine::ModelConfig& c, int64_t tokens) {
   return flops;
 }
 
-absl::StatusOr<engine::SequenceState> SyntheticState(const engine::JambaModel& model,
-                                                     int64_t context, std::mt19937& rng) {
-  JAMBA_ASSIGN_OR_RETURN(engine::SequenceState state, model.NewSequence());
+// A state of `context` cached tokens (random K/V rows in `kv_dtype`, default the model's, and
+// random Mamba states).
+absl::StatusOr<engine::SequenceState> SyntheticState(
+    const engine::JambaModel& model, int64_t context, std::mt19937& rng,
+    std::optional<kernels::KvDType> kv_dtype = std::nullopt) {
+  JAMBA_ASSIGN_OR_RETURN(engine::SequenceState state,
+                         engine::SequenceState::Create(model.config(), model.backend(),
+                                                       kv_dtype.value_or(model.kv_dtype())));
   std::normal_distribution<float> dist(0.0f, 1.0f);
   const int64_t chunk = 4096;
   std::vector<float> keys(static_cast<size_t>(chunk * state.kv_row_floats()));
@@ -160,9 +166,11 @@ absl::StatusOr<engine::SequenceState> SyntheticState(const engine::JambaModel& m
 class DecodeLoad {
  public:
   static absl::StatusOr<DecodeLoad> Create(const engine::JambaModel& model, int batch,
-                                           int64_t context, std::mt19937& rng) {
+                                           int64_t context, std::mt19937& rng,
+                                           std::optional<kernels::KvDType> kv_dtype) {
     DecodeLoad load(model);
-    JAMBA_ASSIGN_OR_RETURN(engine::SequenceState first, SyntheticState(model, context, rng));
+    JAMBA_ASSIGN_OR_RETURN(engine::SequenceState first,
+                           SyntheticState(model, context, rng, kv_dtype));
     for (int b = 1; b < batch; ++b) {
       JAMBA_ASSIGN_OR_RETURN(engine::SequenceState copy, first.Clone());
       load.states_.push_back(std::move(copy));
@@ -198,6 +206,7 @@ class DecodeLoad {
 struct DecodeShape {
   int batch;
   int64_t context;
+  std::optional<kernels::KvDType> kv_dtype;  // unset: the model's
 };
 
 // Decode tokens/s of each shape. The shapes take their steps in turn, one each per round, so
@@ -209,8 +218,8 @@ absl::StatusOr<std::vector<double>> MeasureDecode(const engine::JambaModel& mode
                                                   std::mt19937& rng) {
   std::vector<DecodeLoad> loads;
   for (const DecodeShape& shape : shapes) {
-    JAMBA_ASSIGN_OR_RETURN(DecodeLoad load,
-                           DecodeLoad::Create(model, shape.batch, shape.context, rng));
+    JAMBA_ASSIGN_OR_RETURN(DecodeLoad load, DecodeLoad::Create(model, shape.batch, shape.context,
+                                                               rng, shape.kv_dtype));
     JAMBA_RETURN_IF_ERROR(load.Step(ws, rng).status());  // warm-up: workspace and KV growth
     loads.push_back(std::move(load));
   }
@@ -433,47 +442,56 @@ absl::StatusOr<Json> RunCpuBench(const CpuBenchOptions& options) {
 
 absl::StatusOr<Json> RunContextSweep(const ContextSweepOptions& options) {
   JAMBA_ASSIGN_OR_RETURN(auto backend, MakeBackend(options.threads, "", false, true));
-  Json sweep = {{"backend", backend->Name()},
-                {"kv_dtype", kernels::KvDTypeName(options.kv_dtype)},
-                {"series", Json::array()}};
+  Json sweep = {{"backend", backend->Name()}, {"series", Json::array()}};
   std::mt19937 rng(99);
   std::vector<std::string> dirs = {options.hybrid_model_dir};
   if (!options.attention_model_dir.empty()) dirs.push_back(options.attention_model_dir);
-  engine::ModelOptions model_options;
-  model_options.kv_dtype = options.kv_dtype;
   for (const std::string& dir : dirs) {
-    JAMBA_ASSIGN_OR_RETURN(auto model, engine::JambaModel::Load(dir, *backend, model_options));
+    JAMBA_ASSIGN_OR_RETURN(auto model, engine::JambaModel::Load(dir, *backend, {}));
     engine::ForwardWorkspace ws(*backend);
     const engine::ModelConfig& config = model->config();
-    const std::string name =
+    const std::string model_name =
         config.num_attention_layers() == config.num_hidden_layers
             ? "every layer attention"
             : absl::StrFormat("hybrid (%d of %d layers attention)", config.num_attention_layers(),
                               config.num_hidden_layers);
-    std::printf("\n%s: %s\n%-12s %12s %16s\n", name.c_str(), dir.c_str(), "context", "tokens/s",
-                "KV bytes/seq");
-    // Every context's sequence at once, stepped in turn (see MeasureDecode): the curve's shape
-    // is then the context's doing, not the memory bandwidth's drift between points.
+    // Every (dtype, context) sequence at once, stepped in turn (see MeasureDecode): the curves'
+    // shapes and their ratios are then the contexts' and dtypes' doing, not the memory
+    // bandwidth's drift between points.
     std::vector<DecodeShape> shapes;
-    for (int64_t context : options.contexts) shapes.push_back({1, context});
+    for (kernels::KvDType dtype : options.kv_dtypes) {
+      for (int64_t context : options.contexts) shapes.push_back({1, context, dtype});
+    }
     JAMBA_ASSIGN_OR_RETURN(std::vector<double> measured,
                            MeasureDecode(*model, ws, shapes, options.decode_steps, rng));
-    Json points = Json::array();
-    for (size_t i = 0; i < shapes.size(); ++i) {
-      const int64_t context = shapes[i].context;
-      const double tps = measured[i];
-      const double kv_bytes = static_cast<double>(config.KvBytesPerToken(options.kv_dtype)) *
-                              static_cast<double>(context);
-      std::printf("%-12lld %12.2f %13.2f GiB\n", static_cast<long long>(context), tps,
-                  kv_bytes / (1 << 30));
-      points.push_back(
-          {{"context", context}, {"tokens_per_second", tps}, {"kv_bytes_per_sequence", kv_bytes}});
+    for (size_t d = 0; d < options.kv_dtypes.size(); ++d) {
+      const kernels::KvDType dtype = options.kv_dtypes[d];
+      const std::string name =
+          options.kv_dtypes.size() > 1
+              ? absl::StrFormat("%s, %s KV", model_name, kernels::KvDTypeName(dtype))
+              : model_name;
+      std::printf("\n%s: %s\n%-12s %12s %16s\n", name.c_str(), dir.c_str(), "context", "tokens/s",
+                  "KV bytes/seq");
+      Json points = Json::array();
+      for (size_t c = 0; c < options.contexts.size(); ++c) {
+        const int64_t context = options.contexts[c];
+        const double tps = measured[d * options.contexts.size() + c];
+        const double kv_bytes =
+            static_cast<double>(config.KvBytesPerToken(dtype)) * static_cast<double>(context);
+        std::printf("%-12lld %12.2f %13.2f GiB\n", static_cast<long long>(context), tps,
+                    kv_bytes / (1 << 30));
+        points.push_back({{"context", context},
+                          {"tokens_per_second", tps},
+                          {"kv_bytes_per_sequence", kv_bytes}});
+      }
+      sweep["series"].push_back({{"name", name},
+                                 {"model_dir", dir},
+                                 {"kv_dtype", kernels::KvDTypeName(dtype)},
+                                 {"kv_bytes_per_token", config.KvBytesPerToken(dtype)},
+                                 {"attention_layers", config.num_attention_layers()},
+                                 {"layers", config.num_hidden_layers},
+                                 {"points", points}});
     }
-    sweep["series"].push_back({{"name", name},
-                               {"model_dir", dir},
-                               {"attention_layers", config.num_attention_layers()},
-                               {"layers", config.num_hidden_layers},
-                               {"points", points}});
   }
   return sweep;
 }

@@ -39,7 +39,8 @@ struct ContextSweepOptions {
   std::string hybrid_model_dir;     // the bench preset
   std::string attention_model_dir;  // same dimensions, every layer attention; empty: none
   int threads = 0;
-  kernels::KvDType kv_dtype = kernels::KvDType::kF32;
+  // One curve per KV dtype, their points measured in turn in the same run (fp32 activations).
+  std::vector<kernels::KvDType> kv_dtypes = {kernels::KvDType::kF32};
   std::vector<int64_t> contexts = {1024, 2048, 4096, 8192, 16384, 32768, 65536};
   int decode_steps = 8;
 };
@@ -62,7 +63,7 @@ struct MaxContextOptions {
 };
 absl::StatusOr<nlohmann::json> RunMaxContext(const MaxContextOptions& options);
 
-// Decode tokens/s at batch 1 over the contexts for both models; prints a table.
+// Decode tokens/s at batch 1 over the contexts for each model and KV dtype; prints a table.
 absl::StatusOr<nlohmann::json> RunContextSweep(const ContextSweepOptions& options);
 // The sweep as an SVG line chart.
 std::string ContextSweepSvg(const nlohmann::json& sweep);

@@ -63,10 +63,17 @@ int RunBench(const Args& args) {
   sdk::PrecisionRequest precision_request;
   precision_request.precision = flags->GetOr("precision", "auto");
   precision_request.activations = flags->GetOr("activations", "");
-  precision_request.kv_dtype = flags->GetOr("kv-dtype", "");
+  // --context-sweep takes a list of KV dtypes (one curve each, measured in the same run).
+  const std::vector<std::string> kv_dtypes =
+      absl::StrSplit(flags->GetOr("kv-dtype", ""), ',', absl::SkipEmpty());
+  precision_request.kv_dtype = kv_dtypes.size() == 1 ? kv_dtypes[0] : "";
   precision_request.cpu_has_bf16 = kernels::cpu::CpuHasAvx512Bf16();
   auto precision = sdk::ResolvePrecision(precision_request);
   if (!precision.ok()) return Fail("bench", precision.status());
+  if (kv_dtypes.size() > 1 && !flags->GetBool("context-sweep")) {
+    return Fail("bench",
+                absl::InvalidArgumentError("--kv-dtype takes a list only with --context-sweep"));
+  }
   if (flags->GetBool("max-context")) {
     bench::MaxContextOptions options;
     options.model_dir = *model;
@@ -89,7 +96,15 @@ int RunBench(const Args& args) {
     bench::ContextSweepOptions options;
     options.hybrid_model_dir = *model;
     options.attention_model_dir = flags->GetOr("attention-model", "");
-    options.kv_dtype = precision->kv_dtype;
+    options.kv_dtypes = {precision->kv_dtype};
+    if (kv_dtypes.size() > 1) {
+      options.kv_dtypes.clear();
+      for (const std::string& name : kv_dtypes) {
+        auto dtype = sdk::ResolvePrecision({.kv_dtype = name});
+        if (!dtype.ok()) return Fail("bench", dtype.status());
+        options.kv_dtypes.push_back(dtype->kv_dtype);
+      }
+    }
     options.threads = static_cast<int>(*threads);
     auto contexts = ParseList<int64_t>(*flags, "contexts", options.contexts);
     if (!contexts.ok()) return Fail("bench", contexts.status());
