@@ -152,36 +152,52 @@ int main(int argc, char** argv) {
   // Decode attention (16 heads sharing 4 KV heads, head size 128, as in the bench model): one
   // query against 16K keys, and a batched step's 16 sequences of one query each against 4K keys
   // apiece; every K and V row is read once per call. Once per KV cache dtype, from the same
-  // random rows: fp32 (64 MiB of K and V for 16K keys), bf16, int8 and fp8 E4M3 (with per-head
-  // scales), so the 8-bit formats' speeds compare in one run.
+  // random values: fp32 (64 MiB of K and V for 16K keys), bf16, int8 and fp8 E4M3 (with per-head
+  // scales). The dtypes of one case take their calls in turn, best of 9 each, so that they
+  // compare under the same moments of this VM's load.
   nlohmann::json attention_rows = nlohmann::json::array();
-  for (const jamba::kernels::KvDType dtype :
-       {jamba::kernels::KvDType::kF32, jamba::kernels::KvDType::kBF16, jamba::kernels::KvDType::kI8,
-        jamba::kernels::KvDType::kF8E4M3}) {
-    for (const auto& [sequences, keys] : {std::pair<int, int64_t>{1, 16384}, {16, 4096}}) {
-      const int heads = 16, kv_heads = 4, head_dim = 128;
-      const int64_t kv_floats = keys * kv_heads * head_dim;
+  const jamba::kernels::KvDType kDTypes[] = {
+      jamba::kernels::KvDType::kF32, jamba::kernels::KvDType::kBF16, jamba::kernels::KvDType::kI8,
+      jamba::kernels::KvDType::kF8E4M3};
+  for (const auto& [sequences, keys] : {std::pair<int, int64_t>{1, 16384}, {16, 4096}}) {
+    const int heads = 16, kv_heads = 4, head_dim = 128;
+    const int64_t kv_floats = keys * kv_heads * head_dim;
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    // The same queries and fp32 rows for every dtype.
+    std::vector<std::vector<float>> q(sequences), k32(sequences), v32(sequences);
+    for (int s = 0; s < sequences; ++s) {
+      q[s].resize(static_cast<size_t>(heads * head_dim));
+      k32[s].resize(static_cast<size_t>(kv_floats));
+      v32[s].resize(k32[s].size());
+      for (float& f : q[s]) f = dist(rng);
+      for (float& f : k32[s]) f = dist(rng);
+      for (float& f : v32[s]) f = dist(rng);
+    }
+    struct Calls {
+      std::vector<std::vector<char>> k, v;
+      std::vector<std::vector<float>> out;
+      std::vector<jamba::kernels::KvChunk> chunks;
+      std::vector<jamba::kernels::AttentionArgs> args;
+      double best = 1e30;
+    };
+    std::vector<Calls> calls(std::size(kDTypes));
+    for (size_t d = 0; d < calls.size(); ++d) {
+      const jamba::kernels::KvDType dtype = kDTypes[d];
       const int64_t row_bytes = jamba::kernels::KvRowBytes(dtype, kv_heads, head_dim);
-      std::vector<std::vector<float>> q(sequences), out(sequences);
-      std::vector<std::vector<char>> k(sequences), v(sequences);
-      std::vector<jamba::kernels::KvChunk> chunks(sequences);
-      std::vector<jamba::kernels::AttentionArgs> calls(sequences);
-      std::normal_distribution<float> dist(0.0f, 1.0f);
-      std::vector<float> fp32_rows(static_cast<size_t>(kv_floats));
+      Calls& c = calls[d];
+      c.k.resize(sequences);
+      c.v.resize(sequences);
+      c.out.resize(sequences);
+      c.chunks.resize(sequences);
+      c.args.resize(sequences);
       for (int s = 0; s < sequences; ++s) {
-        q[s].resize(static_cast<size_t>(heads * head_dim));
-        out[s].resize(q[s].size());
-        for (float& f : q[s]) f = dist(rng);
-        k[s].resize(static_cast<size_t>(keys * row_bytes));
-        v[s].resize(k[s].size());
-        for (float& f : fp32_rows) f = dist(rng);
-        jamba::kernels::EncodeKvRows(fp32_rows.data(), keys, dtype, kv_heads, head_dim,
-                                     k[s].data());
-        for (float& f : fp32_rows) f = dist(rng);
-        jamba::kernels::EncodeKvRows(fp32_rows.data(), keys, dtype, kv_heads, head_dim,
-                                     v[s].data());
-        chunks[s] = {k[s].data(), v[s].data(), keys};
-        jamba::kernels::AttentionArgs& args = calls[s];
+        c.k[s].resize(static_cast<size_t>(keys * row_bytes));
+        c.v[s].resize(c.k[s].size());
+        c.out[s].resize(q[s].size());
+        jamba::kernels::EncodeKvRows(k32[s].data(), keys, dtype, kv_heads, head_dim, c.k[s].data());
+        jamba::kernels::EncodeKvRows(v32[s].data(), keys, dtype, kv_heads, head_dim, c.v[s].data());
+        c.chunks[s] = {c.k[s].data(), c.v[s].data(), keys};
+        jamba::kernels::AttentionArgs& args = c.args[s];
         args.tokens = 1;
         args.past = keys - 1;
         args.num_heads = heads;
@@ -189,17 +205,24 @@ int main(int argc, char** argv) {
         args.head_dim = head_dim;
         args.q = q[s].data();
         args.kv_dtype = dtype;
-        args.kv = {&chunks[s], 1};
-        args.out = out[s].data();
+        args.kv = {&c.chunks[s], 1};
+        args.out = c.out[s].data();
       }
-      (*backend)->Attention(calls);
-      double best = 1e30;
-      for (int rep = 0; rep < 5; ++rep) {
+      (*backend)->Attention(c.args);  // warm-up
+    }
+    for (int rep = 0; rep < 9; ++rep) {
+      for (Calls& c : calls) {
         const auto start = Clock::now();
-        (*backend)->Attention(calls);
-        best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count());
+        (*backend)->Attention(c.args);
+        c.best = std::min(c.best, std::chrono::duration<double>(Clock::now() - start).count());
       }
-      const double kv_bytes = 2.0 * sequences * static_cast<double>(keys * row_bytes);
+    }
+    for (size_t d = 0; d < calls.size(); ++d) {
+      const jamba::kernels::KvDType dtype = kDTypes[d];
+      const double best = calls[d].best;
+      const double kv_bytes =
+          2.0 * sequences *
+          static_cast<double>(keys * jamba::kernels::KvRowBytes(dtype, kv_heads, head_dim));
       const std::string name = std::string("attention ") + jamba::kernels::KvDTypeName(dtype) +
                                " " + std::to_string(sequences) + " x " +
                                std::to_string(keys / 1024) + "K";

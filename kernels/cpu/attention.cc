@@ -323,17 +323,24 @@ HWY_INLINE void AttendBlock(const AttentionArgs& a, ChunkCursor& kv, int64_t t0,
     }
   }
   // 8-bit values: each key's weight takes its value row's head scale, so the weighted values
-  // below add stored values times one factor per key.
+  // below add stored values times one factor per key. The block's scales are gathered once and
+  // multiply every row's weights a vector at a time.
   if constexpr (KvHasScales(kDType)) {
+    float value_scales[kAttentionKeyBlock];
     kv.ForEachRun(p0, p1, [&](const char*, const char* values, int64_t p, int64_t count) {
       const Elem* v = piece(values);
-      for (int64_t j = 0; j < count; ++j) {
-        const float value_scale = ScaleAt(v + j * kv_stride, scale_offset);
-        for (int64_t r = 0; r < rows; ++r) {
-          if (p + j < visible(r)) scores[r * kAttentionKeyBlock + (p + j - p0)] *= value_scale;
-        }
-      }
+      for (int64_t j = 0; j < count; ++j)
+        value_scales[p - p0 + j] = ScaleAt(v + j * kv_stride, scale_offset);
     });
+    for (int64_t r = 0; r < rows; ++r) {
+      float* s = scores + r * kAttentionKeyBlock;
+      const int64_t n = std::min(p1, visible(r)) - p0;
+      int64_t j = 0;
+      for (; j + lanes <= n; j += lanes) {
+        hn::StoreU(hn::Mul(hn::LoadU(df, s + j), hn::LoadU(df, value_scales + j)), df, s + j);
+      }
+      for (; j < n; ++j) s[j] *= value_scales[j];
+    }
   }
   // Weighted values: groups of 4 rows share each value row over the keys all four see;
   // each row then adds the keys only it sees, still in key order.
