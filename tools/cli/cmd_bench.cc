@@ -48,8 +48,9 @@ int RunBench(const Args& args) {
   FlagSpec spec;
   spec.values = {"model",         "attention-model", "json",      "svg",         "threads",
                  "simd",          "weights",         "precision", "activations", "kv-dtype",
-                 "weight-memory", "prefill",         "batches",   "contexts",    "steps"};
-  spec.booleans = {"context-sweep"};
+                 "weight-memory", "prefill",         "batches",   "contexts",    "steps",
+                 "headroom-gib"};
+  spec.booleans = {"context-sweep", "max-context"};
   auto flags = Flags::Parse(args, spec);
   if (!flags.ok()) return Fail("bench", flags.status());
   auto model = flags->Require("model");
