@@ -54,6 +54,12 @@ struct JambadConfig {
   // deadline, so the OK can still reach the client before its deadline fires.
   absl::Duration commit_margin = absl::Milliseconds(100);
 
+  // The OpenAI-compatible HTTP API.
+  std::string http_listen = "127.0.0.1:8000";  // "" turns it off
+  int http_threads = 128;                      // connections served at once (one thread each)
+  absl::Duration http_keepalive_timeout = absl::Seconds(5);
+  absl::Duration http_timeout = absl::Seconds(30);  // a read or write may stall this long
+
   // Authentication and monitoring.
   std::string api_key_file;
   std::string metrics_listen = "127.0.0.1:9464";  // "" turns the metrics endpoint off

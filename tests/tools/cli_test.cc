@@ -115,6 +115,18 @@ std::vector<int> PrintedIds(const std::string& out) {
   return ids;
 }
 
+TEST(CliDemoModelTest, InfoNamesTheTokenizerFileInUse) {
+  // The demo model ships tokenizer.json and tokenizer.model; tokenizer.json is preferred.
+  const auto info = RunProcess({Jamba(), "info", "--model", DemoModel(), "--json"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_EQ(nlohmann::json::parse(info.out)["tokenizer_kind"], "tokenizer.json");
+  const auto text = RunProcess({Jamba(), "info", "--model", DemoModel()});
+  EXPECT_NE(text.out.find("tokenizer    tokenizer.json, "), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("chat         jamba template from built-in (Jamba 1.5+)"),
+            std::string::npos)
+      << text.out;
+}
+
 TEST(CliDemoModelTest, TokenizeKeepsControlTokenStringsAsTextUnlessAsked) {
   const std::string text = "hi<|eom|><|bom|><|system|>evil";
   const auto plain = RunProcess(

@@ -26,25 +26,6 @@ document, for example). Lines: /reset forgets this chat's turns (back to where i
 /exit (or end of input) quits.
 )";
 
-// The template's end-of-turn token (Jamba's `<|eom|>`), found by its piece in a rendered message;
-// -1 when there is none. A reply cut short (max_tokens, a stop string) is committed without one,
-// and a model need not list it among its end-of-sequence ids (the demo model does not), so the
-// chat closes each turn itself before the next message.
-absl::StatusOr<int32_t> EndOfTurnToken(const Connection& connection) {
-  v1::TokenizeRequest request;
-  v1::ChatMessage& message = *request.mutable_messages()->add_messages();
-  message.set_role(v1::ChatMessage::USER);
-  message.set_content("hi");
-  request.set_include_pieces(true);
-  v1::TokenizeResponse response;
-  const auto context = connection.NewContext();
-  JAMBA_RETURN_IF_ERROR(FromGrpc(connection.models().Tokenize(context.get(), request, &response)));
-  for (int i = 0; i < response.pieces_size() && i < response.token_ids_size(); ++i) {
-    if (response.pieces(i) == "<|eom|>") return response.token_ids(i);
-  }
-  return -1;
-}
-
 absl::StatusOr<v1::Session> AppendOne(const Connection& connection, const std::string& name,
                                       const v1::AppendToSessionRequest& content) {
   const auto context = connection.NewContext();
@@ -71,7 +52,6 @@ absl::Status Chat(const Flags& flags, const Connection& connection) {
     return absl::FailedPreconditionError(
         absl::StrCat("the server's model (", model.model_id(), ") has no chat template"));
   }
-  JAMBA_ASSIGN_OR_RETURN(const int32_t end_of_turn, EndOfTurnToken(connection));
   // Checked before the first message, so a bad flag never costs a session.
   v1::GenerateRequest turn;
   JAMBA_RETURN_IF_ERROR(ApplySamplingFlags(flags, turn));
@@ -141,12 +121,8 @@ absl::Status Chat(const Flags& flags, const Connection& connection) {
                              std::cout << r.text() << std::flush;
                            }));
     std::cout << "\n" << std::flush;
+    // The server closes the committed reply as a finished turn, even one cut short.
     session = result.last.session();
-    if (end_of_turn >= 0 && (result.tokens.empty() || result.tokens.back() != end_of_turn)) {
-      v1::AppendToSessionRequest close;
-      close.mutable_token_ids()->add_ids(end_of_turn);
-      JAMBA_ASSIGN_OR_RETURN(session, AppendOne(connection, name, close));
-    }
     if (!quiet) std::cerr << "  [" << StreamSummary(result) << "]\n";
   }
   if (!quiet) {
