@@ -288,9 +288,12 @@ absl::StatusOr<Json> JsonObject(const std::string& text, const std::string& fiel
 constexpr const char* kReservedTemplateVariables[] = {
     "messages", "tools", "documents", "add_generation_prompt", "bos_token", "eos_token"};
 
-// A stable id for the `index`-th tool call of a generation seeded with `seed`.
-std::string ToolCallId(uint64_t seed, size_t index) {
-  uint64_t x = seed + 0x9E3779B97F4A7C15ull * (index + 1);
+// An id for the `index`-th tool call of a generation seeded with `seed` that starts at context
+// position `position`: the same on a rerun (a resumed session continues exactly), different for
+// each reply of one conversation even with a fixed seed (tool results must name one call).
+std::string ToolCallId(uint64_t seed, int64_t position, size_t index) {
+  uint64_t x = seed + 0x9E3779B97F4A7C15ull * (index + 1) +
+               0xD1B54A32D192ED03ull * static_cast<uint64_t>(position);
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
   x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
   x ^= x >> 31;
@@ -513,13 +516,16 @@ absl::StatusOr<GenerateResult> Engine::Impl::RunGeneration(
   std::optional<Clock::time_point> first_progress, first_token, last_token;
   std::optional<engine::OutputParser> parser;
   if (parsing.has_value()) parser.emplace(*parsing);
+  // Read before the request is submitted: from then on the scheduler owns the state.
+  const int64_t start_position =
+      request->state->position() + static_cast<int64_t>(request->prompt.size());
   GenerateResult result;
   // Folds a parser delta into the chunk and the result; tool calls get their ids here.
   auto take = [&](engine::OutputParser::Delta delta, GenerateChunk& chunk) {
     chunk.text = std::move(delta.content);
     chunk.reasoning = std::move(delta.reasoning);
     for (engine::ParsedToolCall& call : delta.tool_calls) {
-      ToolCall out{ToolCallId(seed, result.tool_calls.size()), std::move(call.name),
+      ToolCall out{ToolCallId(seed, start_position, result.tool_calls.size()), std::move(call.name),
                    std::move(call.arguments)};
       result.tool_calls.push_back(out);
       chunk.tool_calls.push_back(std::move(out));

@@ -147,6 +147,12 @@ std::vector<Option> Options() {
       {"weight_memory",
        "packed (copied at load, faster decode) or mapped (used in place from the page cache)",
        OneOf(&JambadConfig::weight_memory, {"packed", "mapped"})},
+      {"tool_call_format",
+       "how chat replies' tool calls are read: auto (from the chat template), jamba, hermes or "
+       "none",
+       OneOf(&JambadConfig::tool_call_format, {"auto", "jamba", "hermes", "none"})},
+      {"reasoning_format", "chat replies' <think> blocks: auto (from the template), think or none",
+       OneOf(&JambadConfig::reasoning_format, {"auto", "think", "none"})},
       {"listen", "gRPC address, host:port (port 0: any free port)", String(&JambadConfig::listen)},
       {"tls_cert", "PEM server certificate chain (enables TLS)", String(&JambadConfig::tls_cert)},
       {"tls_key", "PEM private key of tls_cert", String(&JambadConfig::tls_key)},

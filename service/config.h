@@ -33,6 +33,9 @@ struct JambadConfig {
   std::string kv_dtype;            // "": the precision's
   int64_t kv_memory_bytes = 0;     // 0: the machine's available memory
   std::string weight_memory = "packed";
+  // Chat output parsing (EngineOptions): "auto" follows the chat template's family.
+  std::string tool_call_format = "auto";
+  std::string reasoning_format = "auto";
 
   // Network.
   std::string listen = "127.0.0.1:50051";

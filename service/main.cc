@@ -91,6 +91,8 @@ EngineOptions ToEngineOptions(const JambadConfig& c) {
   o.kv_dtype = c.kv_dtype;
   o.kv_memory_bytes = c.kv_memory_bytes;
   o.weight_memory = c.weight_memory;
+  o.tool_call_format = c.tool_call_format;
+  o.reasoning_format = c.reasoning_format;
   o.max_batch_tokens = c.max_batch_tokens;
   o.prefill_chunk = c.prefill_chunk;
   o.max_running_requests = c.max_running_requests;

@@ -19,7 +19,6 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr char kSessionPrefix[] = "sessions/";
-constexpr char kToolsLater[] = "tools are not supported by this server version yet";
 
 const char* TypeName(const Json& value) {
   switch (value.type()) {
@@ -385,8 +384,9 @@ class Translator {
     }
   }
 
-  // tools and tool_choice: checked for OpenAI's shape and kept; a request that offers tools is
-  // answered UNSUPPORTED_PARAMETER by this version (see docs/api.md).
+  // tools, tool_choice and parallel_tool_calls; documents and chat_template_kwargs (vLLM's
+  // names for what the chat template renders beside the messages). Tools go with the messages
+  // (ReadMessages puts them there), tool_choice onto the request.
   void ReadTools() {
     if (const Json* tools = read_.Array(Member(body_, "tools"), "tools")) {
       for (size_t i = 0; i < tools->size(); ++i) {
@@ -402,7 +402,6 @@ class Translator {
           if (Member(*tool, "function") == nullptr) read_.Add(path + ".function", "required");
           continue;
         }
-        OpenAiTool parsed;
         const Json* name_value = Member(*function, "name");
         auto name = read_.String(name_value, path + ".function.name");
         if (name_value == nullptr || (name.has_value() && name->empty())) {
@@ -410,34 +409,38 @@ class Translator {
           continue;
         }
         if (!name.has_value()) continue;
-        parsed.name = *name;
-        parsed.description =
+        v1::Tool& parsed = *chat_.add_tools();
+        parsed.set_name(*name);
+        parsed.set_description(
             read_.String(Member(*function, "description"), path + ".function.description")
-                .value_or("");
+                .value_or(""));
         if (const Json* parameters =
                 read_.Object(Member(*function, "parameters"), path + ".function.parameters")) {
-          parsed.parameters = *parameters;
+          parsed.set_parameters(parameters->dump());
         }
-        parsed.strict =
-            read_.Bool(Member(*function, "strict"), path + ".function.strict").value_or(false);
-        out_.tools.push_back(std::move(parsed));
+        // Constrained decoding makes the arguments a JSON object, not one that follows the
+        // schema: a client that asks for strict adherence must not believe it has it.
+        if (read_.Bool(Member(*function, "strict"), path + ".function.strict").value_or(false)) {
+          Unsupported(path + ".function.strict",
+                      "strict is not supported: arguments are a JSON object, not checked against "
+                      "the parameters schema");
+        }
       }
-      if (!tools->empty()) Unsupported("tools", kToolsLater);
     }
     if (const Json* functions = read_.Array(Member(body_, "functions"), "functions");
         functions != nullptr && !functions->empty()) {
-      Unsupported("functions", kToolsLater);
+      Unsupported("functions", "functions is deprecated by OpenAI and not supported: send tools");
     }
     if (const Json* choice = Member(body_, "tool_choice"); choice != nullptr) {
-      using Mode = OpenAiToolChoice::Mode;
+      v1::ToolChoice& out = *out_.generate.mutable_tool_choice();
       if (choice->is_string()) {
         const std::string mode = choice->get<std::string>();
         if (mode == "none") {
-          out_.tool_choice.mode = Mode::kNone;
+          out.set_mode(v1::ToolChoice::NONE);
         } else if (mode == "auto") {
-          out_.tool_choice.mode = Mode::kAuto;
+          out.set_mode(v1::ToolChoice::AUTO);
         } else if (mode == "required") {
-          out_.tool_choice.mode = Mode::kRequired;
+          out.set_mode(v1::ToolChoice::REQUIRED);
         } else {
           read_.Add("tool_choice", "must be \"none\", \"auto\", \"required\" or a function");
         }
@@ -447,19 +450,70 @@ class Translator {
                         ? std::nullopt
                         : read_.String(Member(*function, "name"), "tool_choice.function.name");
         if (name.has_value()) {
-          out_.tool_choice.mode = Mode::kFunction;
-          out_.tool_choice.function = *name;
+          out.set_mode(v1::ToolChoice::FUNCTION);
+          out.set_function(*name);
         } else {
           read_.Add("tool_choice.function.name", "required");
         }
       }
-      const bool needs_tools =
-          out_.tool_choice.mode == Mode::kRequired || out_.tool_choice.mode == Mode::kFunction;
-      if (needs_tools && out_.tools.empty() && unsupported_.ok()) {
-        read_.Add("tool_choice", "needs tools");
-      }
     }
     read_.Bool(Member(body_, "parallel_tool_calls"), "parallel_tool_calls");
+    if (const Json* documents = read_.Array(Member(body_, "documents"), "documents")) {
+      for (size_t i = 0; i < documents->size(); ++i) {
+        const std::string path = absl::StrCat("documents[", i, "]");
+        const Json* document = read_.Object(&(*documents)[i], path);
+        if (document == nullptr) continue;
+        v1::Document& parsed = *chat_.add_documents();
+        // title and text as named; any other string member is metadata the template may show.
+        for (const auto& [key, value] : document->items()) {
+          auto text = read_.String(&value, absl::StrCat(path, ".", key));
+          if (!text.has_value()) continue;
+          if (key == "title") {
+            parsed.set_title(*text);
+          } else if (key == "text") {
+            parsed.set_text(*text);
+          } else {
+            (*parsed.mutable_metadata())[key] = *text;
+          }
+        }
+      }
+    }
+    if (const Json* kwargs =
+            read_.Object(Member(body_, "chat_template_kwargs"), "chat_template_kwargs")) {
+      chat_.set_template_variables(kwargs->dump());
+    }
+  }
+
+  // An assistant message's tool_calls, in OpenAI's shape.
+  void ReadToolCalls(const Json& message, const std::string& path, v1::ChatMessage& out) {
+    const Json* calls = read_.Array(Member(message, "tool_calls"), path + ".tool_calls");
+    if (calls == nullptr) return;
+    for (size_t j = 0; j < calls->size(); ++j) {
+      const std::string call_path = absl::StrCat(path, ".tool_calls[", j, "]");
+      const Json* call = read_.Object(&(*calls)[j], call_path);
+      if (call == nullptr) continue;
+      v1::ToolCall& parsed = *out.add_tool_calls();
+      parsed.set_id(read_.String(Member(*call, "id"), call_path + ".id").value_or(""));
+      auto type = read_.String(Member(*call, "type"), call_path + ".type");
+      if (type.has_value() && *type != "function") {
+        read_.Add(call_path + ".type", "must be \"function\"");
+      }
+      const Json* function = read_.Object(Member(*call, "function"), call_path + ".function");
+      if (function == nullptr) {
+        if (Member(*call, "function") == nullptr) read_.Add(call_path + ".function", "required");
+        continue;
+      }
+      parsed.set_name(
+          read_.String(Member(*function, "name"), call_path + ".function.name").value_or(""));
+      // Arguments are JSON text in OpenAI's shape; an object is taken too.
+      const Json* arguments = Member(*function, "arguments");
+      if (arguments != nullptr && arguments->is_object()) {
+        parsed.set_arguments(arguments->dump());
+      } else {
+        parsed.set_arguments(
+            read_.String(arguments, call_path + ".function.arguments").value_or("{}"));
+      }
+    }
   }
 
   // One message's content: a string, or text parts (joined with newlines, as vLLM does).
@@ -511,7 +565,6 @@ class Translator {
         const std::string path = absl::StrCat("messages[", i, "]");
         const Json* message = read_.Object(&(*messages)[i], path);
         if (message == nullptr) continue;
-        read_.String(Member(*message, "name"), path + ".name");
         auto role = read_.String(Member(*message, "role"), path + ".role");
         if (!role.has_value()) {
           if (Member(*message, "role") == nullptr) read_.Add(path + ".role", "required");
@@ -524,17 +577,16 @@ class Translator {
           v1_role = v1::ChatMessage::USER;
         } else if (*role == "assistant") {
           v1_role = v1::ChatMessage::ASSISTANT;
-          const Json* calls = read_.Array(Member(*message, "tool_calls"), path + ".tool_calls");
-          if (calls != nullptr && !calls->empty()) {
-            Unsupported(path + ".tool_calls",
-                        "tool calls are not supported by this server version yet");
-          }
-        } else if (*role == "tool" || *role == "function") {
-          Unsupported(path + ".role", "tool messages are not supported by this server version yet");
+        } else if (*role == "tool") {
+          v1_role = v1::ChatMessage::TOOL;
+        } else if (*role == "function") {
+          Unsupported(path + ".role",
+                      "the function role is deprecated by OpenAI and not supported: send a tool "
+                      "message with tool_call_id");
           continue;
         } else {
-          read_.Add(path + ".role", absl::StrCat("must be system, developer, user or assistant, "
-                                                 "got ",
+          read_.Add(path + ".role", absl::StrCat("must be system, developer, user, assistant or "
+                                                 "tool, got ",
                                                  QuoteValue(*role)));
           continue;
         }
@@ -544,8 +596,30 @@ class Translator {
         v1::ChatMessage* out = chat.add_messages();
         out->set_role(v1_role);
         out->set_content(*std::move(content));
+        if (auto name = read_.String(Member(*message, "name"), path + ".name")) {
+          out->set_name(*name);
+        }
+        if (v1_role == v1::ChatMessage::ASSISTANT) {
+          ReadToolCalls(*message, path, *out);
+          // vLLM's name for a reply's reasoning, sent back with the conversation.
+          out->set_reasoning(
+              read_.String(Member(*message, "reasoning_content"), path + ".reasoning_content")
+                  .value_or(""));
+        } else if (v1_role == v1::ChatMessage::TOOL) {
+          const Json* id = Member(*message, "tool_call_id");
+          if (id == nullptr) read_.Add(path + ".tool_call_id", "required");
+          out->set_tool_call_id(read_.String(id, path + ".tool_call_id").value_or(""));
+        }
       }
     }
+    const bool beside =
+        chat_.tools_size() > 0 || chat_.documents_size() > 0 || !chat_.template_variables().empty();
+    if (beside && chat.messages_size() == 0 && out_.session.has_value()) {
+      read_.Add("messages", "tools, documents and chat_template_kwargs go with new messages");
+    }
+    *chat.mutable_tools() = std::move(*chat_.mutable_tools());
+    *chat.mutable_documents() = std::move(*chat_.mutable_documents());
+    chat.set_template_variables(chat_.template_variables());
     if (!out_.session.has_value()) {
       *out_.generate.mutable_messages() = std::move(chat);
     } else if (chat.messages_size() > 0) {
@@ -633,7 +707,15 @@ class Translator {
     auto& names = out_.param_names;
     const std::string input = chat ? "messages" : "prompt";
     if (stop_is_string_) names.emplace_back("stop.stop_strings[0]", "stop");
-    names.insert(names.end(), {{"sampling.temperature", "temperature"},
+    names.insert(names.end(), {{"messages.tools", "tools"},
+                               {"session.messages.tools", "tools"},
+                               {"messages.documents", "documents"},
+                               {"session.messages.documents", "documents"},
+                               {"messages.template_variables", "chat_template_kwargs"},
+                               {"session.messages.template_variables", "chat_template_kwargs"},
+                               {"tool_choice.function", "tool_choice.function.name"},
+                               {"tool_choice.mode", "tool_choice"},
+                               {"sampling.temperature", "temperature"},
                                {"sampling.top_p", "top_p"},
                                {"sampling.top_k", "top_k"},
                                {"sampling.min_p", "min_p"},
@@ -668,18 +750,40 @@ class Translator {
   Reader read_;
   absl::Status unsupported_;
   OpenAiRequest out_;
+  v1::ChatMessages chat_;  // what goes beside the messages: tools, documents, template variables
   std::string max_tokens_name_ = "max_tokens";
   bool stop_is_string_ = false;
 };
 
 }  // namespace
 
+namespace {
+
+// v1 keeps a tool's and a tool call's fields flat; OpenAI nests them under `function`.
+std::string NestUnderFunction(std::string path) {
+  for (const char* list : {"tools[", "tool_calls["}) {
+    for (size_t at = path.find(list); at != std::string::npos; at = path.find(list, at + 1)) {
+      if (at > 0 && path[at - 1] != '.') continue;
+      const size_t close = path.find("].", at);
+      if (close == std::string::npos) break;
+      const absl::string_view rest = absl::string_view(path).substr(close + 2);
+      if (absl::StartsWith(rest, "name") || absl::StartsWith(rest, "description") ||
+          absl::StartsWith(rest, "parameters") || absl::StartsWith(rest, "arguments")) {
+        path.insert(close + 2, "function.");
+      }
+    }
+  }
+  return path;
+}
+
+}  // namespace
+
 std::string OpenAiRequest::ParamName(absl::string_view v1_path) const {
   for (const auto& [prefix, name] : param_names) {
-    if (v1_path == prefix) return name;
+    if (v1_path == prefix) return NestUnderFunction(name);
     if (absl::StartsWith(v1_path, prefix) &&
         (v1_path[prefix.size()] == '.' || v1_path[prefix.size()] == '[')) {
-      return absl::StrCat(name, v1_path.substr(prefix.size()));
+      return NestUnderFunction(absl::StrCat(name, v1_path.substr(prefix.size())));
     }
   }
   return std::string(v1_path);

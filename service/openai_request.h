@@ -25,22 +25,6 @@ enum class OpenAiEndpoint { kChatCompletions, kCompletions };
 // Bodies nested deeper than this are refused before they are parsed (no request needs more).
 inline constexpr int kMaxJsonDepth = 64;
 
-// A function the client offers the model (`tools[i]`), shape-checked. This server version answers
-// a request with tools UNSUPPORTED_PARAMETER; the parsed tools are where serving them starts.
-struct OpenAiTool {
-  std::string name;
-  std::string description;
-  nlohmann::json parameters;  // a JSON Schema object; null when not given
-  bool strict = false;
-};
-
-// `tool_choice`.
-struct OpenAiToolChoice {
-  enum class Mode { kUnset, kNone, kAuto, kRequired, kFunction };
-  Mode mode = Mode::kUnset;
-  std::string function;  // kFunction: the function's name
-};
-
 // jambad's session extension: the body fields `session` ("sessions/ID"), `session_commit`,
 // `session_create` and `session_etag`, or the headers X-Jamba-Session (ID or sessions/ID),
 // X-Jamba-Session-Commit, X-Jamba-Session-Create and X-Jamba-Session-Etag.
@@ -66,8 +50,6 @@ struct OpenAiRequest {
   bool continuous_usage = false;  // stream_options.continuous_usage_stats (vLLM): usage per chunk
   std::string user;
   std::optional<OpenAiSession> session;
-  std::vector<OpenAiTool> tools;
-  OpenAiToolChoice tool_choice;
   // The request the generation core runs.
   v1::GenerateRequest generate;
 

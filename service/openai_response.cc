@@ -2,6 +2,7 @@
 #include "service/openai_response.h"
 
 #include <cmath>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -12,7 +13,7 @@ namespace {
 using Json = nlohmann::json;
 
 // OpenAI's finish reasons: an end-of-turn, a stop string or a stop token is "stop"; max_tokens
-// and a full context window are "length". (Tool calls will add "tool_calls".)
+// and a full context window are "length"; a turn that ended by calling tools is "tool_calls".
 Json FinishReasonOf(v1::FinishReason reason) {
   switch (reason) {
     case v1::FINISH_REASON_END_OF_SEQUENCE:
@@ -22,6 +23,8 @@ Json FinishReasonOf(v1::FinishReason reason) {
     case v1::FINISH_REASON_MAX_TOKENS:
     case v1::FINISH_REASON_CONTEXT_LENGTH:
       return "length";
+    case v1::FINISH_REASON_TOOL_CALLS:
+      return "tool_calls";
     default:
       return nullptr;
   }
@@ -53,6 +56,15 @@ int64_t CodePoints(const std::string& text) {
   int64_t count = 0;
   for (char c : text) count += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
   return count;
+}
+
+// A tool call in OpenAI's shape; streamed calls carry their position in the reply.
+Json ToolCallObject(const v1::ToolCall& call, std::optional<int> index) {
+  Json out = {{"id", call.id()},
+              {"type", "function"},
+              {"function", {{"name", call.name()}, {"arguments", call.arguments()}}}};
+  if (index.has_value()) out["index"] = *index;
+  return out;
 }
 
 std::string Event(const Json& chunk) { return absl::StrCat("data: ", JsonText(chunk), "\n\n"); }
@@ -115,8 +127,22 @@ Json OpenAiResponder::Completion(const v1::GenerateResponse& merged) {
                  {"logprobs", Logprobs(merged)},
                  {"finish_reason", FinishReasonOf(merged.finish_reason())}};
   if (chat_) {
-    // Tool calls and reasoning content will join the message here.
-    choice["message"] = {{"role", "assistant"}, {"content", merged.text()}};
+    Json message = {{"role", "assistant"}};
+    // As OpenAI: a reply that is only tool calls has no content.
+    message["content"] =
+        merged.text().empty() && merged.tool_calls_size() > 0 ? Json(nullptr) : Json(merged.text());
+    // vLLM's name for the reasoning apart from the answer.
+    if (!merged.reasoning().empty()) message["reasoning_content"] = merged.reasoning();
+    if (merged.tool_calls_size() > 0) {
+      Json calls = Json::array();
+      for (const v1::ToolCall& call : merged.tool_calls()) {
+        calls.push_back(ToolCallObject(call, std::nullopt));
+      }
+      message["tool_calls"] = std::move(calls);
+    }
+    // The model wrote a tool call that does not parse: it is in the content, flagged.
+    if (merged.malformed_tool_call()) message["malformed_tool_call"] = true;
+    choice["message"] = std::move(message);
   } else {
     choice["text"] = merged.text();
   }
@@ -146,7 +172,16 @@ Json OpenAiResponder::Chunk(Json choice) const {
 Json OpenAiResponder::ContentChoice(const v1::GenerateResponse& delta) {
   Json choice = {{"index", 0}, {"logprobs", Logprobs(delta)}, {"finish_reason", nullptr}};
   if (chat_) {
-    choice["delta"] = {{"content", delta.text()}};
+    Json content = {{"content", delta.text()}};
+    if (!delta.reasoning().empty()) content["reasoning_content"] = delta.reasoning();
+    if (delta.tool_calls_size() > 0) {
+      Json calls = Json::array();
+      for (const v1::ToolCall& call : delta.tool_calls()) {
+        calls.push_back(ToolCallObject(call, tool_calls_sent_++));
+      }
+      content["tool_calls"] = std::move(calls);
+    }
+    choice["delta"] = std::move(content);
   } else {
     choice["text"] = delta.text();
   }
@@ -165,8 +200,8 @@ std::string OpenAiResponder::Events(const v1::GenerateResponse& delta) {
   completion_tokens_ += delta.token_ids_size();
   // Tokens whose text is held back (part of a character, maybe a stop string) still count for
   // continuous usage and logprobs.
-  if (!delta.text().empty() || delta.logprobs_size() > 0 ||
-      (request_.continuous_usage && delta.token_ids_size() > 0)) {
+  if (!delta.text().empty() || !delta.reasoning().empty() || delta.tool_calls_size() > 0 ||
+      delta.logprobs_size() > 0 || (request_.continuous_usage && delta.token_ids_size() > 0)) {
     Json chunk = Chunk(ContentChoice(delta));
     if (request_.continuous_usage) chunk["usage"] = {{"completion_tokens", completion_tokens_}};
     out += Event(chunk);

@@ -52,6 +52,7 @@ class OpenAiResponder {
   const bool chat_;
   bool role_sent_ = false;
   int64_t completion_tokens_ = 0;  // streamed so far (continuous usage)
+  int tool_calls_sent_ = 0;        // streamed so far (each call's index)
   int64_t text_offset_ = 0;        // completions logprobs: characters of text so far
   v1::Usage usage_;                // from the last response
 };

@@ -87,6 +87,27 @@ TEST_F(ChatToolsTest, TheModelReportsItsTokenizerTemplateAndFormats) {
   EXPECT_EQ(tokenizer.eos_token_ids_size(), 2);
 }
 
+TEST_F(ChatToolsTest, ConfigOverridesHowRepliesAreRead) {
+  auto server =
+      JambadProcess::Start({.model_dir = ReasoningDemoModelDir(),
+                            .flags = {"--tool-call-format", "none", "--reasoning-format", "none"}});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto models = v1::ModelService::NewStub((*server)->Channel());
+  grpc::ClientContext context;
+  v1::ModelInfo info;
+  ASSERT_TRUE(models->GetModelInfo(&context, v1::GetModelInfoRequest(), &info).ok());
+  EXPECT_EQ(info.tokenizer().tool_call_format(), "none");
+  EXPECT_FALSE(info.tokenizer().reasoning());
+  // Nothing is read out of the reply: what would have been reasoning stays in the text.
+  auto generation = v1::GenerationService::NewStub((*server)->Channel());
+  v1::GenerateRequest ask = Seeded(24, 7);
+  AddMessage(*ask.mutable_messages(), v1::ChatMessage::USER, "What is 2+2?");
+  const GenerateOutcome raw = Generate(*generation, ask);
+  ASSERT_TRUE(raw.status.ok()) << raw.status.error_message();
+  EXPECT_EQ(StreamedReasoning(raw), "");
+  EXPECT_FALSE(raw.text.empty());
+}
+
 TEST_F(ChatToolsTest, AToolCallRoundTrip) {
   Start();
   v1::GenerateRequest ask = Seeded(60, 11);

@@ -2,8 +2,10 @@
 // HTTP API, against the real jambad on the demo model: chat and completions, streamed and not;
 // stop strings; seeds; logprobs; errors as the SDK's error classes (400, 401, 404, 429 with
 // Retry-After); sessions through extra headers and the body field, with another tenant's session
-// a 404; a client that aborts its stream freeing its worker for a queued request; and a session
-// resumed after a restart continuing exactly as one that never stopped.
+// a 404; a client that aborts its stream freeing its worker for a queued request; a session
+// resumed after a restart continuing exactly as one that never stopped; and on the reasoning-3b
+// demo preset, a tool-call round trip, reasoning apart from the answer (streamed and not), and a
+// tool conversation in a session across a restart; documents reaching the template.
 //
 // Run by ctest (openai_sdk_test) as `node --test`; JAMBA_BUILD_DIR names the build tree. The
 // packages come from scripts/install-deps (`npm ci` here), never at test time.
@@ -23,6 +25,8 @@ const buildDir = process.env.JAMBA_BUILD_DIR;
 assert.ok(buildDir, 'JAMBA_BUILD_DIR must name the build tree');
 const jambad = join(buildDir, 'service', 'jambad');
 const modelDir = join(buildDir, 'demo-model');
+// The reasoning-3b preset: tokenizer.json only, a ChatML template with Hermes tools and <think>.
+const reasoningModelDir = join(buildDir, 'demo-model-reasoning-3b');
 const model = 'demo-model';
 const keys = { acme: 'acme-sdk-key', globex: 'globex-sdk-key' };
 
@@ -34,9 +38,10 @@ for (const [tenant, key] of Object.entries(keys)) {
 }
 
 // Starts jambad on free loopback ports; resolves once it listens.
-function startJambad(flags = [], sessionDir = join(work, `sessions-${Math.random()}`)) {
+function startJambad(flags = [], sessionDir = join(work, `sessions-${Math.random()}`),
+  modelPath = modelDir) {
   const child = spawn(jambad, [
-    '--model', modelDir, '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0',
+    '--model', modelPath, '--listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0',
     '--metrics-listen', '127.0.0.1:0', '--session-dir', sessionDir, '--threads', '2',
     '--api-key-file', keyFile, '--drain-timeout', '20s', ...flags,
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -186,19 +191,19 @@ test('errors arrive as the SDK error classes with OpenAI fields', async () => {
     assert.equal(hot.param, 'temperature');
     assert.equal(hot.code, 'invalid_field');
 
-    const tools = await rejection(client.chat.completions.create(chatBody('weather?', {
-      tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }],
+    // Arguments are a JSON object, not checked against the schema: strict adherence is refused.
+    const strict = await rejection(client.chat.completions.create(chatBody('weather?', {
+      tools: [{ type: 'function', function: { name: 'get_weather', strict: true, parameters: { type: 'object' } } }],
     })));
-    assert.equal(tools.status, 400);
-    assert.equal(tools.param, 'tools');
-    assert.equal(tools.code, 'unsupported_parameter');
-    assert.equal(tools.error.message, 'tools are not supported by this server version yet');
+    assert.equal(strict.status, 400);
+    assert.equal(strict.param, 'tools[0].function.strict');
+    assert.equal(strict.code, 'unsupported_parameter');
 
-    const toolMessage = await rejection(client.chat.completions.create({
+    const orphan = await rejection(client.chat.completions.create({
       model,
-      messages: [{ role: 'user', content: 'x' }, { role: 'tool', tool_call_id: 'c1', content: 'y' }],
+      messages: [{ role: 'user', content: 'x' }, { role: 'tool', content: 'y' }],
     }));
-    assert.equal(toolMessage.param, 'messages[1].role');
+    assert.equal(orphan.param, 'messages[1].tool_call_id');
 
     const many = await rejection(client.chat.completions.create(chatBody('hi', { n: 2 })));
     assert.equal(many.param, 'n');
@@ -230,7 +235,8 @@ test('sessions: only new messages are sent, cached_tokens shows what was restore
     assert.equal(first.session.committed, true);
     assert.equal(first.session.name, 'sessions/notes');
     const held = first.session.token_count;
-    assert.equal(held, first.usage.prompt_tokens + first.usage.completion_tokens);
+    // The committed reply is closed as the template closes a turn: one <|eom|> after it.
+    assert.equal(held, first.usage.prompt_tokens + first.usage.completion_tokens + 1);
 
     // The body field names it too; without commit the session stays as it is.
     const peek = await acme.chat.completions.create(chatBody('What is my name?', {
@@ -310,6 +316,157 @@ test('a session resumed after a restart continues exactly as one that never stop
     assert.deepEqual(resumed.choices[0].logprobs, control.choices[0].logprobs);
     assert.equal(resumed.usage.prompt_tokens_details.cached_tokens, held);
     assert.equal(resumed.session.token_count, control.session.token_count);
+  } finally {
+    await server.stop();
+  }
+});
+
+const weatherTool = {
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    description: 'The weather in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } } },
+  },
+};
+const callWeather = { type: 'function', function: { name: 'get_weather' } };
+
+// The tool calls, reasoning and content of a stream, put together as a client does.
+async function collect(stream) {
+  const out = { content: '', reasoning: '', calls: [], finish: null };
+  for await (const chunk of stream) {
+    const choice = chunk.choices[0];
+    if (!choice) continue;
+    out.content += choice.delta.content ?? '';
+    out.reasoning += choice.delta.reasoning_content ?? '';
+    for (const call of choice.delta.tool_calls ?? []) out.calls[call.index] = call;
+    out.finish = choice.finish_reason ?? out.finish;
+  }
+  return out;
+}
+
+test('tools: the model calls one, the result goes back, the reply goes on; streamed the same', async () => {
+  const server = await startJambad([], undefined, reasoningModelDir);
+  try {
+    const client = server.client();
+    const ask = {
+      model: 'demo-model-reasoning-3b',
+      messages: [{ role: 'user', content: 'Weather in Paris?' }],
+      tools: [weatherTool], tool_choice: callWeather, max_tokens: 60, seed: 11,
+    };
+    const called = await client.chat.completions.create(ask);
+    const choice = called.choices[0];
+    assert.equal(choice.finish_reason, 'tool_calls');
+    assert.equal(choice.message.content, null);
+    assert.equal(choice.message.tool_calls.length, 1);
+    const call = choice.message.tool_calls[0];
+    assert.equal(call.type, 'function');
+    assert.equal(call.function.name, 'get_weather');
+    assert.match(call.id, /^call_/);
+    const args = JSON.parse(call.function.arguments);
+    assert.equal(typeof args, 'object');
+    assert.ok(!Array.isArray(args) && args !== null);
+
+    const streamed = await collect(await client.chat.completions.create({ ...ask, stream: true }));
+    assert.equal(streamed.finish, 'tool_calls');
+    assert.equal(streamed.calls.length, 1);
+    assert.equal(streamed.calls[0].function.name, 'get_weather');
+    assert.equal(streamed.calls[0].function.arguments, call.function.arguments);
+    assert.equal(streamed.content, '');
+
+    const answered = await client.chat.completions.create({
+      model: 'demo-model-reasoning-3b',
+      messages: [...ask.messages, choice.message,
+        { role: 'tool', tool_call_id: call.id, content: '22 degrees, sunny' }],
+      tools: [weatherTool], max_tokens: 8, seed: 12,
+    });
+    assert.ok(answered.usage.completion_tokens > 0);
+    // The call and its result are part of the prompt now (<tool_call>, <tool_response> and text).
+    assert.ok(answered.usage.prompt_tokens > called.usage.prompt_tokens + 8,
+      `${answered.usage.prompt_tokens} vs ${called.usage.prompt_tokens}`);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('reasoning comes apart from the answer, streamed and not', async () => {
+  const server = await startJambad([], undefined, reasoningModelDir);
+  try {
+    const client = server.client();
+    const ask = {
+      model: 'demo-model-reasoning-3b',
+      messages: [{ role: 'user', content: 'What is 2+2?' }], max_tokens: 24, seed: 7,
+    };
+    const whole = await client.chat.completions.create(ask);
+    const message = whole.choices[0].message;
+    assert.ok(message.reasoning_content.length > 0);
+    assert.ok(!message.reasoning_content.includes('<think>'));
+    assert.equal(message.content, '');
+    const streamed = await collect(await client.chat.completions.create({ ...ask, stream: true }));
+    assert.equal(streamed.reasoning, message.reasoning_content);
+    assert.equal(streamed.content, message.content);
+
+    // The template's own switch, through chat_template_kwargs: no thinking prefix, no <think>.
+    const direct = await client.chat.completions.create({
+      ...ask, chat_template_kwargs: { enable_thinking: false },
+    });
+    assert.ok(direct.usage.prompt_tokens < whole.usage.prompt_tokens);
+    assert.equal(direct.choices[0].message.reasoning_content, undefined);
+    assert.ok(direct.choices[0].message.content.length > 0);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('documents reach the template', async () => {
+  const server = await startJambad();
+  try {
+    const client = server.client();
+    const ask = chatBody('Summarize.', { max_tokens: 1, temperature: 0 });
+    const plain = await client.chat.completions.create(ask);
+    const withDocuments = await client.chat.completions.create({
+      ...ask, documents: [{ title: 'Q3 report', text: 'Revenue rose by four percent.', source: 'q3.pdf' }],
+    });
+    assert.ok(withDocuments.usage.prompt_tokens > plain.usage.prompt_tokens + 6,
+      `${withDocuments.usage.prompt_tokens} vs ${plain.usage.prompt_tokens}`);
+    const bad = await rejection(client.chat.completions.create({ ...ask, documents: [{ title: 'no text' }] }));
+    assert.equal(bad.status, 400);
+    assert.equal(bad.param, 'documents[0].text');
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a tool conversation in a session continues the same after a restart', async () => {
+  const sessionDir = join(work, 'tool-sessions');
+  const headers = (create) => ({ headers: { 'X-Jamba-Session': 'agent', ...(create ? { 'X-Jamba-Session-Create': 'true' } : {}) } });
+  const result = (id) => ({
+    model: 'demo-model-reasoning-3b',
+    messages: [{ role: 'tool', tool_call_id: id, content: '-3 degrees, snow' }],
+    max_tokens: 12, temperature: 0, session_commit: false,
+  });
+  let before;
+  let callId;
+  {
+    const server = await startJambad([], sessionDir, reasoningModelDir);
+    const client = server.client();
+    const called = await client.chat.completions.create({
+      model: 'demo-model-reasoning-3b',
+      messages: [{ role: 'system', content: 'You call tools.' }, { role: 'user', content: 'Weather in Oslo?' }],
+      tools: [weatherTool], tool_choice: 'required', max_tokens: 60, seed: 21,
+    }, headers(true));
+    assert.equal(called.choices[0].finish_reason, 'tool_calls');
+    assert.equal(called.session.committed, true);
+    callId = called.choices[0].message.tool_calls[0].id;
+    before = await client.chat.completions.create(result(callId), headers(false));
+    assert.equal(await server.stop(), 0);
+  }
+  const server = await startJambad([], sessionDir, reasoningModelDir);
+  try {
+    const after = await server.client().chat.completions.create(result(callId), headers(false));
+    assert.deepEqual(after.choices[0].message, before.choices[0].message);
+    assert.equal(after.usage.prompt_tokens_details.cached_tokens, before.usage.prompt_tokens_details.cached_tokens);
+    assert.ok(after.usage.prompt_tokens_details.cached_tokens > 0);
   } finally {
     await server.stop();
   }

@@ -1,7 +1,7 @@
 // ParseOpenAiRequest: OpenAI bodies become the v1 GenerateRequest the gRPC API runs; wrong types
-// are errors naming the client's field; what this server does not serve (n > 1, tools for now) is
-// refused rather than ignored; unknown fields and nulls are ignored; and the errors the shared
-// validation reports name the client's fields again.
+// are errors naming the client's field; what this server does not serve (n > 1, strict tool
+// schemas, the deprecated functions) is refused rather than ignored; unknown fields and nulls are
+// ignored; and the errors the shared validation reports name the client's fields again.
 #include "service/openai_request.h"
 
 #include <string>
@@ -113,7 +113,8 @@ TEST(OpenAiRequestTest, UnknownFieldsAndNullsAreIgnored) {
       "store": true, "reasoning_effort": "low"})");
   EXPECT_FALSE(r.generate.sampling().has_temperature());
   EXPECT_EQ(r.generate.stop().stop_strings_size(), 0);
-  EXPECT_TRUE(r.tools.empty());
+  EXPECT_EQ(r.generate.messages().tools_size(), 0);
+  EXPECT_FALSE(r.generate.has_tool_choice());
 }
 
 TEST(OpenAiRequestTest, CompletionPromptsAreTextOrTokenIds) {
@@ -195,40 +196,130 @@ TEST(OpenAiRequestTest, FieldsThatWouldChangeTheAnswerAreRefusedNotIgnored) {
   Chat(std::string("{") + kHello + R"(, "logit_bias": {}, "response_format": {"type": "text"}})");
 }
 
-TEST(OpenAiRequestTest, ToolsAreParsedAndAnsweredUnsupportedForNow) {
-  const HttpError error = ChatError(std::string("{") + kHello + R"(, "tools": [{"type": "function",
-      "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
-      "tool_choice": "auto"})");
-  EXPECT_EQ(error.status, 400);
-  EXPECT_EQ(error.type, "invalid_request_error");
-  EXPECT_EQ(error.param, "tools");
-  EXPECT_EQ(error.code, "unsupported_parameter");
-  EXPECT_EQ(error.message, "tools are not supported by this server version yet");
+TEST(OpenAiRequestTest, ToolsGoWithTheMessagesAndToolChoiceOntoTheRequest) {
+  const OpenAiRequest r = Chat(std::string("{") + kHello + R"(, "tools": [{"type": "function",
+      "function": {"name": "get_weather", "description": "Weather now",
+                   "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
+      "tool_choice": "auto", "parallel_tool_calls": true})");
+  const v1::ChatMessages& m = r.generate.messages();
+  ASSERT_EQ(m.tools_size(), 1);
+  EXPECT_EQ(m.tools(0).name(), "get_weather");
+  EXPECT_EQ(m.tools(0).description(), "Weather now");
+  EXPECT_EQ(m.tools(0).parameters(),
+            R"({"properties":{"city":{"type":"string"}},"type":"object"})");
+  EXPECT_EQ(r.generate.tool_choice().mode(), v1::ToolChoice::AUTO);
+
+  const OpenAiRequest forced = Chat(std::string("{") + kHello + R"(, "tools": [{"type": "function",
+      "function": {"name": "f"}}], "tool_choice": {"type": "function", "function": {"name": "f"}}})");
+  EXPECT_EQ(forced.generate.tool_choice().mode(), v1::ToolChoice::FUNCTION);
+  EXPECT_EQ(forced.generate.tool_choice().function(), "f");
+  EXPECT_EQ(forced.generate.messages().tools(0).parameters(), "");
   // An empty list offers nothing.
-  EXPECT_TRUE(
-      Chat(std::string("{") + kHello + R"(, "tools": [], "tool_choice": "none"})").tools.empty());
+  const OpenAiRequest none =
+      Chat(std::string("{") + kHello + R"(, "tools": [], "tool_choice": "none"})");
+  EXPECT_EQ(none.generate.messages().tools_size(), 0);
+  EXPECT_EQ(none.generate.tool_choice().mode(), v1::ToolChoice::NONE);
 }
 
-TEST(OpenAiRequestTest, ToolShapesAreCheckedBeforeTheyAreRefused) {
+TEST(OpenAiRequestTest, ToolShapesAreCheckedAndStrictSchemasRefused) {
   EXPECT_EQ(ChatError(std::string("{") + kHello + R"(, "tools": [{"type": "function",
       "function": {"description": "no name"}}]})")
                 .param,
             "tools[0].function.name");
   EXPECT_EQ(ChatError(std::string("{") + kHello + R"(, "tools": [{"type": "retrieval"}]})").param,
             "tools[0].type");
-  EXPECT_EQ(ChatError(std::string("{") + kHello + R"(, "tool_choice": "required"})").param,
-            "tool_choice");
   EXPECT_EQ(ChatError(std::string("{") + kHello + R"(, "tool_choice": 7})").param, "tool_choice");
+  EXPECT_EQ(ChatError(std::string("{") + kHello + R"(, "tool_choice": "sometimes"})").param,
+            "tool_choice");
+  // Arguments are a JSON object, not checked against the schema: strict is refused, not ignored.
+  const HttpError strict = ChatError(std::string("{") + kHello + R"(, "tools": [{"type": "function",
+      "function": {"name": "f", "strict": true, "parameters": {"type": "object"}}}]})");
+  EXPECT_EQ(strict.param, "tools[0].function.strict");
+  EXPECT_EQ(strict.code, "unsupported_parameter");
+  const HttpError functions =
+      ChatError(std::string("{") + kHello + R"(, "functions": [{"name": "f"}]})");
+  EXPECT_EQ(functions.param, "functions");
+  EXPECT_EQ(functions.code, "unsupported_parameter");
+  // Choices that need tools are checked with the rest of the request, naming the client's field.
+  const HttpError required =
+      ValidationError(std::string("{") + kHello + R"(, "tool_choice": "required"})",
+                      OpenAiEndpoint::kChatCompletions);
+  EXPECT_EQ(required.param, "tool_choice");
+  EXPECT_EQ(required.message, "tool_choice: REQUIRED needs tools in the messages");
+  EXPECT_EQ(ValidationError(std::string("{") + kHello + R"(, "tools": [{"type": "function",
+      "function": {"name": "f"}}], "tool_choice": {"type": "function", "function": {"name": "g"}}})",
+                            OpenAiEndpoint::kChatCompletions)
+                .param,
+            "tool_choice.function.name");
+  EXPECT_EQ(ValidationError(std::string("{") + kHello + R"(, "tools": [{"type": "function",
+      "function": {"name": "no spaces allowed"}}]})",
+                            OpenAiEndpoint::kChatCompletions)
+                .param,
+            "tools[0].function.name");
 }
 
-TEST(OpenAiRequestTest, ToolMessagesAndToolCallsAreUnsupportedForNow) {
-  const HttpError tool = ChatError(R"({"messages": [{"role": "user", "content": "x"},
+TEST(OpenAiRequestTest, ToolCallsToolResultsAndReasoningBecomeV1Messages) {
+  const OpenAiRequest r = Chat(R"({"messages": [{"role": "user", "content": "weather?"},
+      {"role": "assistant", "content": null, "reasoning_content": "look it up",
+       "tool_calls": [{"id": "c1", "type": "function",
+                       "function": {"name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}},
+                      {"id": "c2", "type": "function",
+                       "function": {"name": "get_time", "arguments": {"tz": "CET"}}}]},
       {"role": "tool", "tool_call_id": "c1", "content": "sunny"}]})");
-  EXPECT_EQ(tool.param, "messages[1].role");
-  EXPECT_EQ(tool.code, "unsupported_parameter");
-  const HttpError calls = ChatError(R"({"messages": [{"role": "assistant", "content": null,
-      "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}]})");
-  EXPECT_EQ(calls.param, "messages[0].tool_calls");
+  const v1::ChatMessages& m = r.generate.messages();
+  ASSERT_EQ(m.messages_size(), 3);
+  const v1::ChatMessage& call = m.messages(1);
+  EXPECT_EQ(call.reasoning(), "look it up");
+  ASSERT_EQ(call.tool_calls_size(), 2);
+  EXPECT_EQ(call.tool_calls(0).id(), "c1");
+  EXPECT_EQ(call.tool_calls(0).name(), "get_weather");
+  EXPECT_EQ(call.tool_calls(0).arguments(), R"({"city": "Oslo"})");
+  EXPECT_EQ(call.tool_calls(1).arguments(), R"({"tz":"CET"})");
+  EXPECT_EQ(m.messages(2).role(), v1::ChatMessage::TOOL);
+  EXPECT_EQ(m.messages(2).tool_call_id(), "c1");
+  EXPECT_EQ(m.messages(2).content(), "sunny");
+
+  EXPECT_EQ(ChatError(R"({"messages": [{"role": "user", "content": "x"},
+      {"role": "tool", "content": "sunny"}]})")
+                .param,
+            "messages[1].tool_call_id");
+  const HttpError function = ChatError(R"({"messages": [{"role": "user", "content": "x"},
+      {"role": "function", "name": "f", "content": "sunny"}]})");
+  EXPECT_EQ(function.param, "messages[1].role");
+  EXPECT_EQ(function.code, "unsupported_parameter");
+  EXPECT_EQ(ChatError(R"({"messages": [{"role": "assistant", "content": null,
+      "tool_calls": [{"id": "c1", "type": "function"}]}]})")
+                .param,
+            "messages[0].tool_calls[0].function");
+  // Arguments that are not a JSON object are refused by the shared validation.
+  EXPECT_EQ(ValidationError(R"({"messages": [{"role": "user", "content": "x"},
+      {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+       "function": {"name": "f", "arguments": "[1]"}}]}]})",
+                            OpenAiEndpoint::kChatCompletions)
+                .param,
+            "messages[1].tool_calls[0].function.arguments");
+}
+
+TEST(OpenAiRequestTest, DocumentsAndChatTemplateKwargsGoWithTheMessages) {
+  const OpenAiRequest r = Chat(std::string("{") + kHello + R"(, "documents": [
+      {"title": "Q3", "text": "Revenue rose.", "source": "report.pdf"}],
+      "chat_template_kwargs": {"enable_thinking": false}})");
+  const v1::ChatMessages& m = r.generate.messages();
+  ASSERT_EQ(m.documents_size(), 1);
+  EXPECT_EQ(m.documents(0).title(), "Q3");
+  EXPECT_EQ(m.documents(0).text(), "Revenue rose.");
+  EXPECT_EQ(m.documents(0).metadata().at("source"), "report.pdf");
+  EXPECT_EQ(m.template_variables(), R"({"enable_thinking":false})");
+
+  EXPECT_EQ(ChatError(std::string("{") + kHello + R"(, "documents": [{"text": 3}]})").param,
+            "documents[0].text");
+  EXPECT_EQ(ChatError(std::string("{") + kHello + R"(, "chat_template_kwargs": [1]})").param,
+            "chat_template_kwargs");
+  // On a session they describe new messages; alone they would be dropped, so they are an error.
+  EXPECT_EQ(ChatError(R"({"messages": [], "session": "sessions/doc",
+      "documents": [{"text": "x"}]})")
+                .param,
+            "messages");
 }
 
 TEST(OpenAiRequestTest, SessionsComeFromTheBodyOrTheHeaders) {

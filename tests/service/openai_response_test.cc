@@ -137,6 +137,75 @@ TEST(OpenAiResponseTest, AChatStreamBeginsWithTheRoleAndEndsWithUsageAndDone) {
   EXPECT_EQ(end[0]["usage"]["prompt_tokens_details"]["cached_tokens"], 32);
 }
 
+v1::GenerateResponse WithToolCall(v1::GenerateResponse r, const std::string& id,
+                                  const std::string& name, const std::string& arguments) {
+  v1::ToolCall* call = r.add_tool_calls();
+  call->set_id(id);
+  call->set_name(name);
+  call->set_arguments(arguments);
+  return r;
+}
+
+TEST(OpenAiResponseTest, AToolCallingReplyHasToolCallsReasoningAndNoContent) {
+  const OpenAiRequest request = Request(OpenAiEndpoint::kChatCompletions,
+                                        R"({"messages": [{"role": "user", "content": "hi"}]})");
+  OpenAiResponder responder(request, Info());
+  v1::GenerateResponse merged = WithToolCall(Last(v1::FINISH_REASON_TOOL_CALLS), "call_1",
+                                             "get_weather", R"({"city":"Oslo"})");
+  merged.set_reasoning("Need the weather.");
+  const Json out = responder.Completion(merged);
+  const Json& choice = out["choices"][0];
+  EXPECT_EQ(choice["finish_reason"], "tool_calls");
+  EXPECT_TRUE(choice["message"]["content"].is_null());
+  EXPECT_EQ(choice["message"]["reasoning_content"], "Need the weather.");
+  ASSERT_EQ(choice["message"]["tool_calls"].size(), 1u);
+  const Json& call = choice["message"]["tool_calls"][0];
+  EXPECT_EQ(call["id"], "call_1");
+  EXPECT_EQ(call["type"], "function");
+  EXPECT_EQ(call["function"]["name"], "get_weather");
+  EXPECT_EQ(call["function"]["arguments"], R"({"city":"Oslo"})");
+  EXPECT_FALSE(call.contains("index"));
+  EXPECT_FALSE(choice["message"].contains("malformed_tool_call"));
+
+  // A call the model wrote badly comes back as text, flagged.
+  v1::GenerateResponse bad = Last(v1::FINISH_REASON_END_OF_SEQUENCE);
+  bad.set_text("<tool_call>{oops</tool_call>");
+  bad.set_malformed_tool_call(true);
+  const Json flagged = responder.Completion(bad)["choices"][0]["message"];
+  EXPECT_EQ(flagged["content"], "<tool_call>{oops</tool_call>");
+  EXPECT_EQ(flagged["malformed_tool_call"], true);
+  EXPECT_FALSE(flagged.contains("tool_calls"));
+}
+
+TEST(OpenAiResponseTest, AStreamSendsReasoningThenEachToolCallWithItsIndex) {
+  const OpenAiRequest request =
+      Request(OpenAiEndpoint::kChatCompletions,
+              R"({"messages": [{"role": "user", "content": "hi"}], "stream": true})");
+  OpenAiResponder responder(request, Info());
+  bool done = false;
+  v1::GenerateResponse thinking = Delta("", {5});
+  thinking.set_reasoning("Need ");
+  std::vector<Json> first = Payloads(responder.Events(thinking), &done);
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[1]["choices"][0]["delta"]["reasoning_content"], "Need ");
+  EXPECT_EQ(first[1]["choices"][0]["delta"]["content"], "");
+  std::vector<Json> calls =
+      Payloads(responder.Events(WithToolCall(Delta("", {6, 7}), "call_1", "a", "{}")), &done);
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0]["choices"][0]["delta"]["tool_calls"][0]["index"], 0);
+  EXPECT_EQ(calls[0]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"], "a");
+  std::vector<Json> second =
+      Payloads(responder.Events(
+                   WithToolCall(Last(v1::FINISH_REASON_TOOL_CALLS), "call_2", "b", "{\"x\":1}")),
+               &done);
+  ASSERT_EQ(second.size(), 2u);
+  EXPECT_EQ(second[0]["choices"][0]["delta"]["tool_calls"][0]["index"], 1);
+  EXPECT_EQ(second[0]["choices"][0]["delta"]["tool_calls"][0]["id"], "call_2");
+  EXPECT_EQ(second[0]["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"],
+            "{\"x\":1}");
+  EXPECT_EQ(second[1]["choices"][0]["finish_reason"], "tool_calls");
+}
+
 TEST(OpenAiResponseTest, ContinuousUsageCountsTheTokensSoFar) {
   const OpenAiRequest request = Request(
       OpenAiEndpoint::kCompletions,
