@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 #include <random>
 #include <span>
 
@@ -15,6 +16,7 @@
 #include "bench/svg_plot.h"
 #include "engine/forward_workspace.h"
 #include "engine/jamba_model.h"
+#include "engine/memory_budget.h"
 #include "engine/status_macros.h"
 #include "kernels/cpu/cpu_backend.h"
 
@@ -58,7 +60,8 @@ struct StepCost {
 };
 
 StepCost DecodeStepCost(const engine::ModelConfig& c, int batch, int64_t context,
-                        double weight_bytes_per_param, double mlp_bytes_per_param) {
+                        double weight_bytes_per_param, double mlp_bytes_per_param,
+                        kernels::KvDType kv_dtype) {
   const double h = static_cast<double>(c.hidden_size), f = static_cast<double>(c.intermediate_size);
   const double i = static_cast<double>(c.mamba_inner()), n = c.mamba_d_state,
                r = static_cast<double>(c.mamba_dt_rank);
@@ -73,7 +76,9 @@ StepCost DecodeStepCost(const engine::ModelConfig& c, int batch, int64_t context
   for (const engine::LayerConfig& layer : c.layers) {
     if (layer.mixer == engine::MixerKind::kAttention) {
       dense_params += 2 * q * h + 2 * kv * h;
-      cost.kv_bytes += tokens * keys * 2 * kv * 4;
+      cost.kv_bytes +=
+          tokens * keys * 2 *
+          static_cast<double>(kernels::KvRowBytes(kv_dtype, c.num_key_value_heads, c.head_dim()));
       cost.attention_flops += tokens * keys * 4 * q;
     } else {
       dense_params += 2 * i * h + (r + 2 * n) * i + i * r + h * i;
@@ -121,28 +126,33 @@ double PrefillFlops(const engine::ModelConfig& c, int64_t tokens) {
   return flops;
 }
 
-absl::StatusOr<engine::SequenceState> SyntheticState(const engine::JambaModel& model,
-                                                     int64_t context, std::mt19937& rng) {
-  JAMBA_ASSIGN_OR_RETURN(engine::SequenceState state, model.NewSequence());
+// A state of `context` cached tokens (random K/V rows in `kv_dtype`, default the model's, and
+// random Mamba states).
+absl::StatusOr<engine::SequenceState> SyntheticState(
+    const engine::JambaModel& model, int64_t context, std::mt19937& rng,
+    std::optional<kernels::KvDType> kv_dtype = std::nullopt) {
+  JAMBA_ASSIGN_OR_RETURN(engine::SequenceState state,
+                         engine::SequenceState::Create(model.config(), model.backend(),
+                                                       kv_dtype.value_or(model.kv_dtype())));
   std::normal_distribution<float> dist(0.0f, 1.0f);
   const int64_t chunk = 4096;
   std::vector<float> keys(static_cast<size_t>(chunk * state.kv_row_floats()));
   std::vector<float> values(keys.size());
   for (float& v : keys) v = dist(rng);
   for (float& v : values) v = dist(rng);
+  // One allocation for the whole context (as a resume would): pages are sized to fit it.
+  JAMBA_RETURN_IF_ERROR(state.ReserveKv(context));
+  for (int64_t done = 0; done < context; done += chunk) {
+    JAMBA_RETURN_IF_ERROR(
+        state.AppendKvFromF32(std::min(chunk, context - done), keys.data(), values.data()));
+  }
   for (int l = 0; l < state.num_layers(); ++l) {
-    if (state.layer_kind(l) == engine::MixerKind::kAttention) {
-      for (int64_t done = 0; done < context; done += chunk) {
-        JAMBA_RETURN_IF_ERROR(
-            state.AppendKvRows(l, std::min(chunk, context - done), keys.data(), values.data()));
-      }
-    } else {
-      std::vector<float> conv(static_cast<size_t>(state.conv_state_floats()));
-      std::vector<float> ssm(static_cast<size_t>(state.ssm_state_floats()));
-      for (float& v : conv) v = 0.1f * dist(rng);
-      for (float& v : ssm) v = 0.1f * dist(rng);
-      state.WriteMambaState(l, conv.data(), ssm.data());
-    }
+    if (state.layer_kind(l) != engine::MixerKind::kMamba) continue;
+    std::vector<float> conv(static_cast<size_t>(state.conv_state_floats()));
+    std::vector<float> ssm(static_cast<size_t>(state.ssm_state_floats()));
+    for (float& v : conv) v = 0.1f * dist(rng);
+    for (float& v : ssm) v = 0.1f * dist(rng);
+    state.WriteMambaState(l, conv.data(), ssm.data());
   }
   std::vector<int32_t> tokens(static_cast<size_t>(context));
   for (int32_t& t : tokens)
@@ -156,9 +166,11 @@ absl::StatusOr<engine::SequenceState> SyntheticState(const engine::JambaModel& m
 class DecodeLoad {
  public:
   static absl::StatusOr<DecodeLoad> Create(const engine::JambaModel& model, int batch,
-                                           int64_t context, std::mt19937& rng) {
+                                           int64_t context, std::mt19937& rng,
+                                           std::optional<kernels::KvDType> kv_dtype) {
     DecodeLoad load(model);
-    JAMBA_ASSIGN_OR_RETURN(engine::SequenceState first, SyntheticState(model, context, rng));
+    JAMBA_ASSIGN_OR_RETURN(engine::SequenceState first,
+                           SyntheticState(model, context, rng, kv_dtype));
     for (int b = 1; b < batch; ++b) {
       JAMBA_ASSIGN_OR_RETURN(engine::SequenceState copy, first.Clone());
       load.states_.push_back(std::move(copy));
@@ -194,6 +206,7 @@ class DecodeLoad {
 struct DecodeShape {
   int batch;
   int64_t context;
+  std::optional<kernels::KvDType> kv_dtype;  // unset: the model's
 };
 
 // Decode tokens/s of each shape. The shapes take their steps in turn, one each per round, so
@@ -205,8 +218,8 @@ absl::StatusOr<std::vector<double>> MeasureDecode(const engine::JambaModel& mode
                                                   std::mt19937& rng) {
   std::vector<DecodeLoad> loads;
   for (const DecodeShape& shape : shapes) {
-    JAMBA_ASSIGN_OR_RETURN(DecodeLoad load,
-                           DecodeLoad::Create(model, shape.batch, shape.context, rng));
+    JAMBA_ASSIGN_OR_RETURN(DecodeLoad load, DecodeLoad::Create(model, shape.batch, shape.context,
+                                                               rng, shape.kv_dtype));
     JAMBA_RETURN_IF_ERROR(load.Step(ws, rng).status());  // warm-up: workspace and KV growth
     loads.push_back(std::move(load));
   }
@@ -249,6 +262,7 @@ absl::StatusOr<Json> RunCpuBench(const CpuBenchOptions& options) {
   const MachineCeilings machine = MeasureMachine(backend->pool());
   engine::ModelOptions model_options;
   model_options.weights.int8_mlp = options.int8;
+  model_options.kv_dtype = options.kv_dtype;
   JAMBA_ASSIGN_OR_RETURN(auto model,
                          engine::JambaModel::Load(options.model_dir, *backend, model_options));
   const engine::ModelConfig& config = model->config();
@@ -263,6 +277,8 @@ absl::StatusOr<Json> RunCpuBench(const CpuBenchOptions& options) {
   Json report = {{"model_dir", options.model_dir},
                  {"weights", options.int8 ? "int8 MLPs/experts, rest as stored" : "as stored"},
                  {"activations", options.bf16_activations ? "bf16" : "fp32"},
+                 {"kv_dtype", kernels::KvDTypeName(options.kv_dtype)},
+                 {"precision", options.precision},
                  {"weight_memory", options.pack_weights ? "packed copy (interleaved row groups)"
                                                         : "in place (mapped checkpoint)"},
                  {"backend", backend->Name()},
@@ -370,7 +386,8 @@ absl::StatusOr<Json> RunCpuBench(const CpuBenchOptions& options) {
   std::vector<std::string> ceilings;
   double batch1 = 0, batch1_bandwidth = bandwidth, batch1_floor = 0;
   for (const auto& [context, batch, tps] : points) {
-    const StepCost cost = DecodeStepCost(config, batch, context, weight_bytes, mlp_bytes);
+    const StepCost cost =
+        DecodeStepCost(config, batch, context, weight_bytes, mlp_bytes, options.kv_dtype);
     const double step_seconds = batch / tps;
     const double roofline_seconds = cost.total_bytes() / bandwidth;
     if (batch == 1) {
@@ -427,41 +444,116 @@ absl::StatusOr<Json> RunContextSweep(const ContextSweepOptions& options) {
   JAMBA_ASSIGN_OR_RETURN(auto backend, MakeBackend(options.threads, "", false, true));
   Json sweep = {{"backend", backend->Name()}, {"series", Json::array()}};
   std::mt19937 rng(99);
-  for (const std::string& dir : {options.hybrid_model_dir, options.attention_model_dir}) {
+  std::vector<std::string> dirs = {options.hybrid_model_dir};
+  if (!options.attention_model_dir.empty()) dirs.push_back(options.attention_model_dir);
+  for (const std::string& dir : dirs) {
     JAMBA_ASSIGN_OR_RETURN(auto model, engine::JambaModel::Load(dir, *backend, {}));
     engine::ForwardWorkspace ws(*backend);
     const engine::ModelConfig& config = model->config();
-    const std::string name =
+    const std::string model_name =
         config.num_attention_layers() == config.num_hidden_layers
             ? "every layer attention"
             : absl::StrFormat("hybrid (%d of %d layers attention)", config.num_attention_layers(),
                               config.num_hidden_layers);
-    std::printf("\n%s: %s\n%-12s %12s %16s\n", name.c_str(), dir.c_str(), "context", "tokens/s",
-                "KV bytes/seq");
-    // Every context's sequence at once, stepped in turn (see MeasureDecode): the curve's shape
-    // is then the context's doing, not the memory bandwidth's drift between points.
+    // Every (dtype, context) sequence at once, stepped in turn (see MeasureDecode): the curves'
+    // shapes and their ratios are then the contexts' and dtypes' doing, not the memory
+    // bandwidth's drift between points.
     std::vector<DecodeShape> shapes;
-    for (int64_t context : options.contexts) shapes.push_back({1, context});
+    for (kernels::KvDType dtype : options.kv_dtypes) {
+      for (int64_t context : options.contexts) shapes.push_back({1, context, dtype});
+    }
     JAMBA_ASSIGN_OR_RETURN(std::vector<double> measured,
                            MeasureDecode(*model, ws, shapes, options.decode_steps, rng));
-    Json points = Json::array();
-    for (size_t i = 0; i < shapes.size(); ++i) {
-      const int64_t context = shapes[i].context;
-      const double tps = measured[i];
-      const double kv_bytes =
-          static_cast<double>(config.KvBytesPerToken()) * static_cast<double>(context);
-      std::printf("%-12lld %12.2f %13.2f GiB\n", static_cast<long long>(context), tps,
-                  kv_bytes / (1 << 30));
-      points.push_back(
-          {{"context", context}, {"tokens_per_second", tps}, {"kv_bytes_per_sequence", kv_bytes}});
+    for (size_t d = 0; d < options.kv_dtypes.size(); ++d) {
+      const kernels::KvDType dtype = options.kv_dtypes[d];
+      const std::string name =
+          options.kv_dtypes.size() > 1
+              ? absl::StrFormat("%s, %s KV", model_name, kernels::KvDTypeName(dtype))
+              : model_name;
+      std::printf("\n%s: %s\n%-12s %12s %16s\n", name.c_str(), dir.c_str(), "context", "tokens/s",
+                  "KV bytes/seq");
+      Json points = Json::array();
+      for (size_t c = 0; c < options.contexts.size(); ++c) {
+        const int64_t context = options.contexts[c];
+        const double tps = measured[d * options.contexts.size() + c];
+        const double kv_bytes =
+            static_cast<double>(config.KvBytesPerToken(dtype)) * static_cast<double>(context);
+        std::printf("%-12lld %12.2f %13.2f GiB\n", static_cast<long long>(context), tps,
+                    kv_bytes / (1 << 30));
+        points.push_back({{"context", context},
+                          {"tokens_per_second", tps},
+                          {"kv_bytes_per_sequence", kv_bytes}});
+      }
+      sweep["series"].push_back({{"name", name},
+                                 {"model_dir", dir},
+                                 {"kv_dtype", kernels::KvDTypeName(dtype)},
+                                 {"kv_bytes_per_token", config.KvBytesPerToken(dtype)},
+                                 {"attention_layers", config.num_attention_layers()},
+                                 {"layers", config.num_hidden_layers},
+                                 {"points", points}});
     }
-    sweep["series"].push_back({{"name", name},
-                               {"model_dir", dir},
-                               {"attention_layers", config.num_attention_layers()},
-                               {"layers", config.num_hidden_layers},
-                               {"points", points}});
   }
   return sweep;
+}
+
+absl::StatusOr<Json> RunMaxContext(const MaxContextOptions& options) {
+  Json report = {{"model_dir", options.model_dir},
+                 {"activations", options.bf16_activations ? "bf16" : "fp32"},
+                 {"headroom_bytes", options.headroom_bytes},
+                 {"points", Json::array()}};
+  std::printf("%-10s %12s %14s %14s %12s %12s %12s\n", "kv_dtype", "KV B/token", "available",
+              "max context", "KV GiB", "fill s", "tokens/s");
+  std::mt19937 rng(7);
+  for (const kernels::KvDType dtype : options.kv_dtypes) {
+    // A backend per dtype: the backend owns the weights it packs until it goes, so a shared one
+    // would hold every earlier dtype's copy and shrink the memory the later dtypes measure.
+    JAMBA_ASSIGN_OR_RETURN(auto backend,
+                           MakeBackend(options.threads, "", options.bf16_activations, true));
+    report["backend"] = backend->Name();
+    engine::ModelOptions model_options;
+    model_options.kv_dtype = dtype;
+    JAMBA_ASSIGN_OR_RETURN(auto model,
+                           engine::JambaModel::Load(options.model_dir, *backend, model_options));
+    engine::ForwardWorkspace ws(*backend);
+    const engine::ModelConfig& config = model->config();
+    const int64_t per_token = config.KvBytesPerToken(dtype);
+    const int64_t available = engine::ProbeAvailableMemory();
+    if (available < 0) return absl::UnavailableError("cannot read the machine's available memory");
+    const int64_t context = std::max<int64_t>(
+        1, (available - options.headroom_bytes - config.MambaStateBytes()) / per_token);
+    // Fill, then decode: one step of warm-up (workspaces), then the timed steps.
+    const auto fill_start = Clock::now();
+    JAMBA_ASSIGN_OR_RETURN(engine::SequenceState state, SyntheticState(*model, context, rng));
+    const double fill_seconds = Seconds(fill_start);
+    double seconds = 0;
+    int32_t token = 1;
+    for (int step = 0; step <= options.decode_steps; ++step) {
+      const engine::ForwardItem item{&state, std::span<const int32_t>(&token, 1), false};
+      const auto start = Clock::now();
+      JAMBA_RETURN_IF_ERROR(model->Forward(std::span<const engine::ForwardItem>(&item, 1), ws));
+      if (step > 0) seconds += Seconds(start);
+      token = static_cast<int32_t>(rng() % static_cast<uint32_t>(config.vocab_size));
+    }
+    const double tps = options.decode_steps / seconds;
+    const double kv_bytes = static_cast<double>(per_token) * static_cast<double>(context);
+    std::printf("%-10s %12lld %11.2f GiB %14lld %12.2f %12.1f %12.3f\n",
+                kernels::KvDTypeName(dtype), static_cast<long long>(per_token),
+                static_cast<double>(available) / (1 << 30), static_cast<long long>(context),
+                kv_bytes / (1 << 30), fill_seconds, tps);
+    report["points"].push_back(
+        {{"kv_dtype", kernels::KvDTypeName(dtype)},
+         {"kv_bytes_per_token", per_token},
+         {"available_memory_bytes", available},
+         {"max_context_tokens", context},
+         {"max_position_embeddings", config.max_position_embeddings},
+         {"beyond_trained_context", context > config.max_position_embeddings},
+         {"kv_bytes", kv_bytes},
+         {"fill_seconds", fill_seconds},
+         {"decode_tokens_per_second", tps},
+         {"decode_step_seconds", seconds / options.decode_steps},
+         {"peak_rss_bytes", PeakRssBytes()}});
+  }
+  return report;
 }
 
 std::string ContextSweepSvg(const Json& sweep) {

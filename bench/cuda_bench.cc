@@ -46,6 +46,7 @@ using kernels::AttentionArgs;
 using kernels::CausalConvArgs;
 using kernels::DeviceBuffer;
 using kernels::DType;
+using kernels::KvChunk;
 using kernels::Matrix;
 using kernels::MlpWeights;
 using kernels::MoeArgs;
@@ -469,8 +470,8 @@ class Driver {
       a.num_kv_heads = m_.kv_heads;
       a.head_dim = static_cast<int>(m_.head_dim());
       a.q = q + s.offset * q_dim;
-      a.keys = keys;
-      a.values = values;
+      const KvChunk kv{keys, values, s.past + s.tokens};  // one fp32 chunk, as the engine's
+      a.kv = {&kv, 1};
       a.out = attn + s.offset * q_dim;
       be_.Attention(a);
     }

@@ -150,54 +150,95 @@ int main(int argc, char** argv) {
     }
   }
   // Decode attention (16 heads sharing 4 KV heads, head size 128, as in the bench model): one
-  // query against 16K keys (K and V are 64 MiB), and a batched step's 16 sequences of one query
-  // each against 4K keys apiece (256 MiB in all); every K and V row is read once per call.
+  // query against 16K keys, and a batched step's 16 sequences of one query each against 4K keys
+  // apiece; every K and V row is read once per call. Once per KV cache dtype, from the same
+  // random values: fp32 (64 MiB of K and V for 16K keys), bf16, int8 and fp8 E4M3 (with per-head
+  // scales). The dtypes of one case take their calls in turn, best of 9 each, so that they
+  // compare under the same moments of this VM's load.
   nlohmann::json attention_rows = nlohmann::json::array();
+  const jamba::kernels::KvDType kDTypes[] = {
+      jamba::kernels::KvDType::kF32, jamba::kernels::KvDType::kBF16, jamba::kernels::KvDType::kI8,
+      jamba::kernels::KvDType::kF8E4M3};
   for (const auto& [sequences, keys] : {std::pair<int, int64_t>{1, 16384}, {16, 4096}}) {
     const int heads = 16, kv_heads = 4, head_dim = 128;
     const int64_t kv_floats = keys * kv_heads * head_dim;
-    std::vector<std::vector<float>> q(sequences), out(sequences), k(sequences), v(sequences);
-    std::vector<jamba::kernels::AttentionArgs> calls(sequences);
     std::normal_distribution<float> dist(0.0f, 1.0f);
+    // The same queries and fp32 rows for every dtype.
+    std::vector<std::vector<float>> q(sequences), k32(sequences), v32(sequences);
     for (int s = 0; s < sequences; ++s) {
       q[s].resize(static_cast<size_t>(heads * head_dim));
-      out[s].resize(q[s].size());
-      k[s].resize(static_cast<size_t>(kv_floats));
-      v[s].resize(k[s].size());
+      k32[s].resize(static_cast<size_t>(kv_floats));
+      v32[s].resize(k32[s].size());
       for (float& f : q[s]) f = dist(rng);
-      for (size_t i = 0; i < k[s].size(); ++i) {
-        k[s][i] = dist(rng);
-        v[s][i] = dist(rng);
+      for (float& f : k32[s]) f = dist(rng);
+      for (float& f : v32[s]) f = dist(rng);
+    }
+    struct Calls {
+      std::vector<std::vector<char>> k, v;
+      std::vector<std::vector<float>> out;
+      std::vector<jamba::kernels::KvChunk> chunks;
+      std::vector<jamba::kernels::AttentionArgs> args;
+      double best = 1e30;
+    };
+    std::vector<Calls> calls(std::size(kDTypes));
+    for (size_t d = 0; d < calls.size(); ++d) {
+      const jamba::kernels::KvDType dtype = kDTypes[d];
+      const int64_t row_bytes = jamba::kernels::KvRowBytes(dtype, kv_heads, head_dim);
+      Calls& c = calls[d];
+      c.k.resize(sequences);
+      c.v.resize(sequences);
+      c.out.resize(sequences);
+      c.chunks.resize(sequences);
+      c.args.resize(sequences);
+      for (int s = 0; s < sequences; ++s) {
+        c.k[s].resize(static_cast<size_t>(keys * row_bytes));
+        c.v[s].resize(c.k[s].size());
+        c.out[s].resize(q[s].size());
+        jamba::kernels::EncodeKvRows(k32[s].data(), keys, dtype, kv_heads, head_dim, c.k[s].data());
+        jamba::kernels::EncodeKvRows(v32[s].data(), keys, dtype, kv_heads, head_dim, c.v[s].data());
+        c.chunks[s] = {c.k[s].data(), c.v[s].data(), keys};
+        jamba::kernels::AttentionArgs& args = c.args[s];
+        args.tokens = 1;
+        args.past = keys - 1;
+        args.num_heads = heads;
+        args.num_kv_heads = kv_heads;
+        args.head_dim = head_dim;
+        args.q = q[s].data();
+        args.kv_dtype = dtype;
+        args.kv = {&c.chunks[s], 1};
+        args.out = c.out[s].data();
       }
-      jamba::kernels::AttentionArgs& args = calls[s];
-      args.tokens = 1;
-      args.past = keys - 1;
-      args.num_heads = heads;
-      args.num_kv_heads = kv_heads;
-      args.head_dim = head_dim;
-      args.q = q[s].data();
-      args.keys = k[s].data();
-      args.values = v[s].data();
-      args.out = out[s].data();
+      (*backend)->Attention(c.args);  // warm-up
     }
-    (*backend)->Attention(calls);
-    double best = 1e30;
-    for (int rep = 0; rep < 5; ++rep) {
-      const auto start = Clock::now();
-      (*backend)->Attention(calls);
-      best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count());
+    for (int rep = 0; rep < 9; ++rep) {
+      for (Calls& c : calls) {
+        const auto start = Clock::now();
+        (*backend)->Attention(c.args);
+        c.best = std::min(c.best, std::chrono::duration<double>(Clock::now() - start).count());
+      }
     }
-    const double bytes = 2.0 * sequences * static_cast<double>(kv_floats) * sizeof(float) / best;
-    const std::string name = "attention decode " + std::to_string(sequences) + " x " +
-                             std::to_string(keys / 1024) + "K keys";
-    std::printf("%-28s %10.3f %12s %10s %12.2f %9.1f%%\n", name.c_str(), best * 1e3, "", "",
-                bytes / 1e9, 100 * bytes / machine.triad_bytes_per_second);
-    attention_rows.push_back(
-        {{"case", "decode, " + std::to_string(sequences) + " sequence(s) of 1 query, 16 heads / " +
-                      "4 KV heads x 128, " + std::to_string(keys) + " keys each"},
-         {"seconds", best},
-         {"kv_bytes_per_second", bytes},
-         {"fraction_of_triad", bytes / machine.triad_bytes_per_second}});
+    for (size_t d = 0; d < calls.size(); ++d) {
+      const jamba::kernels::KvDType dtype = kDTypes[d];
+      const double best = calls[d].best;
+      const double kv_bytes =
+          2.0 * sequences *
+          static_cast<double>(keys * jamba::kernels::KvRowBytes(dtype, kv_heads, head_dim));
+      const std::string name = std::string("attention ") + jamba::kernels::KvDTypeName(dtype) +
+                               " " + std::to_string(sequences) + " x " +
+                               std::to_string(keys / 1024) + "K";
+      std::printf("%-28s %10.3f %12s %10s %12.2f %9.1f%%\n", name.c_str(), best * 1e3, "", "",
+                  kv_bytes / best / 1e9, 100 * kv_bytes / best / machine.triad_bytes_per_second);
+      attention_rows.push_back(
+          {{"case", "decode, " + std::to_string(sequences) +
+                        " sequence(s) of 1 query, 16 heads / 4 KV heads x 128, " +
+                        std::to_string(keys) + " keys each"},
+           {"kv_dtype", jamba::kernels::KvDTypeName(dtype)},
+           {"seconds", best},
+           {"kv_bytes", kv_bytes},
+           {"keys_per_second", static_cast<double>(sequences * keys) / best},
+           {"kv_bytes_per_second", kv_bytes / best},
+           {"fraction_of_triad", kv_bytes / best / machine.triad_bytes_per_second}});
+    }
   }
   if (!json_path.empty()) {
     std::ofstream out(json_path);

@@ -83,6 +83,7 @@ class Generation {
   std::string Cancel();
 
   bool finished() const { return finish_ != FinishReason::kNone; }
+  const StopConditions& stop() const { return stop_; }
   FinishReason finish_reason() const { return finish_; }
   // Every sampled token, including a final EOS or stop token.
   const std::vector<int32_t>& sampled_tokens() const { return sampled_; }

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "engine/exhausted_resource.h"
 #include "engine/layers/attention_mixer.h"
 #include "engine/layers/feed_forward.h"
 #include "engine/layers/layer_context.h"
@@ -17,16 +18,25 @@ namespace jamba::engine {
 
 JambaModel::JambaModel(std::string model_dir, ModelConfig config,
                        std::unique_ptr<Checkpoint> checkpoint, ModelWeights weights,
-                       kernels::Backend& backend)
+                       kernels::Backend& backend, const ModelOptions& options)
     : model_dir_(std::move(model_dir)),
       config_(std::move(config)),
       checkpoint_(std::move(checkpoint)),
       weights_(std::move(weights)),
-      backend_(backend) {}
+      backend_(backend),
+      kv_dtype_(options.kv_dtype),
+      budget_(std::make_shared<MemoryBudget>(options.kv_memory_bytes)) {}
 
 absl::StatusOr<std::unique_ptr<JambaModel>> JambaModel::Load(const std::string& model_dir,
                                                              kernels::Backend& backend,
                                                              const ModelOptions& options) {
+  if (!backend.SupportsKvDType(options.kv_dtype)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kv_dtype=", kernels::KvDTypeName(options.kv_dtype), " is not supported by the ",
+        backend.Name(), " backend (it keeps the KV cache in fp32 only: use kv_dtype=fp32)"));
+  }
+  if (options.kv_memory_bytes < 0)
+    return absl::InvalidArgumentError("kv_memory_bytes must not be negative");
   JAMBA_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(model_dir));
   JAMBA_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> checkpoint, Checkpoint::Open(model_dir));
   JAMBA_ASSIGN_OR_RETURN(ModelWeights weights,
@@ -43,11 +53,31 @@ absl::StatusOr<std::unique_ptr<JambaModel>> JambaModel::Load(const std::string& 
     }
   }
   return std::unique_ptr<JambaModel>(new JambaModel(
-      model_dir, std::move(config), std::move(checkpoint), std::move(weights), backend));
+      model_dir, std::move(config), std::move(checkpoint), std::move(weights), backend, options));
 }
 
 absl::StatusOr<SequenceState> JambaModel::NewSequence() const {
-  return SequenceState::Create(config_, backend_);
+  return SequenceState::Create(config_, backend_, kv_dtype_, budget_);
+}
+
+absl::Status JambaModel::CheckContextFits(const SequenceState& state, int64_t new_tokens) const {
+  // A device backend's memory is not the machine's: only a configured limit applies there.
+  if (!backend_.UsesHostMemory() && budget_->limit() == 0) return absl::OkStatus();
+  const int64_t needed = state.kv().BytesToReserve(new_tokens);
+  if (needed == 0) return absl::OkStatus();
+  const int64_t available = budget_->Available();
+  if (needed <= available) return absl::OkStatus();
+  const kernels::KvDType dtype = state.kv_dtype();
+  const int64_t per_token = config_.KvBytesPerToken(dtype);
+  const int64_t context = state.position() + new_tokens;
+  const int64_t fits = state.kv().capacity() + (per_token > 0 ? available / per_token : 0);
+  return ResourceExhausted(
+      ExhaustedResource::kMemory,
+      absl::StrCat("a context of ", context, " tokens does not fit in memory: its KV cache needs ",
+                   needed, " more bytes (", per_token, " bytes per token with kv_dtype ",
+                   kernels::KvDTypeName(dtype), ") and ", budget_->LimitName(), " leaves ",
+                   available, ": at most about ", fits, " tokens fit in this sequence now",
+                   dtype == kernels::KvDType::kF32 ? " (a smaller kv_dtype fits more)" : ""));
 }
 
 absl::Status JambaModel::Validate(std::span<const ForwardItem> batch) const {
@@ -67,6 +97,13 @@ absl::Status JambaModel::Validate(std::span<const ForwardItem> batch) const {
       return absl::InvalidArgumentError(
           absl::StrCat("forward: item ", b, " repeats a state of the batch"));
     }
+    if (!backend_.SupportsKvDType(item.state->kv_dtype())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "forward: item ", b, "'s KV cache is ", kernels::KvDTypeName(item.state->kv_dtype()),
+          ", which the ", backend_.Name(), " backend does not support"));
+    }
+    // KV rows used in place (a resumed session's segments) are checked before their first use.
+    JAMBA_RETURN_IF_ERROR(item.state->kv().Verify());
     for (int32_t token : item.tokens) {
       if (token < 0 || token >= config_.vocab_size) {
         return absl::InvalidArgumentError(absl::StrCat(

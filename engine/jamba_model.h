@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "engine/checkpoint.h"
 #include "engine/forward_workspace.h"
+#include "engine/memory_budget.h"
 #include "engine/model_config.h"
 #include "engine/model_weights.h"
 #include "engine/sequence_state.h"
@@ -30,6 +31,11 @@ namespace jamba::engine {
 
 struct ModelOptions {
   WeightOptions weights;
+  // The dtype of every new sequence's KV cache (the backend must support it).
+  kernels::KvDType kv_dtype = kernels::KvDType::kF32;
+  // The most the KV caches of all sequences may hold together; 0: as much as the machine has
+  // available (see MemoryBudget). Contexts that cannot fit are refused (CheckContextFits).
+  int64_t kv_memory_bytes = 0;
 };
 
 // One sequence's part of a batched forward pass.
@@ -55,7 +61,15 @@ class JambaModel {
   const Checkpoint& checkpoint() const { return *checkpoint_; }
   const std::string& model_dir() const { return model_dir_; }
 
+  // An empty sequence with this model's KV dtype.
   absl::StatusOr<SequenceState> NewSequence() const;
+  kernels::KvDType kv_dtype() const { return kv_dtype_; }
+  const MemoryBudget& memory_budget() const { return *budget_; }
+
+  // RESOURCE_EXHAUSTED (ExhaustedResource::kMemory) when `state` cannot grow by `new_tokens` KV
+  // rows within the memory budget, naming the limit and the context that would fit; checked when
+  // work is admitted, so a long prefill is refused at once instead of failing part-way.
+  absl::Status CheckContextFits(const SequenceState& state, int64_t new_tokens) const;
 
   // Advances every item's state by its tokens. `logits`, if given, receives one entry per item:
   // [tokens, vocab] floats when all_logits, else [vocab] for the last token. Each state's
@@ -72,7 +86,7 @@ class JambaModel {
 
  private:
   JambaModel(std::string model_dir, ModelConfig config, std::unique_ptr<Checkpoint> checkpoint,
-             ModelWeights weights, kernels::Backend& backend);
+             ModelWeights weights, kernels::Backend& backend, const ModelOptions& options);
   absl::Status Validate(std::span<const ForwardItem> batch) const;
 
   const std::string model_dir_;
@@ -80,6 +94,8 @@ class JambaModel {
   const std::unique_ptr<Checkpoint> checkpoint_;  // owns the mapped weights
   const ModelWeights weights_;
   kernels::Backend& backend_;
+  const kernels::KvDType kv_dtype_;
+  const std::shared_ptr<MemoryBudget> budget_;
 };
 
 }  // namespace jamba::engine

@@ -346,9 +346,9 @@ int64_t ModelConfig::ActiveParameters() const {
   return TotalParameters() - inactive;
 }
 
-int64_t ModelConfig::KvBytesPerToken() const {
-  return static_cast<int64_t>(num_attention_layers()) * 2 * num_key_value_heads * head_dim() *
-         static_cast<int64_t>(sizeof(float));
+int64_t ModelConfig::KvBytesPerToken(kernels::KvDType dtype) const {
+  return static_cast<int64_t>(num_attention_layers()) * 2 *
+         kernels::KvRowBytes(dtype, num_key_value_heads, head_dim());
 }
 
 int64_t ModelConfig::MambaStateBytes() const {

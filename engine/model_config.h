@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "kernels/kv_dtype.h"
 
 namespace jamba::engine {
 
@@ -71,7 +72,8 @@ struct ModelConfig {
   int64_t TotalParameters() const;
   int64_t ActiveParameters() const;
   // fp32 attention K+V bytes per token (all attention layers) and Mamba state bytes per sequence.
-  int64_t KvBytesPerToken() const;
+  // KV cache bytes one token takes over all attention layers (K and V) in `dtype`.
+  int64_t KvBytesPerToken(kernels::KvDType dtype = kernels::KvDType::kF32) const;
   int64_t MambaStateBytes() const;
 
   // Canonical text of every field that affects the forward pass; equal iff the math is equal.

@@ -33,6 +33,15 @@ absl::Status Scheduler::Submit(std::shared_ptr<Request> request) {
   if (request->prompt.empty() && request->state->position() == 0) {
     return absl::InvalidArgumentError("cannot generate from an empty sequence: give a prompt");
   }
+  // The whole context the request may reach: its prompt, then as many tokens as it may generate
+  // (bounded by the context limit).
+  const int64_t position = request->state->position();
+  int64_t grow = static_cast<int64_t>(request->prompt.size());
+  if (request->generation.has_value()) {
+    const StopConditions& stop = request->generation->stop();
+    grow += std::clamp<int64_t>(stop.max_context_tokens - position - grow, 0, stop.max_tokens);
+  }
+  if (absl::Status fits = model_.CheckContextFits(*request->state, grow); !fits.ok()) return fits;
   {
     absl::MutexLock lock(&mu_);
     if (!accepting_) return absl::FailedPreconditionError("the engine is shutting down");
@@ -113,11 +122,18 @@ void Scheduler::Loop() {
       continue;
     }
 
-    // Requests stopped by their caller or their deadline leave before the step.
+    // Requests stopped by their caller or their deadline leave before the step; so does one
+    // about to feed tokens to a state whose KV rows fail their check (a damaged session
+    // segment, checked once before the rows are first read), alone rather than failing the
+    // whole batch's forward pass. A request that only samples from stored logits reads no rows.
     const absl::Time now = absl::Now();
     std::erase_if(running, [&](const std::shared_ptr<Request>& r) {
       absl::Status status;
-      if (r->cancelled.load(std::memory_order_relaxed)) {
+      const bool feeds = r->to_feed.has_value() || r->prompt_fed < r->prompt.size();
+      if (absl::Status verified = feeds ? r->state->kv().Verify() : absl::OkStatus();
+          !verified.ok()) {
+        status = verified;
+      } else if (r->cancelled.load(std::memory_order_relaxed)) {
         status = absl::CancelledError("request cancelled");
       } else if (now >= r->deadline) {
         status = absl::DeadlineExceededError("deadline exceeded");

@@ -68,8 +68,9 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // Queues a request. RESOURCE_EXHAUSTED when the queue is full, FAILED_PRECONDITION after
-  // Shutdown, INVALID_ARGUMENT for a request with nothing to do.
+  // Queues a request. RESOURCE_EXHAUSTED when the queue is full or when the state cannot hold its
+  // prompt and its generation's max_tokens in memory (JambaModel::CheckContextFits),
+  // FAILED_PRECONDITION after Shutdown, INVALID_ARGUMENT for a request with nothing to do.
   absl::Status Submit(std::shared_ptr<Request> request);
 
   // Stops accepting requests; running and queued ones finish normally. Returns when all are done.

@@ -1,4 +1,4 @@
-// SequenceState storage: fixed-size Mamba states and growable (doubling) KV buffers.
+// SequenceState storage: fixed-size Mamba states and the KV cache (engine/kv_cache.h).
 #include "engine/sequence_state.h"
 
 #include <algorithm>
@@ -8,20 +8,28 @@
 #include "engine/status_macros.h"
 
 namespace jamba::engine {
-namespace {
-
-constexpr int64_t kMinKvCapacity = 64;
-
-}  // namespace
 
 absl::StatusOr<SequenceState> SequenceState::Create(const ModelConfig& config,
-                                                    kernels::Backend& backend) {
-  SequenceState state;
+                                                    kernels::Backend& backend,
+                                                    kernels::KvDType kv_dtype,
+                                                    std::shared_ptr<MemoryBudget> budget) {
+  if (!backend.SupportsKvDType(kv_dtype)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the ", backend.Name(), " backend cannot keep a KV cache in ",
+                     kernels::KvDTypeName(kv_dtype), " (kv_dtype)"));
+  }
+  KvCache::Shape shape;
+  shape.dtype = kv_dtype;
+  shape.kv_heads = config.num_key_value_heads;
+  shape.head_dim = config.head_dim();
+  shape.layers = config.num_attention_layers();
+  SequenceState state(KvCache(backend, shape, std::move(budget)));
   state.backend_ = &backend;
   state.conv_floats_ = config.mamba_inner() * (config.mamba_d_conv - 1);
   state.ssm_floats_ = config.mamba_inner() * config.mamba_d_state;
   state.kv_row_floats_ = static_cast<int64_t>(config.num_key_value_heads) * config.head_dim();
   state.layers_.resize(config.layers.size());
+  state.attention_index_.assign(config.layers.size(), -1);
   for (size_t i = 0; i < config.layers.size(); ++i) {
     Layer& layer = state.layers_[i];
     layer.kind = config.layers[i].mixer;
@@ -30,17 +38,23 @@ absl::StatusOr<SequenceState> SequenceState::Create(const ModelConfig& config,
       JAMBA_ASSIGN_OR_RETURN(layer.ssm, backend.Allocate(state.ssm_floats_ * sizeof(float)));
       backend.Fill(layer.conv.f32(), 0.0f, state.conv_floats_);
       backend.Fill(layer.ssm.f32(), 0.0f, state.ssm_floats_);
+    } else {
+      state.attention_index_[i] = static_cast<int>(state.attention_layers_.size());
+      state.attention_layers_.push_back(static_cast<int>(i));
     }
   }
   return state;
 }
 
 absl::StatusOr<SequenceState> SequenceState::Clone() const {
-  SequenceState copy;
+  JAMBA_ASSIGN_OR_RETURN(KvCache kv, kv_.Clone());
+  SequenceState copy(std::move(kv));
   copy.backend_ = backend_;
   copy.conv_floats_ = conv_floats_;
   copy.ssm_floats_ = ssm_floats_;
   copy.kv_row_floats_ = kv_row_floats_;
+  copy.attention_layers_ = attention_layers_;
+  copy.attention_index_ = attention_index_;
   copy.tokens_ = tokens_;
   copy.last_logits_ = last_logits_;
   copy.layers_.resize(layers_.size());
@@ -53,25 +67,15 @@ absl::StatusOr<SequenceState> SequenceState::Clone() const {
       JAMBA_ASSIGN_OR_RETURN(to.ssm, backend_->Allocate(ssm_floats_ * sizeof(float)));
       backend_->Copy(to.conv.data(), from.conv.data(), conv_floats_ * sizeof(float));
       backend_->Copy(to.ssm.data(), from.ssm.data(), ssm_floats_ * sizeof(float));
-    } else if (from.kv_rows > 0) {
-      const size_t bytes = static_cast<size_t>(from.kv_rows * kv_row_floats_) * sizeof(float);
-      JAMBA_ASSIGN_OR_RETURN(to.keys, backend_->Allocate(bytes));
-      JAMBA_ASSIGN_OR_RETURN(to.values, backend_->Allocate(bytes));
-      backend_->Copy(to.keys.data(), from.keys.data(), bytes);
-      backend_->Copy(to.values.data(), from.values.data(), bytes);
-      to.kv_rows = from.kv_rows;
-      to.kv_capacity = from.kv_rows;
     }
   }
   return copy;
 }
 
 int64_t SequenceState::MemoryBytes() const {
-  int64_t bytes = 0;
-  for (const Layer& layer : layers_) {
-    bytes += static_cast<int64_t>(layer.conv.bytes() + layer.ssm.bytes() + layer.keys.bytes() +
-                                  layer.values.bytes());
-  }
+  int64_t bytes = kv_.OwnedBytes() + kv_.AdoptedBytes();
+  for (const Layer& layer : layers_)
+    bytes += static_cast<int64_t>(layer.conv.bytes() + layer.ssm.bytes());
   return bytes;
 }
 
@@ -85,71 +89,19 @@ void SequenceState::WriteMambaState(int layer, const float* conv, const float* s
   backend_->CopyFromHost(layers_[layer].ssm.data(), ssm, ssm_floats_ * sizeof(float));
 }
 
-void SequenceState::ReadKv(int layer, int64_t begin, int64_t end, float* k, float* v) const {
-  const size_t offset = static_cast<size_t>(begin * kv_row_floats_);
-  const size_t bytes = static_cast<size_t>((end - begin) * kv_row_floats_) * sizeof(float);
-  backend_->CopyToHost(k, layers_[layer].keys.f32() + offset, bytes);
-  backend_->CopyToHost(v, layers_[layer].values.f32() + offset, bytes);
+void SequenceState::ReadKv(int layer, int64_t begin, int64_t end, void* keys, void* values) const {
+  kv_.ReadRows(attention_index(layer), begin, end, keys, values);
 }
 
-absl::Status SequenceState::ReserveKv(int64_t extra) {
-  // Allocate every layer's new buffers first, so a failure leaves the state untouched.
-  struct Grown {
-    size_t layer;
-    kernels::DeviceBuffer keys, values;
-    int64_t capacity;
-  };
-  std::vector<Grown> grown;
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    const Layer& layer = layers_[i];
-    if (layer.kind != MixerKind::kAttention) continue;
-    const int64_t need = layer.kv_rows + extra;
-    if (need <= layer.kv_capacity) continue;
-    const int64_t capacity = std::max({need, layer.kv_capacity * 2, kMinKvCapacity});
-    const size_t bytes = static_cast<size_t>(capacity * kv_row_floats_) * sizeof(float);
-    Grown g{i, {}, {}, capacity};
-    JAMBA_ASSIGN_OR_RETURN(g.keys, backend_->Allocate(bytes));
-    JAMBA_ASSIGN_OR_RETURN(g.values, backend_->Allocate(bytes));
-    grown.push_back(std::move(g));
-  }
-  for (Grown& g : grown) {
-    Layer& layer = layers_[g.layer];
-    const size_t used = static_cast<size_t>(layer.kv_rows * kv_row_floats_) * sizeof(float);
-    backend_->Copy(g.keys.data(), layer.keys.data(), used);
-    backend_->Copy(g.values.data(), layer.values.data(), used);
-    layer.keys = std::move(g.keys);
-    layer.values = std::move(g.values);
-    layer.kv_capacity = g.capacity;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status SequenceState::AppendKvRows(int layer_index, int64_t count, const float* keys,
-                                         const float* values) {
-  Layer& layer = layers_[layer_index];
-  if (layer.kind != MixerKind::kAttention) {
-    return absl::InvalidArgumentError(absl::StrCat("layer ", layer_index, " has no KV cache"));
-  }
-  if (layer.kv_rows + count > layer.kv_capacity) {
-    // Geometric growth: appending a long history piece by piece copies each row O(1) times.
-    const int64_t capacity =
-        std::max({layer.kv_rows + count, layer.kv_capacity * 2, kMinKvCapacity});
-    const size_t bytes = static_cast<size_t>(capacity * kv_row_floats_) * sizeof(float);
-    JAMBA_ASSIGN_OR_RETURN(auto new_keys, backend_->Allocate(bytes));
-    JAMBA_ASSIGN_OR_RETURN(auto new_values, backend_->Allocate(bytes));
-    const size_t used = static_cast<size_t>(layer.kv_rows * kv_row_floats_) * sizeof(float);
-    backend_->Copy(new_keys.data(), layer.keys.data(), used);
-    backend_->Copy(new_values.data(), layer.values.data(), used);
-    layer.keys = std::move(new_keys);
-    layer.values = std::move(new_values);
-    layer.kv_capacity = capacity;
-  }
-  const size_t offset = static_cast<size_t>(layer.kv_rows * kv_row_floats_);
-  const size_t bytes = static_cast<size_t>(count * kv_row_floats_) * sizeof(float);
-  backend_->CopyFromHost(layer.keys.f32() + offset, keys, bytes);
-  backend_->CopyFromHost(layer.values.f32() + offset, values, bytes);
-  layer.kv_rows += count;
-  return absl::OkStatus();
+absl::Status SequenceState::AppendKvFromF32(int64_t count, const float* keys, const float* values) {
+  const KvCache::Shape& shape = kv_.shape();
+  std::vector<char> k(static_cast<size_t>(count * kv_.row_bytes()));
+  std::vector<char> v(k.size());
+  kernels::EncodeKvRows(keys, count, shape.dtype, shape.kv_heads, shape.head_dim, k.data());
+  kernels::EncodeKvRows(values, count, shape.dtype, shape.kv_heads, shape.head_dim, v.data());
+  const std::vector<const void*> key_rows(attention_layers_.size(), k.data());
+  const std::vector<const void*> value_rows(attention_layers_.size(), v.data());
+  return kv_.AppendRows(count, key_rows, value_rows);
 }
 
 SequenceState::Snapshot SequenceState::TakeSnapshot() const {
@@ -170,13 +122,10 @@ SequenceState::Snapshot SequenceState::TakeSnapshot() const {
 void SequenceState::RestoreSnapshot(const Snapshot& snapshot) {
   const int64_t position = static_cast<int64_t>(snapshot.tokens.size());
   for (size_t i = 0; i < layers_.size(); ++i) {
-    Layer& layer = layers_[i];
-    if (layer.kind == MixerKind::kMamba) {
+    if (layers_[i].kind == MixerKind::kMamba)
       WriteMambaState(static_cast<int>(i), snapshot.conv[i].data(), snapshot.ssm[i].data());
-    } else {
-      layer.kv_rows = std::min(layer.kv_rows, position);
-    }
   }
+  kv_.Truncate(std::min(kv_.rows(), position));
   tokens_ = snapshot.tokens;
   last_logits_ = snapshot.last_logits;
 }
@@ -184,9 +133,7 @@ void SequenceState::RestoreSnapshot(const Snapshot& snapshot) {
 void SequenceState::CommitForward(std::span<const int32_t> tokens, int64_t kv_rows_added,
                                   std::vector<float> logits) {
   tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
-  for (Layer& layer : layers_) {
-    if (layer.kind == MixerKind::kAttention) layer.kv_rows += kv_rows_added;
-  }
+  kv_.Grow(kv_rows_added);
   last_logits_ = std::move(logits);
 }
 

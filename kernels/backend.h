@@ -1,7 +1,7 @@
 // The Backend interface: the only way the engine touches tensors. One implementation per device
 // (kernels/cpu, kernels/cuda). Pointers passed to the ops point into the backend's own memory
 // (host memory for the CPU backend, device memory for CUDA); the engine allocates them here.
-// Every op computes in fp32; weights keep their stored dtype.
+// Every op computes in fp32; weights and the KV cache keep their stored dtype.
 #ifndef JAMBA_KERNELS_BACKEND_H_
 #define JAMBA_KERNELS_BACKEND_H_
 
@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "kernels/dtype.h"
+#include "kernels/kv_dtype.h"
 
 namespace jamba::kernels {
 
@@ -140,17 +141,31 @@ struct CausalConvArgs {
 };
 
 // Causal GQA attention for n new queries of one sequence, no positional encoding.
-// Query row t sits at absolute position past+t and sees key rows 0..past+t.
+// Query row t sits at absolute position past+t and sees key rows 0..past+t. The keys and values
+// are the sequence's KV cache as stored: rows in `kv_dtype` (kv_dtype.h), in chunks that together
+// hold at least past+tokens rows in position order (rows past that are never read).
 struct AttentionArgs {
   int64_t tokens = 0;
   int64_t past = 0;
   int num_heads = 0;
   int num_kv_heads = 0;
   int head_dim = 0;
-  const float* q = nullptr;       // [tokens, num_heads*head_dim]
-  const float* keys = nullptr;    // [past+tokens, num_kv_heads*head_dim]
-  const float* values = nullptr;  // [past+tokens, num_kv_heads*head_dim]
-  float* out = nullptr;           // [tokens, num_heads*head_dim]
+  const float* q = nullptr;  // [tokens, num_heads*head_dim]
+  KvDType kv_dtype = KvDType::kF32;
+  std::span<const KvChunk> kv;  // rows of KvRowBytes(kv_dtype, num_kv_heads, head_dim)
+  float* out = nullptr;         // [tokens, num_heads*head_dim]
+};
+
+// New K and V rows of one sequence, written into its KV cache in the cache's dtype.
+struct KvStoreArgs {
+  int64_t rows = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  KvDType dtype = KvDType::kF32;
+  const float* keys = nullptr;    // [rows, num_kv_heads*head_dim]
+  const float* values = nullptr;  // [rows, num_kv_heads*head_dim]
+  void* dst_keys = nullptr;       // `rows` cached rows (KvRowBytes each)
+  void* dst_values = nullptr;
 };
 
 // A sparse MoE feed-forward over n tokens: softmax over all experts' router logits, top-k
@@ -213,6 +228,10 @@ class Backend {
   virtual void CausalConv1dSilu(std::span<const CausalConvArgs> sequences) = 0;
   virtual void SelectiveScan(std::span<const SelectiveScanArgs> sequences) = 0;
   virtual void Attention(std::span<const AttentionArgs> sequences) = 0;
+  // Whether the KV cache may be stored in `dtype` (Attention and StoreKv read and write it).
+  virtual bool SupportsKvDType(KvDType dtype) const = 0;
+  // Converts and writes every item's rows (items must not overlap).
+  virtual void StoreKv(std::span<const KvStoreArgs> writes) = 0;
   void CausalConv1dSilu(const CausalConvArgs& args) { CausalConv1dSilu({&args, 1}); }
   void SelectiveScan(const SelectiveScanArgs& args) { SelectiveScan({&args, 1}); }
   void Attention(const AttentionArgs& args) { Attention({&args, 1}); }

@@ -23,7 +23,11 @@ constexpr EngineOptionKey kEngineOptionKeys[] = {
     {"device", [](EngineOptions& o, absl::string_view v) { return Assign(o.device, v); }},
     {"simd", [](EngineOptions& o, absl::string_view v) { return Assign(o.simd, v); }},
     {"weights", [](EngineOptions& o, absl::string_view v) { return Assign(o.weights, v); }},
+    {"precision", [](EngineOptions& o, absl::string_view v) { return Assign(o.precision, v); }},
     {"activations", [](EngineOptions& o, absl::string_view v) { return Assign(o.activations, v); }},
+    {"kv_dtype", [](EngineOptions& o, absl::string_view v) { return Assign(o.kv_dtype, v); }},
+    {"kv_memory_bytes",
+     [](EngineOptions& o, absl::string_view v) { return Assign(o.kv_memory_bytes, v); }},
     {"weight_memory",
      [](EngineOptions& o, absl::string_view v) { return Assign(o.weight_memory, v); }},
     {"max_batch_tokens",
@@ -153,6 +157,9 @@ constexpr ModelStringKey kModelStringKeys[] = {
     {"model_dir", [](const ModelInfo& m) { return m.model_dir.c_str(); }},
     {"fingerprint", [](const ModelInfo& m) { return m.fingerprint.c_str(); }},
     {"backend", [](const ModelInfo& m) { return m.backend.c_str(); }},
+    {"precision", [](const ModelInfo& m) { return m.precision.c_str(); }},
+    {"activations", [](const ModelInfo& m) { return m.activations.c_str(); }},
+    {"kv_dtype", [](const ModelInfo& m) { return m.kv_dtype.c_str(); }},
 };
 
 using SessionInt64Key = GetterKey<SessionInfo, int64_t>;
@@ -173,6 +180,8 @@ constexpr SessionStringKey kSessionStringKeys[] = {
     {"tenant", [](const SessionInfo& s) { return s.tenant.c_str(); }},
     {"display_name", [](const SessionInfo& s) { return s.display_name.c_str(); }},
     {"etag", [](const SessionInfo& s) { return s.etag.c_str(); }},
+    {"kv_dtype", [](const SessionInfo& s) { return s.kv_dtype.c_str(); }},
+    {"precision", [](const SessionInfo& s) { return s.precision.c_str(); }},
 };
 
 // ---- Status ----

@@ -11,9 +11,12 @@
 #include "engine/forward_workspace.h"
 #include "engine/model_fingerprint.h"
 #include "engine/status_macros.h"
+#include "engine/text/chat_template.h"
+#include "kernels/cpu/matmul_bf16_dot.h"
 #include "nlohmann/json.hpp"
 #include "sdk/backend_factory.h"
 #include "sdk/engine_impl.h"
+#include "sdk/precision.h"
 #include "sdk/request_runner.h"
 #include "sdk/session_manager.h"
 
@@ -56,10 +59,6 @@ absl::StatusOr<std::unique_ptr<Engine::Impl>> Engine::Impl::Create(const std::st
     return absl::InvalidArgumentError(
         absl::StrCat("weights must be \"auto\" or \"int8\", got \"", options.weights, "\""));
   }
-  if (options.activations != "fp32" && options.activations != "bf16") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "activations must be \"fp32\" or \"bf16\", got \"", options.activations, "\""));
-  }
   if (options.weight_memory != "packed" && options.weight_memory != "mapped") {
     return absl::InvalidArgumentError(absl::StrCat(
         "weight_memory must be \"packed\" or \"mapped\", got \"", options.weight_memory, "\""));
@@ -76,12 +75,24 @@ absl::StatusOr<std::unique_ptr<Engine::Impl>> Engine::Impl::Create(const std::st
         absl::StrCat("reasoning_format must be \"auto\", \"think\" or \"none\", got \"",
                      options.reasoning_format.substr(0, 32), "\""));
   }
+  sdk::PrecisionRequest precision_request;
+  precision_request.precision = options.precision;
+  precision_request.activations = options.activations;
+  precision_request.kv_dtype = options.kv_dtype;
+  precision_request.cuda =
+      options.device == "cuda" || (options.device == "auto" && sdk::CudaDeviceAvailable());
+  precision_request.cpu_has_bf16 = kernels::cpu::CpuHasAvx512Bf16();
+  JAMBA_ASSIGN_OR_RETURN(const sdk::Precision precision, sdk::ResolvePrecision(precision_request));
+  if (options.kv_memory_bytes < 0)
+    return absl::InvalidArgumentError("kv_memory_bytes must not be negative");
   JAMBA_ASSIGN_OR_RETURN(
       impl->backend_,
-      sdk::CreateBackend({options.device, options.threads, options.simd,
-                          options.activations == "bf16", options.weight_memory == "packed"}));
+      sdk::CreateBackend({options.device, options.threads, options.simd, precision.bf16_activations,
+                          options.weight_memory == "packed"}));
   engine::ModelOptions model_options;
   model_options.weights.int8_mlp = options.weights == "int8";
+  model_options.kv_dtype = precision.kv_dtype;
+  model_options.kv_memory_bytes = options.kv_memory_bytes;
   JAMBA_ASSIGN_OR_RETURN(impl->model_,
                          engine::JambaModel::Load(model_dir, *impl->backend_, model_options));
   const engine::ModelConfig& config = impl->model_->config();
@@ -134,7 +145,10 @@ absl::StatusOr<std::unique_ptr<Engine::Impl>> Engine::Impl::Create(const std::st
   info.max_position_embeddings = config.max_position_embeddings;
   info.total_parameters = config.TotalParameters();
   info.active_parameters = config.ActiveParameters();
-  info.kv_bytes_per_token = config.KvBytesPerToken();
+  info.kv_bytes_per_token = config.KvBytesPerToken(precision.kv_dtype);
+  info.precision = precision.name;
+  info.activations = precision.activations_name();
+  info.kv_dtype = kernels::KvDTypeName(precision.kv_dtype);
   info.mamba_state_bytes = config.MambaStateBytes();
   info.max_context_tokens =
       options.max_context_tokens > 0 ? options.max_context_tokens : config.max_position_embeddings;

@@ -119,6 +119,9 @@ absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Create(
   store_options.max_bytes =
       static_cast<uint64_t>(std::max<int64_t>(0, options.session_disk_quota_bytes));
   store_options.ttl = options.session_ttl;
+  store_options.kv_dtype = engine.model().kv_dtype();
+  store_options.activations = engine.model_info().activations;
+  store_options.precision = engine.model_info().precision;
   SessionManager* self = manager.get();
   store_options.is_pinned = [self](const std::string& tenant, const std::string& id) {
     return self->IsPinned(tenant, id);
@@ -205,6 +208,8 @@ SessionInfo SessionManager::ToInfo(const SessionManifest& m, bool in_memory) con
   info.disk_bytes = static_cast<int64_t>(store_->SessionBytes(m.tenant, m.id));
   info.in_memory = in_memory;
   info.etag = absl::StrFormat("%x", m.update_time_us);
+  info.kv_dtype = m.kv_dtype;
+  info.precision = m.precision;
   return info;
 }
 
@@ -231,8 +236,10 @@ int64_t SessionManager::RestoreLongestPrefix(const std::string& tenant,
   if (!manifest.ok()) return 0;
   auto restored = engine_.model().NewSequence();
   if (!restored.ok()) return 0;
-  // A hash collision or a concurrent rewind shows up here as a mismatch: then recompute.
-  if (!store_->Load(*manifest, match->position, *restored, tokens).ok()) return 0;
+  // A hash collision or a concurrent rewind shows up here as a mismatch: then recompute. So does
+  // a damaged segment of the other session, checked now rather than failing this request later.
+  if (!store_->Load(*manifest, match->position, *restored, tokens, KvVerification::kNow).ok())
+    return 0;
   state = *std::move(restored);
   return match->position;
 }
@@ -369,8 +376,10 @@ absl::StatusOr<AppendResult> SessionManager::Append(const std::string& tenant,
     result.usage.restored_tokens = processed;
   }
   SessionManifest draft = manifest;
-  absl::Status status = absl::OkStatus();
-  if (processed > 0) {
+  // The whole append must fit in memory: refused now rather than failing part-way.
+  absl::Status status =
+      engine_.model().CheckContextFits(state, static_cast<int64_t>(tokens.size()) - processed);
+  if (status.ok() && processed > 0) {
     status = store_->Stage(
         draft, state, processed == static_cast<int64_t>(tokens.size()) ? "append" : "interval");
   }
@@ -451,6 +460,11 @@ absl::StatusOr<GenerateResult> SessionManager::Generate(const std::string& tenan
     }
   }
   if (!result.ok() || !commit) state.RestoreSnapshot(snapshot);
+  if (absl::IsDataLoss(result.status())) {
+    // A damaged segment found before its first use: nothing of this state may be used again.
+    live.state.reset();
+    live.state_update_us = -1;
+  }
   if (!result.ok()) return result.status();
   result->usage.prompt_tokens = static_cast<int64_t>(tokens.size());
   result->usage.restored_tokens = restored;

@@ -28,7 +28,10 @@ struct JambadConfig {
   int threads = 0;  // 0: every CPU this process may use
   std::string simd;
   std::string weights = "auto";
-  std::string activations = "fp32";
+  std::string precision = "auto";  // EngineOptions::precision
+  std::string activations;         // "": the precision's
+  std::string kv_dtype;            // "": the precision's
+  int64_t kv_memory_bytes = 0;     // 0: the machine's available memory
   std::string weight_memory = "packed";
   // Chat output parsing (EngineOptions): "auto" follows the chat template's family.
   std::string tool_call_format = "auto";

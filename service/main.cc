@@ -86,7 +86,10 @@ EngineOptions ToEngineOptions(const JambadConfig& c) {
   o.device = c.device;
   o.simd = c.simd;
   o.weights = c.weights;
+  o.precision = c.precision;
   o.activations = c.activations;
+  o.kv_dtype = c.kv_dtype;
+  o.kv_memory_bytes = c.kv_memory_bytes;
   o.weight_memory = c.weight_memory;
   o.tool_call_format = c.tool_call_format;
   o.reasoning_format = c.reasoning_format;
@@ -194,7 +197,9 @@ int Run(int argc, char** argv) {
                                 {"http_port", (*server)->http_port()},
                                 {"tls", !config->tls_cert.empty()},
                                 {"auth", auth.enabled()},
-                                {"fingerprint", (*engine)->model_info().fingerprint}};
+                                {"fingerprint", (*engine)->model_info().fingerprint},
+                                {"precision", (*engine)->model_info().precision},
+                                {"kv_dtype", (*engine)->model_info().kv_dtype}};
   std::cout << ready.dump() << std::endl;
   logger.Log(LogLevel::kInfo, "listening", ready);
   if (!command_line->port_file.empty()) {

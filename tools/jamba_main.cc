@@ -23,7 +23,8 @@ const Command kCommands[] = {
      "           [--top-p P] [--top-k K] [--min-p P] [--repetition-penalty R] [--seed S] [--stop "
      "TEXT]\n"
      "           [--ignore-eos] [--output-ids OUT.npy] [--threads N] [--device cpu|cuda|auto]\n"
-     "           [--simd avx512|avx2|scalar] [--weights bf16|int8] [--activations fp32|bf16]\n"
+     "           [--simd avx512|avx2|scalar] [--weights bf16|int8] [--precision auto|exact|fast]\n"
+     "           [--activations fp32|bf16] [--kv-dtype fp32|bf16|int8] [--kv-memory-bytes N]\n"
      "           [--weight-memory packed|mapped] [--parse-special-tokens] [--quiet]\n"
      "  jamba generate --server HOST:PORT (--prompt TEXT | --input-ids IDS.npy) [sampling flags]\n"
      "           [--output-ids OUT.npy] [--quiet]   (streams from a running jambad)"},
@@ -41,13 +42,17 @@ const Command kCommands[] = {
      "           [--variables JSON] [--continue] [--no-generation-prompt] [--ids]\n"
      "           (the prompt the checkpoint's chat template renders, or its token ids)"},
     {"logits", jamba::cli::RunLogits,
-     "logits --model DIR --input-ids IDS.npy --out LOGITS.npy [--chunk N]"},
+     "logits --model DIR --input-ids IDS.npy --out LOGITS.npy [--chunk N] [--precision ...]"},
     {"bench", jamba::cli::RunBench,
      "bench --model DIR [--json OUT] [--threads N] [--simd T] [--weights bf16|int8]\n"
-     "           [--activations fp32|bf16] [--weight-memory packed|mapped] [--prefill 512,4096]\n"
-     "           [--batches 1,4,16] [--contexts 1024,16384] [--steps N]\n"
-     "  jamba bench --context-sweep --model DIR --attention-model DIR [--contexts ...] [--json "
-     "OUT] [--svg OUT]"},
+     "           [--precision auto|exact|fast] [--activations fp32|bf16] [--kv-dtype "
+     "fp32|bf16|int8]\n"
+     "           [--weight-memory packed|mapped] [--prefill 512,4096] [--batches 1,4,16]\n"
+     "           [--contexts 1024,16384] [--steps N]\n"
+     "  jamba bench --context-sweep --model DIR [--attention-model DIR] [--kv-dtype D] [--contexts "
+     "...]\n"
+     "           [--json OUT] [--svg OUT]\n"
+     "  jamba bench --max-context --model DIR [--kv-dtype D] [--headroom-gib G] [--json OUT]"},
     {"make-demo-model", jamba::cli::RunMakeDemoModel,
      "make-demo-model --out DIR [--seed S] [--preset demo|bench|reasoning-3b] [--attn-period P]\n"
      "           [--shards N]"},

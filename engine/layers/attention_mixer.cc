@@ -1,5 +1,6 @@
-// Attention mixer: q/k/v projections over all rows, per-sequence cache append and causal
-// attention, o_proj over all rows.
+// Attention mixer: q/k/v projections over all rows, each sequence's new K/V rows stored in its
+// KV cache (in the cache's dtype), causal attention over the cache as stored, o_proj over all
+// rows.
 #include "engine/layers/attention_mixer.h"
 
 #include <vector>
@@ -21,14 +22,25 @@ void RunAttentionMixer(const LayerContext& ctx, int layer, const AttentionWeight
   be.MatMul(w.q_proj, in, t, q, nullptr);
   be.MatMul(w.k_proj, in, t, k, nullptr);
   be.MatMul(w.v_proj, in, t, v, nullptr);
+  std::vector<kernels::KvStoreArgs> stores;
   std::vector<kernels::AttentionArgs> sequences;
   sequences.reserve(ctx.slices.size());
   for (const SequenceSlice& s : ctx.slices) {
-    float* keys = s.state->keys(layer);
-    float* values = s.state->values(layer);
-    const size_t bytes = static_cast<size_t>(s.tokens * kv_dim) * sizeof(float);
-    be.Copy(keys + s.past * kv_dim, k + s.offset * kv_dim, bytes);
-    be.Copy(values + s.past * kv_dim, v + s.offset * kv_dim, bytes);
+    const KvCache& cache = s.state->kv();
+    const int a = s.state->attention_index(layer);
+    // The new rows land after the cached ones, possibly across two pages.
+    cache.ForEachRun(a, s.past, s.past + s.tokens,
+                     [&](void* keys, void* values, int64_t first, int64_t count) {
+                       kernels::KvStoreArgs& store = stores.emplace_back();
+                       store.rows = count;
+                       store.num_kv_heads = c.num_key_value_heads;
+                       store.head_dim = static_cast<int>(c.head_dim());
+                       store.dtype = cache.shape().dtype;
+                       store.keys = k + (s.offset + first - s.past) * kv_dim;
+                       store.values = v + (s.offset + first - s.past) * kv_dim;
+                       store.dst_keys = keys;
+                       store.dst_values = values;
+                     });
     kernels::AttentionArgs& args = sequences.emplace_back();
     args.tokens = s.tokens;
     args.past = s.past;
@@ -36,10 +48,11 @@ void RunAttentionMixer(const LayerContext& ctx, int layer, const AttentionWeight
     args.num_kv_heads = c.num_key_value_heads;
     args.head_dim = static_cast<int>(c.head_dim());
     args.q = q + s.offset * q_dim;
-    args.keys = keys;
-    args.values = values;
+    args.kv_dtype = cache.shape().dtype;
+    args.kv = cache.chunks(a);
     args.out = attn + s.offset * q_dim;
   }
+  be.StoreKv(stores);
   be.Attention(sequences);
   be.MatMul(w.o_proj, attn, t, out, nullptr);
 }

@@ -5,7 +5,9 @@
 // so scratch stays small at any context; each block is visited for all of the item's KV heads in
 // turn, so the item reads the KV rows' pieces side by side instead of one narrow strided stream
 // per head. A query's result depends only on its own position and the keys, never on which other
-// queries or heads share its item or batch.
+// queries or heads share its item or batch, nor on how its KV rows are split into chunks (a block
+// that spans two chunks adds its keys in the same order). K and V are read in the cache's stored
+// dtype and widened in registers.
 #ifndef JAMBA_KERNELS_CPU_ATTENTION_H_
 #define JAMBA_KERNELS_CPU_ATTENTION_H_
 

@@ -582,6 +582,26 @@ void CpuBackend::Attention(std::span<const AttentionArgs> sequences) {
   });
 }
 
+void CpuBackend::StoreKv(std::span<const KvStoreArgs> writes) {
+  // Pieces of whole rows (a scaled row needs its head's absmax): about 64 KiB of fp32 input each.
+  const std::vector<SequencePiece> pieces = SplitSequences(writes.size(), [&](size_t i) {
+    const KvStoreArgs& w = writes[i];
+    const int64_t row_floats = static_cast<int64_t>(w.num_kv_heads) * w.head_dim;
+    return w.rows > 0 ? PieceSplit{w.rows, std::max<int64_t>(1, 16384 / row_floats), 1}
+                      : PieceSplit{};
+  });
+  pool_.ParallelFor(static_cast<int64_t>(pieces.size()), [&](int64_t task, int) {
+    const SequencePiece& p = pieces[static_cast<size_t>(task)];
+    const KvStoreArgs& w = writes[p.sequence];
+    const int64_t row_floats = static_cast<int64_t>(w.num_kv_heads) * w.head_dim;
+    const int64_t row_bytes = KvRowBytes(w.dtype, w.num_kv_heads, w.head_dim);
+    EncodeKvRows(w.keys + p.begin * row_floats, p.end - p.begin, w.dtype, w.num_kv_heads,
+                 w.head_dim, static_cast<char*>(w.dst_keys) + p.begin * row_bytes);
+    EncodeKvRows(w.values + p.begin * row_floats, p.end - p.begin, w.dtype, w.num_kv_heads,
+                 w.head_dim, static_cast<char*>(w.dst_values) + p.begin * row_bytes);
+  });
+}
+
 std::vector<CpuBackend::SequencePiece> CpuBackend::SplitSequences(
     size_t sequences, const std::function<PieceSplit(size_t)>& split) const {
   const int64_t max_pieces = static_cast<int64_t>(pool_.num_threads()) * 4;

@@ -75,6 +75,8 @@ class CpuBackend final : public Backend {
   void CausalConv1dSilu(std::span<const CausalConvArgs> sequences) override;
   void SelectiveScan(std::span<const SelectiveScanArgs> sequences) override;
   void Attention(std::span<const AttentionArgs> sequences) override;
+  bool SupportsKvDType(KvDType) const override { return true; }
+  void StoreKv(std::span<const KvStoreArgs> writes) override;
 
  protected:
   void Free(void* data, size_t bytes) override;

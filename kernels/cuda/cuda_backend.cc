@@ -548,6 +548,16 @@ void CudaBackend::SelectiveScanOne(const SelectiveScanArgs& args) {
   JAMBA_CUDA_CHECK(LaunchSelectiveScan(p, stream_.get()));
 }
 
+void CudaBackend::StoreKv(std::span<const KvStoreArgs> writes) {
+  for (const KvStoreArgs& w : writes) {
+    JAMBA_CUDA_REQUIRE(w.dtype == KvDType::kF32, "StoreKv: the CUDA backend stores fp32 KV only");
+    const size_t bytes =
+        static_cast<size_t>(w.rows) * static_cast<size_t>(w.num_kv_heads * w.head_dim) * 4;
+    Copy(w.dst_keys, w.keys, bytes);
+    Copy(w.dst_values, w.values, bytes);
+  }
+}
+
 void CudaBackend::Attention(std::span<const AttentionArgs> sequences) {
   for (const AttentionArgs& args : sequences) AttentionOne(args);
 }
@@ -565,9 +575,11 @@ void CudaBackend::AttentionOne(const AttentionArgs& args) {
   p.num_heads = args.num_heads;
   p.num_kv_heads = args.num_kv_heads;
   p.head_dim = args.head_dim;
+  JAMBA_CUDA_REQUIRE(args.kv_dtype == KvDType::kF32 && args.kv.size() == 1,
+                     "Attention: the CUDA backend reads an fp32 KV cache in one chunk");
   p.q = args.q;
-  p.keys = args.keys;
-  p.values = args.values;
+  p.keys = static_cast<const float*>(args.kv[0].keys);
+  p.values = static_cast<const float*>(args.kv[0].values);
   p.out = args.out;
   const size_t scratch_bytes = AttentionScratchBytes(p, num_sms_);
   if (scratch_bytes == 0) {

@@ -104,6 +104,11 @@ class CudaBackend final : public Backend {
   void CausalConv1dSilu(std::span<const CausalConvArgs> sequences) override;
   void SelectiveScan(std::span<const SelectiveScanArgs> sequences) override;
   void Attention(std::span<const AttentionArgs> sequences) override;
+  // The CUDA kernels read an fp32 KV cache in one contiguous chunk only: reduced-precision caches
+  // have no device kernels (none could be tested without a GPU), so the engine refuses them on
+  // this backend before any op runs.
+  bool SupportsKvDType(KvDType dtype) const override { return dtype == KvDType::kF32; }
+  void StoreKv(std::span<const KvStoreArgs> writes) override;
 
   // ---- CUDA graphs (opt-in; needs options.enable_graphs) ----
   // BeginCapture() records every op issued until EndCapture(key) into a CUDA graph instead of

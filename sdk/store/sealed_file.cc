@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -11,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "engine/status_macros.h"
 #include "sdk/store/crc32c.h"
 #include "sdk/store/durable_file.h"
 
@@ -77,15 +79,12 @@ absl::StatusOr<std::string> Seal(const std::string& header, const std::string& b
   return out;
 }
 
-absl::StatusOr<std::string> Open(std::string_view header, std::string_view sealed,
-                                 const std::string& key, const std::string& name) {
-  if (sealed.size() < kNonceSize + kTagSize) {
-    return absl::DataLossError(absl::StrCat(name, ": truncated (encrypted body too short)"));
-  }
+// Decrypts and authenticates `sealed` (nonce | ciphertext | tag) into `dst` (its body size).
+absl::Status Decrypt(std::string_view header, std::string_view sealed, const std::string& key,
+                     const std::string& name, char* dst_chars) {
   const size_t body_size = sealed.size() - kNonceSize - kTagSize;
   const auto* nonce = reinterpret_cast<const unsigned char*>(sealed.data());
   const auto* src = nonce + kNonceSize;
-  std::string body(body_size, '\0');
   CipherCtx ctx(EVP_CIPHER_CTX_new(), &EVP_CIPHER_CTX_free);
   int len = 0;
   if (EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
@@ -98,7 +97,7 @@ absl::StatusOr<std::string> Open(std::string_view header, std::string_view seale
     return absl::InternalError("AES-GCM setup failed");
   }
   size_t done = 0;
-  auto* dst = reinterpret_cast<unsigned char*>(body.data());
+  auto* dst = reinterpret_cast<unsigned char*>(dst_chars);
   while (done < body_size) {
     const int piece = static_cast<int>(std::min<size_t>(body_size - done, 1 << 30));
     if (EVP_DecryptUpdate(ctx.get(), dst + done, &len, src + done, piece) != 1) {
@@ -112,7 +111,14 @@ absl::StatusOr<std::string> Open(std::string_view header, std::string_view seale
     return absl::DataLossError(absl::StrCat(
         name, ": authentication failed: wrong encryption key, or the file was modified"));
   }
-  return body;
+  return absl::OkStatus();
+}
+
+absl::Status CheckSealedSize(std::string_view sealed, const std::string& name) {
+  if (sealed.size() < kNonceSize + kTagSize) {
+    return absl::DataLossError(absl::StrCat(name, ": truncated (encrypted body too short)"));
+  }
+  return absl::OkStatus();
 }
 
 // AES-256 reads exactly 32 key bytes: a shorter key would be read past its end.
@@ -122,6 +128,94 @@ absl::Status CheckKeySize(const EncryptionKey& key) {
                                                    " bytes, got ", key->size()));
   }
   return absl::OkStatus();
+}
+
+struct HeaderInfo {
+  uint32_t version = 0;
+  bool encrypted = false;
+};
+
+// Checks the 24-byte header: magic, checksum, version, kind, and encryption against the key.
+absl::StatusOr<HeaderInfo> ReadHeader(std::string_view bytes, FileKind expected,
+                                      const EncryptionKey& key, const std::string& name) {
+  if (absl::Status s = CheckKeySize(key); !s.ok()) return s;
+  if (bytes.size() < kHeaderSize)
+    return absl::DataLossError(absl::StrCat(name, ": truncated (no header)"));
+  if (std::memcmp(bytes.data(), kSealedMagic, sizeof(kSealedMagic)) != 0) {
+    return absl::DataLossError(absl::StrCat(name, ": not a jamba session file (bad magic)"));
+  }
+  if (GetU32(bytes.data() + 20) != Crc32c(bytes.data(), 20)) {
+    return absl::DataLossError(absl::StrCat(name, ": header checksum mismatch"));
+  }
+  HeaderInfo info;
+  info.version = GetU32(bytes.data() + 8);
+  if (info.version < kOldestSealedFormatVersion || info.version > kSealedFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        name, ": format version ", info.version, " is not supported (this build reads versions ",
+        kOldestSealedFormatVersion, " to ", kSealedFormatVersion, ")"));
+  }
+  const auto kind = static_cast<FileKind>(GetU32(bytes.data() + 12));
+  if (kind != expected) {
+    return absl::DataLossError(absl::StrCat(name, ": is a ", FileKindName(kind),
+                                            " file, expected a ", FileKindName(expected)));
+  }
+  info.encrypted = (GetU32(bytes.data() + 16) & kFlagEncrypted) != 0;
+  if (info.encrypted && !key.has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(name, ": is encrypted and no encryption key is configured"));
+  }
+  if (!info.encrypted && key.has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(name, ": is not encrypted but the store requires encryption"));
+  }
+  return info;
+}
+
+// The sections of `body` in order, END excluded, after checking the structure (lengths, an END
+// section exactly at the end) and the checksum of every section `check_now` accepts.
+absl::StatusOr<std::vector<SectionRef>> WalkSections(
+    std::string_view body, const std::string& name,
+    const std::function<bool(const SectionRef&)>& check_now) {
+  std::vector<SectionRef> sections;
+  size_t pos = 0;
+  for (;;) {
+    if (body.size() - pos < kSectionHeader + 4) {
+      return absl::DataLossError(
+          absl::StrCat(name, ": truncated after ", sections.size(), " sections"));
+    }
+    const uint32_t tag = GetU32(body.data() + pos);
+    const uint32_t index = GetU32(body.data() + pos + 4);
+    const uint64_t length = GetU64(body.data() + pos + 8);
+    if (length > body.size() - pos - kSectionHeader - 4) {
+      return absl::DataLossError(
+          absl::StrCat(name, ": truncated inside section ", SectionTagName(tag), " #", index));
+    }
+    const SectionRef ref{static_cast<SectionTag>(tag), index, pos, pos + kSectionHeader, length};
+    const size_t crc_at = ref.payload + length;
+    const bool end = tag == static_cast<uint32_t>(SectionTag::kEnd);
+    if ((end || check_now(ref)) &&
+        GetU32(body.data() + crc_at) != Crc32c(body.data() + pos, kSectionHeader + length)) {
+      return absl::DataLossError(
+          absl::StrCat(name, ": checksum mismatch in section ", SectionTagName(tag), " #", index));
+    }
+    if (end) {
+      if (crc_at + 4 != body.size()) {
+        return absl::DataLossError(absl::StrCat(name, ": unexpected bytes after the END section"));
+      }
+      return sections;
+    }
+    sections.push_back(ref);
+    pos = crc_at + 4;
+  }
+}
+
+// A buffer for a decrypted body whose bytes sit where they would in the plaintext file relative
+// to an aligned start, so aligned sections stay page-aligned.
+std::shared_ptr<char> AlignedBodyBuffer(size_t body_size) {
+  const size_t bytes =
+      (kHeaderSize + body_size + kSectionAlignment - 1) / kSectionAlignment * kSectionAlignment;
+  return std::shared_ptr<char>(static_cast<char*>(std::aligned_alloc(kSectionAlignment, bytes)),
+                               [](char* p) { std::free(p); });
 }
 
 }  // namespace
@@ -177,7 +271,10 @@ absl::StatusOr<std::string> EncodeSealedFile(FileKind kind, const std::vector<Se
   PutU32(header, Crc32c(header.data(), header.size()));
 
   size_t total = kSectionHeader + 4;
-  for (const Section& s : sections) total += kSectionHeader + s.payload.size() + 4;
+  for (const Section& s : sections) {
+    total += kSectionHeader + s.payload.size() + 4;
+    if (s.aligned) total += kSectionHeader + 4 + kSectionAlignment;
+  }
   std::string body;
   body.reserve(total);
   auto append = [&](uint32_t tag, uint32_t index, std::string_view payload) {
@@ -188,7 +285,16 @@ absl::StatusOr<std::string> EncodeSealedFile(FileKind kind, const std::vector<Se
     body.append(payload);
     PutU32(body, Crc32c(body.data() + start, body.size() - start));
   };
-  for (const Section& s : sections) append(static_cast<uint32_t>(s.tag), s.index, s.payload);
+  for (const Section& s : sections) {
+    if (s.aligned) {
+      // Zeros so that this section's payload, after a PAD section and its own header, starts at
+      // a multiple of kSectionAlignment in the (plaintext) file.
+      const size_t at = kHeaderSize + body.size() + 2 * kSectionHeader + 4;
+      const size_t pad = (kSectionAlignment - at % kSectionAlignment) % kSectionAlignment;
+      append(static_cast<uint32_t>(SectionTag::kPad), 0, std::string(pad, '\0'));
+    }
+    append(static_cast<uint32_t>(s.tag), s.index, s.payload);
+  }
   append(static_cast<uint32_t>(SectionTag::kEnd), 0, {});
   if (!key.has_value()) return header + body;
   auto sealed = Seal(header, body, *key);
@@ -199,72 +305,73 @@ absl::StatusOr<std::string> EncodeSealedFile(FileKind kind, const std::vector<Se
 absl::StatusOr<std::vector<Section>> DecodeSealedFile(std::string_view bytes, FileKind expected,
                                                       const EncryptionKey& key,
                                                       const std::string& name) {
-  if (absl::Status s = CheckKeySize(key); !s.ok()) return s;
-  if (bytes.size() < kHeaderSize)
-    return absl::DataLossError(absl::StrCat(name, ": truncated (no header)"));
-  if (std::memcmp(bytes.data(), kSealedMagic, sizeof(kSealedMagic)) != 0) {
-    return absl::DataLossError(absl::StrCat(name, ": not a jamba session file (bad magic)"));
-  }
-  if (GetU32(bytes.data() + 20) != Crc32c(bytes.data(), 20)) {
-    return absl::DataLossError(absl::StrCat(name, ": header checksum mismatch"));
-  }
-  const uint32_t version = GetU32(bytes.data() + 8);
-  if (version != kSealedFormatVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(name, ": format version ", version,
-                     " is not supported (this build reads version ", kSealedFormatVersion, ")"));
-  }
-  const auto kind = static_cast<FileKind>(GetU32(bytes.data() + 12));
-  if (kind != expected) {
-    return absl::DataLossError(absl::StrCat(name, ": is a ", FileKindName(kind),
-                                            " file, expected a ", FileKindName(expected)));
-  }
-  const bool encrypted = (GetU32(bytes.data() + 16) & kFlagEncrypted) != 0;
+  JAMBA_ASSIGN_OR_RETURN(const HeaderInfo header, ReadHeader(bytes, expected, key, name));
   std::string opened;
   std::string_view body = bytes.substr(kHeaderSize);
-  if (encrypted) {
-    if (!key.has_value()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(name, ": is encrypted and no encryption key is configured"));
-    }
-    auto plain = Open(bytes.substr(0, kHeaderSize), body, *key, name);
-    if (!plain.ok()) return plain.status();
-    opened = *std::move(plain);
+  if (header.encrypted) {
+    JAMBA_RETURN_IF_ERROR(CheckSealedSize(body, name));
+    opened.resize(body.size() - kNonceSize - kTagSize);
+    JAMBA_RETURN_IF_ERROR(Decrypt(bytes.substr(0, kHeaderSize), body, *key, name, opened.data()));
     body = opened;
-  } else if (key.has_value()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(name, ": is not encrypted but the store requires encryption"));
   }
-
+  JAMBA_ASSIGN_OR_RETURN(std::vector<SectionRef> refs,
+                         WalkSections(body, name, [](const SectionRef&) { return true; }));
   std::vector<Section> sections;
-  size_t pos = 0;
-  for (;;) {
-    if (body.size() - pos < kSectionHeader + 4) {
-      return absl::DataLossError(
-          absl::StrCat(name, ": truncated after ", sections.size(), " sections"));
-    }
-    const uint32_t tag = GetU32(body.data() + pos);
-    const uint32_t index = GetU32(body.data() + pos + 4);
-    const uint64_t length = GetU64(body.data() + pos + 8);
-    if (length > body.size() - pos - kSectionHeader - 4) {
-      return absl::DataLossError(
-          absl::StrCat(name, ": truncated inside section ", SectionTagName(tag), " #", index));
-    }
-    const size_t crc_at = pos + kSectionHeader + length;
-    if (GetU32(body.data() + crc_at) != Crc32c(body.data() + pos, kSectionHeader + length)) {
-      return absl::DataLossError(
-          absl::StrCat(name, ": checksum mismatch in section ", SectionTagName(tag), " #", index));
-    }
-    if (tag == static_cast<uint32_t>(SectionTag::kEnd)) {
-      if (crc_at + 4 != body.size()) {
-        return absl::DataLossError(absl::StrCat(name, ": unexpected bytes after the END section"));
-      }
-      return sections;
-    }
-    sections.push_back({static_cast<SectionTag>(tag), index,
-                        std::string(body.substr(pos + kSectionHeader, length))});
-    pos = crc_at + 4;
+  for (const SectionRef& ref : refs) {
+    if (ref.tag == SectionTag::kPad) continue;
+    sections.push_back({ref.tag, ref.index, std::string(body.substr(ref.payload, ref.length))});
   }
+  return sections;
+}
+
+absl::StatusOr<SealedReader> SealedReader::Open(
+    std::string_view bytes, std::shared_ptr<const void> owner, FileKind expected,
+    const EncryptionKey& key, const std::string& name,
+    const std::function<bool(SectionTag)>& check_later) {
+  JAMBA_ASSIGN_OR_RETURN(const HeaderInfo header, ReadHeader(bytes, expected, key, name));
+  SealedReader reader;
+  reader.name_ = name;
+  reader.version_ = header.version;
+  reader.encrypted_ = header.encrypted;
+  std::string_view body = bytes.substr(kHeaderSize);
+  if (header.encrypted) {
+    // Authenticated as a whole when decrypted: every section is checked now.
+    JAMBA_RETURN_IF_ERROR(CheckSealedSize(body, name));
+    const size_t body_size = body.size() - kNonceSize - kTagSize;
+    std::shared_ptr<char> buffer = AlignedBodyBuffer(body_size);
+    if (buffer == nullptr) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(name, ": cannot allocate ", body_size, " bytes to decrypt it"));
+    }
+    JAMBA_RETURN_IF_ERROR(
+        Decrypt(bytes.substr(0, kHeaderSize), body, *key, name, buffer.get() + kHeaderSize));
+    body = std::string_view(buffer.get() + kHeaderSize, body_size);
+    owner = std::move(buffer);
+  }
+  const bool defer = !header.encrypted && check_later != nullptr;
+  JAMBA_ASSIGN_OR_RETURN(reader.sections_, WalkSections(body, name, [&](const SectionRef& ref) {
+                           return !defer || !check_later(ref.tag);
+                         }));
+  reader.body_ = body;
+  reader.owner_ = std::move(owner);
+  return reader;
+}
+
+const SectionRef* SealedReader::Find(SectionTag tag, uint32_t index) const {
+  for (const SectionRef& s : sections_) {
+    if (s.tag == tag && s.index == index) return &s;
+  }
+  return nullptr;
+}
+
+absl::Status SealedReader::Verify(const SectionRef& s) const {
+  if (GetU32(body_.data() + s.payload + s.length) !=
+      Crc32c(body_.data() + s.header, kSectionHeader + s.length)) {
+    return absl::DataLossError(absl::StrCat(name_, ": checksum mismatch in section ",
+                                            SectionTagName(static_cast<uint32_t>(s.tag)), " #",
+                                            s.index));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace jamba::sdk

@@ -7,6 +7,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,7 +19,13 @@
 namespace jamba::sdk {
 
 inline constexpr char kSealedMagic[8] = {'J', 'M', 'B', 'S', 'E', 'S', 'S', '\n'};
-inline constexpr uint32_t kSealedFormatVersion = 1;
+// Version 2 added the PAD section that puts aligned sections (KV rows) on page boundaries, and KV
+// in other dtypes than fp32 (see docs/session-format.md). Version 1 files are still read.
+inline constexpr uint32_t kSealedFormatVersion = 2;
+inline constexpr uint32_t kOldestSealedFormatVersion = 1;
+// Where an aligned section's payload starts: a multiple of this many bytes from the start of the
+// file (of the plaintext file, for an encrypted one), so a mapping holds it on page boundaries.
+inline constexpr size_t kSectionAlignment = 4096;
 
 enum class FileKind : uint32_t {
   kStoreMarker = 1,
@@ -36,6 +44,7 @@ enum class SectionTag : uint32_t {
   kConv = 0x564e4f43,    // "CONV": fp32 conv state of one Mamba layer
   kSsm = 0x204d5353,     // "SSM ": fp32 ssm state of one Mamba layer
   kLogits = 0x5354474c,  // "LGTS": fp32 logits after the last token
+  kPad = 0x20444150,     // "PAD ": zeros before an aligned section (readers skip it)
   kEnd = 0x20444e45,     // "END "
 };
 std::string SectionTagName(uint32_t tag);
@@ -44,6 +53,7 @@ struct Section {
   SectionTag tag = SectionTag::kMeta;
   uint32_t index = 0;  // layer index for per-layer sections
   std::string payload;
+  bool aligned = false;  // the payload starts at a multiple of kSectionAlignment in the file
 };
 
 // 32-byte AES-256 key, or none.
@@ -62,6 +72,54 @@ absl::StatusOr<std::string> EncodeSealedFile(FileKind kind, const std::vector<Se
 absl::StatusOr<std::vector<Section>> DecodeSealedFile(std::string_view bytes, FileKind expected,
                                                       const EncryptionKey& key,
                                                       const std::string& name);
+
+// Where one section of a file opened by SealedReader lies: offsets into its body.
+struct SectionRef {
+  SectionTag tag = SectionTag::kMeta;
+  uint32_t index = 0;
+  size_t header = 0;   // the section's 16-byte header
+  size_t payload = 0;  // its payload (followed by its CRC-32C)
+  uint64_t length = 0;
+};
+
+// A sealed file read in place, without copying sections out: a plaintext file straight from its
+// bytes (a mapping), an encrypted one decrypted once into a buffer aligned as the plaintext file
+// would be (so aligned sections stay page-aligned). Every section's checksum is checked when the
+// file is opened, except those `check_later` names in a plaintext file: their structure is
+// checked, their bytes are not read, and Verify() checks them when the caller is about to use
+// them (the KV rows of a mapped segment, checked before their first use).
+class SealedReader {
+ public:
+  // `bytes` must stay valid while `owner` lives; the reader (and its copies) hold `owner`.
+  // Errors as DecodeSealedFile's.
+  static absl::StatusOr<SealedReader> Open(
+      std::string_view bytes, std::shared_ptr<const void> owner, FileKind expected,
+      const EncryptionKey& key, const std::string& name,
+      const std::function<bool(SectionTag)>& check_later = nullptr);
+
+  uint32_t version() const { return version_; }
+  bool encrypted() const { return encrypted_; }
+  const std::vector<SectionRef>& sections() const { return sections_; }
+  // The section with `tag` and `index`, or null.
+  const SectionRef* Find(SectionTag tag, uint32_t index) const;
+  std::string_view Payload(const SectionRef& section) const {
+    return body_.substr(section.payload, section.length);
+  }
+  // DATA_LOSS naming the file and section when its checksum does not match.
+  absl::Status Verify(const SectionRef& section) const;
+  // Keeps the bytes Payload() points into alive.
+  const std::shared_ptr<const void>& owner() const { return owner_; }
+
+ private:
+  SealedReader() = default;
+
+  std::shared_ptr<const void> owner_;
+  std::string_view body_;
+  std::string name_;
+  uint32_t version_ = 0;
+  bool encrypted_ = false;
+  std::vector<SectionRef> sections_;
+};
 
 }  // namespace jamba::sdk
 

@@ -74,6 +74,9 @@ std::string ManifestToJson(const SessionManifest& m) {
             {"display_name", m.display_name},
             {"labels", m.labels},
             {"model_fingerprint", m.model_fingerprint},
+            {"kv_dtype", m.kv_dtype},
+            {"activations", m.activations},
+            {"precision", m.precision},
             {"length", m.length},
             {"segments", segments},
             {"checkpoints", checkpoints},
@@ -93,7 +96,7 @@ absl::StatusOr<SessionManifest> ManifestFromJson(const std::string& json, const 
   SessionManifest m;
   try {
     m.version = j.at("version").get<int>();
-    if (m.version != kManifestVersion) {
+    if (m.version < kOldestManifestVersion || m.version > kManifestVersion) {
       return absl::FailedPreconditionError(
           absl::StrCat(name, ": manifest version ", m.version, " is not supported"));
     }
@@ -102,6 +105,11 @@ absl::StatusOr<SessionManifest> ManifestFromJson(const std::string& json, const 
     m.display_name = j.at("display_name").get<std::string>();
     m.labels = j.at("labels").get<std::map<std::string, std::string>>();
     m.model_fingerprint = j.at("model_fingerprint").get<std::string>();
+    if (m.version >= 2) {
+      m.kv_dtype = j.at("kv_dtype").get<std::string>();
+      m.activations = j.at("activations").get<std::string>();
+      m.precision = j.at("precision").get<std::string>();
+    }
     m.length = j.at("length").get<int64_t>();
     for (const Json& s : j.at("segments")) {
       m.segments.push_back({s.at("file").get<std::string>(), s.at("begin").get<int64_t>(),
@@ -121,6 +129,8 @@ absl::StatusOr<SessionManifest> ManifestFromJson(const std::string& json, const 
     return bad(absl::StrCat("manifest field missing or of the wrong type: ", e.what()));
   }
   if (m.length < 0) return bad("negative length");
+  if (m.kv_dtype != "fp32" && m.kv_dtype != "bf16" && m.kv_dtype != "int8")
+    return bad(absl::StrCat("unknown kv_dtype \"", m.kv_dtype, "\""));
   int64_t covered = 0;
   for (size_t i = 0; i < m.segments.size(); ++i) {
     const SegmentRecord& s = m.segments[i];

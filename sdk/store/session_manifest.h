@@ -13,7 +13,11 @@
 
 namespace jamba::sdk {
 
-inline constexpr int kManifestVersion = 1;
+// Version 2 records the precision a session is computed with (kv_dtype, activations, precision).
+// Version 1 manifests are still read: their sessions hold fp32 KV, with no record of the
+// activations.
+inline constexpr int kManifestVersion = 2;
+inline constexpr int kOldestManifestVersion = 1;
 
 // KV rows and token ids for positions [begin, end). After a rewind the last segments may extend
 // past the session's length; rows at or past `length` (or past the next segment's begin) are
@@ -41,6 +45,12 @@ struct SessionManifest {
   std::string display_name;
   std::map<std::string, std::string> labels;
   std::string model_fingerprint;
+  // What the session's state was computed with: the KV cache dtype its segments hold ("fp32",
+  // "bf16", "int8"), the activations ("fp32", "bf16"; "" when unknown: a version 1 session) and
+  // the precision preset ("exact", "fast", "custom"; "" when unknown).
+  std::string kv_dtype = "fp32";
+  std::string activations;
+  std::string precision;
   int64_t length = 0;                         // committed tokens
   std::vector<SegmentRecord> segments;        // by begin
   std::vector<CheckpointRecord> checkpoints;  // by position; always one at `length` once length > 0

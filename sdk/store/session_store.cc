@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/exhausted_resource.h"
+#include "engine/mapped_file.h"
 #include "engine/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "sdk/store/durable_file.h"
@@ -32,45 +33,26 @@ std::string FloatBytes(const std::vector<float>& v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
 }
 
-template <typename T>
-std::vector<T> FromBytes(const std::string& bytes) {
-  std::vector<T> v(bytes.size() / sizeof(T));
-  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(T));
-  return v;
-}
-
-absl::StatusOr<Json> MetaOf(const std::vector<Section>& sections, const std::string& name) {
-  if (sections.empty() || sections[0].tag != SectionTag::kMeta) {
-    return absl::DataLossError(absl::StrCat(name, ": first section is not META"));
-  }
-  Json j = Json::parse(sections[0].payload, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object())
-    return absl::DataLossError(absl::StrCat(name, ": META is not JSON"));
-  return j;
-}
-
-const Section* FindSection(const std::vector<Section>& sections, SectionTag tag, uint32_t index) {
-  for (const Section& s : sections) {
-    if (s.tag == tag && s.index == index) return &s;
-  }
-  return nullptr;
-}
-
 absl::Status MissingSection(const std::string& name, SectionTag tag, uint32_t index) {
   return absl::DataLossError(absl::StrCat(name, ": section ",
                                           SectionTagName(static_cast<uint32_t>(tag)), " #", index,
                                           " is missing or has the wrong size"));
 }
 
-// Reads a file the manifest references. Its absence is damage to a session that exists, so it is
+// Maps a file the manifest references. Its absence is damage to a session that exists, so it is
 // DATA_LOSS, never the NOT_FOUND that means "no such session".
-absl::StatusOr<std::string> ReadReferencedFile(const std::string& dir, const std::string& file,
-                                               const std::string& name) {
-  auto bytes = ReadWholeFile(absl::StrCat(dir, "/", file));
-  if (absl::IsNotFound(bytes.status())) {
+absl::StatusOr<std::shared_ptr<const engine::MappedFile>> MapReferencedFile(
+    const std::string& dir, const std::string& file, const std::string& name) {
+  auto mapped = engine::MappedFile::Open(absl::StrCat(dir, "/", file));
+  if (absl::IsNotFound(mapped.status())) {
     return absl::DataLossError(absl::StrCat(name, " is missing (", dir, "/", file, ")"));
   }
-  return bytes;
+  if (!mapped.ok()) return mapped.status();
+  return std::shared_ptr<const engine::MappedFile>(*std::move(mapped));
+}
+
+std::string_view BytesOf(const engine::MappedFile& file) {
+  return {reinterpret_cast<const char*>(file.data()), file.size()};
 }
 
 // The store directory lock: one open store at a time (per process and across processes).
@@ -123,6 +105,10 @@ absl::StatusOr<std::unique_ptr<SessionStore>> SessionStore::Open(SessionStoreOpt
   if (options.root.empty()) return absl::InvalidArgumentError("session store: no directory given");
   if (options.key.has_value() && options.key->size() != 32) {
     return absl::InvalidArgumentError("session store: the encryption key must be 32 bytes");
+  }
+  if (options.kv_dtype == kernels::KvDType::kF8E4M3) {
+    return absl::InvalidArgumentError(
+        "session store: sessions keep their KV in fp32, bf16 or int8, not fp8_e4m3");
   }
   JAMBA_RETURN_IF_ERROR(MakeDirectories(options.root));
   JAMBA_ASSIGN_OR_RETURN(const int lock_fd, LockStore(options.root));
@@ -236,7 +222,8 @@ void SessionStore::IndexSession(const SessionManifest& manifest) {
     std::erase(it->second, manifest.id);
     it = it->second.empty() ? tenant_index.erase(it) : std::next(it);
   }
-  if (manifest.model_fingerprint == options_.model_fingerprint) {
+  // Prefix reuse resumes from other sessions' checkpoints: only those this engine may resume.
+  if (manifest.model_fingerprint == options_.model_fingerprint && CheckCompatible(manifest).ok()) {
     for (const CheckpointRecord& c : manifest.checkpoints) {
       tenant_index[{c.position, c.prefix_hash}].push_back(manifest.id);
     }
@@ -272,6 +259,9 @@ absl::StatusOr<SessionManifest> SessionStore::Create(
   m.display_name = display_name;
   m.labels = labels;
   m.model_fingerprint = options_.model_fingerprint;
+  m.kv_dtype = kernels::KvDTypeName(options_.kv_dtype);
+  m.activations = options_.activations;
+  m.precision = options_.precision;
   m.create_time_us = m.update_time_us = m.access_time_us = NowMicros();
   JAMBA_RETURN_IF_ERROR(WriteManifest(m));
   JAMBA_RETURN_IF_ERROR(
@@ -343,15 +333,24 @@ absl::Status SessionStore::Stage(SessionManifest& draft, const engine::SequenceS
   if (end < begin) return absl::InternalError("stage: the state is behind the manifest");
   if (end == begin && (end == 0 || draft.CheckpointAt(end) != nullptr)) return absl::OkStatus();
   const std::string dir = SessionDir(draft.tenant, draft.id);
+  if (draft.length == 0 && draft.segments.empty()) {
+    // Nothing stored yet: the session is computed with this store's settings from now on.
+    draft.kv_dtype = kernels::KvDTypeName(options_.kv_dtype);
+    draft.activations = options_.activations;
+    draft.precision = options_.precision;
+  }
+  JAMBA_RETURN_IF_ERROR(CheckCompatible(draft));
+  if (state.kv_dtype() != options_.kv_dtype) {
+    return absl::InternalError("stage: the state's KV dtype is not the store's");
+  }
 
   if (end > begin) {
-    std::vector<int> attention_layers;
-    for (int l = 0; l < state.num_layers(); ++l) {
-      if (state.layer_kind(l) == engine::MixerKind::kAttention) attention_layers.push_back(l);
-    }
+    const std::vector<int>& attention_layers = state.attention_layers();
     const Json meta = {{"begin", begin},
                        {"end", end},
                        {"kv_row_floats", state.kv_row_floats()},
+                       {"kv_dtype", kernels::KvDTypeName(state.kv_dtype())},
+                       {"kv_row_bytes", state.kv_row_bytes()},
                        {"attention_layers", attention_layers}};
     std::vector<Section> sections;
     sections.push_back({SectionTag::kMeta, 0, meta.dump()});
@@ -360,12 +359,14 @@ absl::Status SessionStore::Stage(SessionManifest& draft, const engine::SequenceS
     sections.push_back(
         {SectionTag::kTokens, 0,
          std::string(reinterpret_cast<const char*>(tokens.data()), tokens.size_bytes())});
-    std::vector<float> keys(static_cast<size_t>((end - begin) * state.kv_row_floats()));
-    std::vector<float> values(keys.size());
+    // K and V rows as the cache stores them, each layer's on page boundaries so that a resume
+    // maps and uses them in place.
+    std::string keys(static_cast<size_t>((end - begin) * state.kv_row_bytes()), '\0');
+    std::string values(keys.size(), '\0');
     for (int l : attention_layers) {
       state.ReadKv(l, begin, end, keys.data(), values.data());
-      sections.push_back({SectionTag::kKeys, static_cast<uint32_t>(l), FloatBytes(keys)});
-      sections.push_back({SectionTag::kValues, static_cast<uint32_t>(l), FloatBytes(values)});
+      sections.push_back({SectionTag::kKeys, static_cast<uint32_t>(l), keys, /*aligned=*/true});
+      sections.push_back({SectionTag::kValues, static_cast<uint32_t>(l), values, true});
     }
     const std::string file = absl::StrCat("seg-", draft.next_file_number++, ".kv");
     JAMBA_ASSIGN_OR_RETURN(std::string bytes,
@@ -425,58 +426,113 @@ void SessionStore::Abandon(const SessionManifest& committed, const SessionManife
   RemoveUnreferencedFiles(committed);
 }
 
+absl::Status SessionStore::CheckCompatible(const SessionManifest& m) const {
+  if (m.length == 0 && m.segments.empty()) return absl::OkStatus();
+  const std::string kv_dtype = kernels::KvDTypeName(options_.kv_dtype);
+  // A version 1 session has no record of its activations: only its (fp32) KV must match.
+  const bool activations_differ = !m.activations.empty() && m.activations != options_.activations;
+  if (m.kv_dtype == kv_dtype && !activations_differ) return absl::OkStatus();
+  const std::string recorded =
+      m.activations.empty()
+          ? absl::StrCat("kv_dtype ", m.kv_dtype)
+          : absl::StrCat("precision ", m.precision.empty() ? "?" : m.precision, " (kv_dtype ",
+                         m.kv_dtype, ", activations ", m.activations, ")");
+  return absl::FailedPreconditionError(absl::StrCat(
+      "session \"", m.id, "\" was computed with ", recorded, " and this engine runs precision ",
+      options_.precision, " (kv_dtype ", kv_dtype, ", activations ", options_.activations,
+      "): a session resumes only under the settings it was written with (open the engine with ",
+      m.activations.empty() ? absl::StrCat("kv_dtype=", m.kv_dtype)
+                            : absl::StrCat("kv_dtype=", m.kv_dtype, " activations=", m.activations),
+      ")"));
+}
+
 absl::Status SessionStore::Load(const SessionManifest& manifest, int64_t position,
                                 engine::SequenceState& state,
-                                std::span<const int32_t> expected_tokens) const {
+                                std::span<const int32_t> expected_tokens,
+                                KvVerification verification) const {
   if (state.position() != 0) return absl::InternalError("load: the state is not empty");
   const CheckpointRecord* checkpoint = manifest.CheckpointAt(position);
   if (checkpoint == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("session \"", manifest.id, "\" has no checkpoint at position ", position));
   }
+  JAMBA_RETURN_IF_ERROR(CheckCompatible(manifest));
+  if (manifest.kv_dtype != kernels::KvDTypeName(state.kv_dtype())) {
+    return absl::InternalError("load: the state's KV dtype is not the session's");
+  }
   const std::string dir = SessionDir(manifest.tenant, manifest.id);
   std::vector<int32_t> tokens;
   tokens.reserve(static_cast<size_t>(position));
-  // One allocation for the whole history: growing segment by segment copied the rows already
-  // loaded at every segment (seconds for a 32K-token document).
-  JAMBA_RETURN_IF_ERROR(state.ReserveKv(position));
+  const std::vector<int>& attention_layers = state.attention_layers();
+  const int64_t row_bytes = state.kv_row_bytes();
+  engine::KvCache& kv = state.kv();
   for (const SessionManifest::UsedSegment& used : manifest.UsedSegments(position)) {
     const std::string name = absl::StrCat("session ", manifest.id, " segment ", used.segment->file);
-    JAMBA_ASSIGN_OR_RETURN(std::string bytes, ReadReferencedFile(dir, used.segment->file, name));
-    JAMBA_ASSIGN_OR_RETURN(std::vector<Section> sections,
-                           DecodeSealedFile(bytes, FileKind::kSegment, options_.key, name));
-    bytes.clear();
-    JAMBA_ASSIGN_OR_RETURN(Json meta, MetaOf(sections, name));
+    JAMBA_ASSIGN_OR_RETURN(std::shared_ptr<const engine::MappedFile> file,
+                           MapReferencedFile(dir, used.segment->file, name));
+    // KV rows used in place keep their checksums for later; copied ones are checked now.
+    const bool in_place = kv.can_adopt();
+    auto kv_section = [](SectionTag tag) {
+      return tag == SectionTag::kKeys || tag == SectionTag::kValues;
+    };
+    JAMBA_ASSIGN_OR_RETURN(
+        SealedReader opened,
+        SealedReader::Open(BytesOf(*file), file, FileKind::kSegment, options_.key, name,
+                           in_place ? std::function<bool(SectionTag)>(kv_section) : nullptr));
+    auto reader = std::make_shared<const SealedReader>(std::move(opened));
+    if (reader->sections().empty() || reader->sections()[0].tag != SectionTag::kMeta)
+      return absl::DataLossError(absl::StrCat(name, ": first section is not META"));
+    Json meta = Json::parse(reader->Payload(reader->sections()[0]), nullptr, false);
+    if (meta.is_discarded() || !meta.is_object())
+      return absl::DataLossError(absl::StrCat(name, ": META is not JSON"));
     const int64_t seg_begin = meta.value("begin", int64_t{-1});
     const int64_t seg_end = meta.value("end", int64_t{-1});
+    // Version 1 segments hold fp32 rows and say only how many values a row has.
+    const std::string seg_dtype = meta.value("kv_dtype", std::string("fp32"));
+    const int64_t seg_row_bytes =
+        meta.value("kv_row_bytes", meta.value("kv_row_floats", int64_t{-1}) * 4);
     if (seg_begin != used.segment->begin || seg_end != used.segment->end ||
-        meta.value("kv_row_floats", int64_t{-1}) != state.kv_row_floats()) {
+        meta.value("kv_row_floats", int64_t{-1}) != state.kv_row_floats() ||
+        seg_dtype != manifest.kv_dtype || seg_row_bytes != row_bytes) {
       return absl::DataLossError(
           absl::StrCat(name, ": does not match the manifest or this model's shapes"));
     }
     const int64_t skip = used.begin - seg_begin;
     const int64_t count = used.end - used.begin;
-    const Section* toks = FindSection(sections, SectionTag::kTokens, 0);
-    if (toks == nullptr ||
-        toks->payload.size() != static_cast<size_t>(seg_end - seg_begin) * sizeof(int32_t)) {
+    const SectionRef* toks = reader->Find(SectionTag::kTokens, 0);
+    if (toks == nullptr || toks->length != static_cast<uint64_t>(seg_end - seg_begin) * 4)
       return MissingSection(name, SectionTag::kTokens, 0);
-    }
-    const auto* ids = reinterpret_cast<const int32_t*>(toks->payload.data());
+    const auto* ids = reinterpret_cast<const int32_t*>(reader->Payload(*toks).data());
     tokens.insert(tokens.end(), ids + skip, ids + skip + count);
-    const size_t row_bytes = static_cast<size_t>(state.kv_row_floats()) * sizeof(float);
-    for (int l = 0; l < state.num_layers(); ++l) {
-      if (state.layer_kind(l) != engine::MixerKind::kAttention) continue;
-      const Section* k = FindSection(sections, SectionTag::kKeys, static_cast<uint32_t>(l));
-      const Section* v = FindSection(sections, SectionTag::kValues, static_cast<uint32_t>(l));
-      const size_t want = static_cast<size_t>(seg_end - seg_begin) * row_bytes;
-      if (k == nullptr || k->payload.size() != want)
-        return MissingSection(name, SectionTag::kKeys, l);
-      if (v == nullptr || v->payload.size() != want)
-        return MissingSection(name, SectionTag::kValues, l);
-      JAMBA_RETURN_IF_ERROR(state.AppendKvRows(
-          l, count, reinterpret_cast<const float*>(k->payload.data() + skip * row_bytes),
-          reinterpret_cast<const float*>(v->payload.data() + skip * row_bytes)));
+    std::vector<const void*> keys, values;
+    std::vector<SectionRef> checks;
+    for (int l : attention_layers) {
+      const uint64_t want = static_cast<uint64_t>((seg_end - seg_begin) * row_bytes);
+      const SectionRef* k = reader->Find(SectionTag::kKeys, static_cast<uint32_t>(l));
+      const SectionRef* v = reader->Find(SectionTag::kValues, static_cast<uint32_t>(l));
+      if (k == nullptr || k->length != want) return MissingSection(name, SectionTag::kKeys, l);
+      if (v == nullptr || v->length != want) return MissingSection(name, SectionTag::kValues, l);
+      keys.push_back(reader->Payload(*k).data() + skip * row_bytes);
+      values.push_back(reader->Payload(*v).data() + skip * row_bytes);
+      checks.push_back(*k);
+      checks.push_back(*v);
     }
+    // Version 1 rows sit at any offset in their file: copied. So are rows a device backend needs.
+    if (!in_place || reader->version() < 2) {
+      if (in_place) {
+        for (const SectionRef& c : checks) JAMBA_RETURN_IF_ERROR(reader->Verify(c));
+      }
+      JAMBA_RETURN_IF_ERROR(kv.AppendRows(count, keys, values));
+      continue;
+    }
+    std::function<absl::Status()> verify;
+    if (!reader->encrypted()) {  // a decrypted file was authenticated whole
+      verify = [reader, checks]() -> absl::Status {
+        for (const SectionRef& c : checks) JAMBA_RETURN_IF_ERROR(reader->Verify(c));
+        return absl::OkStatus();
+      };
+    }
+    JAMBA_RETURN_IF_ERROR(kv.AdoptRows(count, keys, values, reader, std::move(verify)));
   }
   if (static_cast<int64_t>(tokens.size()) != position) {
     return absl::DataLossError(absl::StrCat("session ", manifest.id, ": segments hold ",
@@ -489,12 +545,19 @@ absl::Status SessionStore::Load(const SessionManifest& manifest, int64_t positio
        !std::equal(tokens.begin(), tokens.end(), expected_tokens.begin()))) {
     return absl::AbortedError("stored tokens differ from the expected prefix");
   }
+  if (verification == KvVerification::kNow) JAMBA_RETURN_IF_ERROR(kv.Verify());
 
   const std::string name = absl::StrCat("session ", manifest.id, " checkpoint ", checkpoint->file);
-  JAMBA_ASSIGN_OR_RETURN(std::string bytes, ReadReferencedFile(dir, checkpoint->file, name));
-  JAMBA_ASSIGN_OR_RETURN(std::vector<Section> sections,
-                         DecodeSealedFile(bytes, FileKind::kCheckpoint, options_.key, name));
-  JAMBA_ASSIGN_OR_RETURN(Json meta, MetaOf(sections, name));
+  JAMBA_ASSIGN_OR_RETURN(std::shared_ptr<const engine::MappedFile> file,
+                         MapReferencedFile(dir, checkpoint->file, name));
+  JAMBA_ASSIGN_OR_RETURN(
+      const SealedReader reader,
+      SealedReader::Open(BytesOf(*file), file, FileKind::kCheckpoint, options_.key, name));
+  if (reader.sections().empty() || reader.sections()[0].tag != SectionTag::kMeta)
+    return absl::DataLossError(absl::StrCat(name, ": first section is not META"));
+  Json meta = Json::parse(reader.Payload(reader.sections()[0]), nullptr, false);
+  if (meta.is_discarded() || !meta.is_object())
+    return absl::DataLossError(absl::StrCat(name, ": META is not JSON"));
   if (meta.value("position", int64_t{-1}) != position ||
       meta.value("conv_floats", int64_t{-1}) != state.conv_state_floats() ||
       meta.value("ssm_floats", int64_t{-1}) != state.ssm_state_floats()) {
@@ -503,22 +566,25 @@ absl::Status SessionStore::Load(const SessionManifest& manifest, int64_t positio
   }
   for (int l = 0; l < state.num_layers(); ++l) {
     if (state.layer_kind(l) != engine::MixerKind::kMamba) continue;
-    const Section* conv = FindSection(sections, SectionTag::kConv, static_cast<uint32_t>(l));
-    const Section* ssm = FindSection(sections, SectionTag::kSsm, static_cast<uint32_t>(l));
-    if (conv == nullptr ||
-        conv->payload.size() != static_cast<size_t>(state.conv_state_floats()) * sizeof(float)) {
+    const SectionRef* conv = reader.Find(SectionTag::kConv, static_cast<uint32_t>(l));
+    const SectionRef* ssm = reader.Find(SectionTag::kSsm, static_cast<uint32_t>(l));
+    if (conv == nullptr || conv->length != static_cast<uint64_t>(state.conv_state_floats()) * 4)
       return MissingSection(name, SectionTag::kConv, l);
-    }
-    if (ssm == nullptr ||
-        ssm->payload.size() != static_cast<size_t>(state.ssm_state_floats()) * sizeof(float)) {
+    if (ssm == nullptr || ssm->length != static_cast<uint64_t>(state.ssm_state_floats()) * 4)
       return MissingSection(name, SectionTag::kSsm, l);
-    }
-    state.WriteMambaState(l, reinterpret_cast<const float*>(conv->payload.data()),
-                          reinterpret_cast<const float*>(ssm->payload.data()));
+    // Section payloads are only byte-aligned: copied out rather than read as floats in place.
+    std::vector<float> conv_state(static_cast<size_t>(state.conv_state_floats()));
+    std::vector<float> ssm_state(static_cast<size_t>(state.ssm_state_floats()));
+    std::memcpy(conv_state.data(), reader.Payload(*conv).data(), conv->length);
+    std::memcpy(ssm_state.data(), reader.Payload(*ssm).data(), ssm->length);
+    state.WriteMambaState(l, conv_state.data(), ssm_state.data());
   }
-  const Section* logits = FindSection(sections, SectionTag::kLogits, 0);
+  const SectionRef* logits = reader.Find(SectionTag::kLogits, 0);
   if (logits == nullptr) return MissingSection(name, SectionTag::kLogits, 0);
-  state.SetLastLogits(FromBytes<float>(logits->payload));
+  std::vector<float> last_logits(logits->length / sizeof(float));
+  std::memcpy(last_logits.data(), reader.Payload(*logits).data(),
+              last_logits.size() * sizeof(float));
+  state.SetLastLogits(std::move(last_logits));
   state.SetTokensForRestore(std::move(tokens));
   return absl::OkStatus();
 }

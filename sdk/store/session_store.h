@@ -2,8 +2,11 @@
 // <root>/tenants/<tenant>/sessions/<id>/. KV is written in append-only segments, Mamba state in
 // checkpoint files; both are immutable once written. A session changes only by atomically
 // replacing its MANIFEST, so a crash at any instant leaves the last committed state. Sessions are
-// bound to the model fingerprint; every file is checksummed and optionally AES-256-GCM encrypted.
-// The on-disk format is specified in docs/session-format.md.
+// bound to the model fingerprint and record the precision they are computed with (KV dtype,
+// activations); every file is checksummed and optionally AES-256-GCM encrypted. A plaintext
+// segment's KV rows are page-aligned in the file, so resuming maps them and uses them in place;
+// their checksums are checked before their first use. The on-disk format is specified in
+// docs/session-format.md.
 //
 // Thread-safety: calls on different sessions may run concurrently; the caller serializes calls on
 // one session (SessionManager does).
@@ -39,6 +42,19 @@ struct SessionStoreOptions {
   std::function<bool(const std::string& tenant, const std::string& id)> is_pinned;
   // Told about every session the store deleted on its own (quota or TTL).
   std::function<void(const std::string& tenant, const std::string& id)> on_evicted;
+  // What sessions are computed with here. New sessions record it; a session recorded with
+  // another KV dtype or other activations is refused (FAILED_PRECONDITION, naming both) instead
+  // of being resumed under settings it was not computed with. kv_dtype: fp32, bf16 or int8.
+  kernels::KvDType kv_dtype = kernels::KvDType::kF32;
+  std::string activations = "fp32";
+  std::string precision = "exact";
+};
+
+// When Load checks the KV rows it maps in place.
+enum class KvVerification {
+  kBeforeFirstUse,  // before the first forward pass reads them (KvCache::Verify): resume costs
+                    // what the Mamba state and the token ids cost, not what the KV does
+  kNow,             // before Load returns (a damaged segment fails the Load)
 };
 
 class SessionStore {
@@ -80,8 +96,15 @@ class SessionStore {
 
   // Restores a fresh `state` to `position`, which must be a checkpoint of `manifest`. With
   // `expected_tokens`, fails with ABORTED unless the stored tokens are its first `position` tokens.
+  // The state's KV dtype must be the session's. Plaintext segments written by this version are
+  // mapped and used in place (on a backend with host memory), checked per `verification`;
+  // encrypted ones are decrypted once and used where they were decrypted; others are copied.
   absl::Status Load(const SessionManifest& manifest, int64_t position, engine::SequenceState& state,
-                    std::span<const int32_t> expected_tokens = {}) const;
+                    std::span<const int32_t> expected_tokens = {},
+                    KvVerification verification = KvVerification::kBeforeFirstUse) const;
+  // FAILED_PRECONDITION when `manifest` records other settings than this store's (see
+  // SessionStoreOptions); an empty session takes this store's settings at its first append.
+  absl::Status CheckCompatible(const SessionManifest& manifest) const;
 
   absl::StatusOr<SessionManifest> Fork(const std::string& tenant, const std::string& id,
                                        const std::string& new_id, int64_t position);

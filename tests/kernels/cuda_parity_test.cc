@@ -650,8 +650,10 @@ TEST_F(CudaParityTest, AttentionMatchesWithGqaPastAndSplitKv) {
       a.head_dim = c.head_dim;
       AttentionArgs ca = a, ga = a;
       std::vector<float> cpu_out(static_cast<size_t>(tokens * q_dim));
-      ca.q = q.data(), ca.keys = keys.data(), ca.values = values.data(), ca.out = cpu_out.data();
-      ga.q = Gpu(q), ga.keys = Gpu(keys), ga.values = Gpu(values);
+      const KvChunk cpu_kv{keys.data(), values.data(), kv_rows};
+      const KvChunk gpu_kv{Gpu(keys), Gpu(values), kv_rows};
+      ca.q = q.data(), ca.kv = {&cpu_kv, 1}, ca.out = cpu_out.data();
+      ga.q = Gpu(q), ga.kv = {&gpu_kv, 1};
       ga.out = Gpu(std::vector<float>(cpu_out.size()));
       cpu_->Attention(ca);
       gpu_->Attention(ga);

@@ -1007,14 +1007,14 @@ TEST_P(KernelParityTest, AttentionMatchesReferenceForGqaGroupsHeadDimsAndPast) {
           const std::vector<float> keys = rng.Vector(static_cast<size_t>(total * kv_stride), -2, 2);
           const std::vector<float> values = rng.Vector(static_cast<size_t>(total * kv_stride));
           std::vector<float> out(static_cast<size_t>(tokens * q_stride), kNaN);
+          const KvChunk kv{keys.data(), values.data(), total};
           backend_->Attention({.tokens = tokens,
                                .past = past,
                                .num_heads = hd.heads,
                                .num_kv_heads = hd.kv_heads,
                                .head_dim = dh,
                                .q = q.data(),
-                               .keys = keys.data(),
-                               .values = values.data(),
+                               .kv = {&kv, 1},
                                .out = out.data()});
           std::vector<double> expected(out.size());
           const int group = hd.heads / hd.kv_heads;
@@ -1116,6 +1116,7 @@ TEST_P(KernelParityTest, AttentionOverManySequencesEqualsOneCallEach) {
   const int heads = 8, kv_heads = 2, dh = 32;
   const int64_t q_stride = heads * dh, kv_stride = kv_heads * dh;
   std::vector<std::vector<float>> q, keys, values, batched, alone;
+  std::vector<KvChunk> chunks;
   std::vector<AttentionArgs> calls;
   for (size_t i = 0; i < kSequenceTokens.size(); ++i) {
     const int64_t tokens = kSequenceTokens[i];
@@ -1126,6 +1127,9 @@ TEST_P(KernelParityTest, AttentionOverManySequencesEqualsOneCallEach) {
     batched.emplace_back(static_cast<size_t>(tokens * q_stride), kNaN);
     alone.push_back(batched.back());
   }
+  for (size_t i = 0; i < kSequenceTokens.size(); ++i)
+    chunks.push_back(
+        {keys[i].data(), values[i].data(), 50 * static_cast<int64_t>(i) + kSequenceTokens[i]});
   for (size_t i = 0; i < kSequenceTokens.size(); ++i) {
     AttentionArgs args{.tokens = kSequenceTokens[i],
                        .past = 50 * static_cast<int64_t>(i),
@@ -1133,8 +1137,7 @@ TEST_P(KernelParityTest, AttentionOverManySequencesEqualsOneCallEach) {
                        .num_kv_heads = kv_heads,
                        .head_dim = dh,
                        .q = q[i].data(),
-                       .keys = keys[i].data(),
-                       .values = values[i].data(),
+                       .kv = {&chunks[i], 1},
                        .out = alone[i].data()};
     backend_->Attention(args);
     args.out = batched[i].data();
@@ -1163,14 +1166,14 @@ TEST_P(KernelParityTest, AttentionIsBitwiseTheSameForEveryGroupingOfKvHeads) {
       const std::vector<float> values = rng.Vector(static_cast<size_t>(total * kv_stride));
       std::vector<float> grouped(static_cast<size_t>(tokens * q_stride), kNaN);
       std::vector<float> all_heads(grouped.size(), kNaN);
+      const KvChunk kv{keys.data(), values.data(), total};
       AttentionArgs args{.tokens = tokens,
                          .past = past,
                          .num_heads = heads,
                          .num_kv_heads = kv_heads,
                          .head_dim = dh,
                          .q = q.data(),
-                         .keys = keys.data(),
-                         .values = values.data(),
+                         .kv = {&kv, 1},
                          .out = grouped.data()};
       backend_->Attention(args);
       args.out = all_heads.data();
@@ -1211,7 +1214,8 @@ TEST_P(KernelParityTest, ZeroTokensIsANoOpForEveryOp) {
                  .out = out.data()});
   EXPECT_EQ(out, std::vector<float>(17, 5.0f));
 
-  const std::vector<float> kv(64, 1.0f);
+  const std::vector<float> kv_rows(64, 1.0f);
+  const KvChunk kv{kv_rows.data(), kv_rows.data(), 4};
   std::vector<float> attn_out(16, 5.0f);
   backend_->Attention({.tokens = 0,
                        .past = 4,
@@ -1219,8 +1223,7 @@ TEST_P(KernelParityTest, ZeroTokensIsANoOpForEveryOp) {
                        .num_kv_heads = 1,
                        .head_dim = 16,
                        .q = x.data(),
-                       .keys = kv.data(),
-                       .values = kv.data(),
+                       .kv = {&kv, 1},
                        .out = attn_out.data()});
   EXPECT_EQ(attn_out, std::vector<float>(16, 5.0f));
 

@@ -337,6 +337,46 @@ TEST(CApiTest, SessionsEqualTheCppApi) {
   EXPECT_EQ(TokenCount(rewound), cpp_rewound->token_count);
 }
 
+// The precision keys reach EngineOptions, and the model and session facts report them.
+TEST(CApiTest, PrecisionKeysSetTheEngineAndSessionsReportThem) {
+  testing::TempDir dir;
+  JambaEngineOptions* raw = nullptr;
+  ASSERT_TRUE(Ok(Api()->CreateEngineOptions(&raw)));
+  EngineOptionsHandle options(raw);
+  for (const auto& [key, value] : {std::pair<const char*, const char*>{"threads", "2"},
+                                   {"precision", "exact"},
+                                   {"kv_dtype", "int8"},
+                                   {"kv_memory_bytes", "1073741824"}}) {
+    ASSERT_TRUE(Ok(Api()->SetEngineOption(options.get(), key, value))) << key;
+  }
+  ASSERT_TRUE(Ok(Api()->SetEngineOption(options.get(), "session_dir", dir.path().c_str())));
+  JambaEngine* engine = nullptr;
+  ASSERT_TRUE(Ok(Api()->OpenEngine(testing::GoldenDir("hybrid8_moe_f32_sharded").c_str(),
+                                   options.get(), &engine)));
+  EngineHandle owned(engine);
+  for (const auto& [key, expected] : {std::pair<const char*, const char*>{"precision", "custom"},
+                                      {"activations", "fp32"},
+                                      {"kv_dtype", "int8"}}) {
+    const char* value = nullptr;
+    ASSERT_TRUE(Ok(Api()->GetModelInfoString(engine, key, &value))) << key;
+    EXPECT_STREQ(value, expected) << key;
+  }
+  JambaSessionInfo* info = nullptr;
+  ASSERT_TRUE(Ok(Api()->CreateSession(engine, "default", nullptr, &info)));
+  std::unique_ptr<JambaSessionInfo, Releaser<&JambaApi::ReleaseSessionInfo>> owned_info(info);
+  const char* kv_dtype = nullptr;
+  ASSERT_TRUE(Ok(Api()->SessionInfoGetString(info, "kv_dtype", &kv_dtype)));
+  EXPECT_STREQ(kv_dtype, "int8");
+  EXPECT_TRUE(Error(Api()->SetEngineOption(options.get(), "kv_memory_bytes", "lots"),
+                    JAMBA_INVALID_ARGUMENT));
+  ASSERT_TRUE(Ok(Api()->SetEngineOption(options.get(), "kv_dtype", "fp16")));
+  JambaEngine* refused = nullptr;
+  EXPECT_TRUE(Error(Api()->OpenEngine(testing::GoldenDir("hybrid8_moe_f32_sharded").c_str(),
+                                      options.get(), &refused),
+                    JAMBA_INVALID_ARGUMENT));
+  EXPECT_EQ(refused, nullptr);
+}
+
 TEST(CApiTest, ErrorsCarryTheCppCodeAndMessageAndLeaveOutParamsUntouched) {
   // The same bad model path through both APIs.
   const std::string missing = "/nonexistent/model";

@@ -4,7 +4,8 @@
 // it loads; its length is the last length the writer logged after a commit returned, or the one
 // commit after it (the kill can land between the manifest rename and the log write); its tokens
 // are the plan's prefix; its next-token logits are bit-identical to recomputing that prefix from
-// scratch; and no temporary or unreferenced file survives the reopen.
+// scratch; and no temporary or unreferenced file survives the reopen. Every KV dtype, plain and
+// encrypted.
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -41,6 +42,7 @@ struct CrashRun {
   bool encrypted = false;
   int kills = 55;
   uint32_t seed = 1;
+  kernels::KvDType kv_dtype = kernels::KvDType::kF32;
 };
 
 // Test names and failure messages show the case by name.
@@ -66,7 +68,9 @@ class SessionCrashTest : public ::testing::TestWithParam<CrashRun> {
     auto backend = sdk::CreateBackend({.device = "cpu", .threads = 1});
     ASSERT_TRUE(backend.ok()) << backend.status();
     backend_ = *std::move(backend);
-    auto model = engine::JambaModel::Load(model_dir_, *backend_, {});
+    engine::ModelOptions model_options;
+    model_options.kv_dtype = GetParam().kv_dtype;
+    auto model = engine::JambaModel::Load(model_dir_, *backend_, model_options);
     ASSERT_TRUE(model.ok()) << model.status();
     model_ = *std::move(model);
     workspace_ = std::make_unique<engine::ForwardWorkspace>(*backend_);
@@ -91,7 +95,9 @@ class SessionCrashTest : public ::testing::TestWithParam<CrashRun> {
                                      "--log-dir",
                                      logs_,
                                      "--sessions",
-                                     std::to_string(GetParam().sessions)};
+                                     std::to_string(GetParam().sessions),
+                                     "--kv-dtype",
+                                     kernels::KvDTypeName(GetParam().kv_dtype)};
     if (!key_file_.empty()) {
       args.push_back("--key-file");
       args.push_back(key_file_);
@@ -105,6 +111,7 @@ class SessionCrashTest : public ::testing::TestWithParam<CrashRun> {
     sdk::SessionStoreOptions options;
     options.root = store_;
     options.model_fingerprint = fingerprint_;
+    options.kv_dtype = GetParam().kv_dtype;
     if (!key_file_.empty()) options.key = *sdk::LoadEncryptionKey(key_file_);
     auto store = sdk::SessionStore::Open(options);
     EXPECT_TRUE(store.ok()) << store.status();  // the killed writer's lock is gone with it
@@ -148,7 +155,9 @@ class SessionCrashTest : public ::testing::TestWithParam<CrashRun> {
       if (length == 0) continue;
       auto state = model_->NewSequence();
       EXPECT_TRUE(state.ok());
-      const absl::Status loaded = (*store)->Load(*manifest, length, *state);
+      // Every row checked now, mapped ones included.
+      const absl::Status loaded =
+          (*store)->Load(*manifest, length, *state, {}, sdk::KvVerification::kNow);
       EXPECT_TRUE(loaded.ok()) << id << ": " << loaded;
       if (!loaded.ok()) return {};
       std::vector<int32_t> plan;
@@ -232,12 +241,16 @@ TEST_P(SessionCrashTest, EveryKillLeavesExactlyACommittedState) {
             << in_flight_commits << " kills between a commit and its log line\n";
 }
 
-INSTANTIATE_TEST_SUITE_P(Writers, SessionCrashTest,
-                         ::testing::Values(CrashRun{"OneSession", 1, false, 55, 11},
-                                           CrashRun{"ThreeSessions", 3, false, 55, 12},
-                                           CrashRun{"TwoEncryptedSessions", 2, true, 55, 13},
-                                           CrashRun{"OneEncryptedSession", 1, true, 55, 14}),
-                         [](const ::testing::TestParamInfo<CrashRun>& p) { return p.param.name; });
+INSTANTIATE_TEST_SUITE_P(
+    Writers, SessionCrashTest,
+    ::testing::Values(
+        CrashRun{"OneSession", 1, false, 55, 11},
+        CrashRun{"ThreeSessionsInt8Kv", 3, false, 55, 12, kernels::KvDType::kI8},
+        CrashRun{"TwoEncryptedSessionsBf16Kv", 2, true, 55, 13, kernels::KvDType::kBF16},
+        CrashRun{"OneEncryptedSession", 1, true, 55, 14},
+        CrashRun{"OneSessionBf16Kv", 1, false, 30, 15, kernels::KvDType::kBF16},
+        CrashRun{"OneEncryptedSessionInt8Kv", 1, true, 30, 16, kernels::KvDType::kI8}),
+    [](const ::testing::TestParamInfo<CrashRun>& p) { return p.param.name; });
 
 }  // namespace
 }  // namespace jamba

@@ -3,7 +3,8 @@
 // through the public API, and logits that are bit for bit equal (memcmp) at every generated step.
 // The same for a fork, for a rewind to an interval checkpoint inside an append (and appending
 // after it), and for a stateless prompt that resumes from another session's checkpoint. Runs on
-// the golden MoE model (token ids) and on the demo model (text through its tokenizer).
+// the golden MoE model (token ids) and on the demo model (text through its tokenizer), with the
+// KV cache in fp32 and in the reduced-precision dtypes.
 //
 // Every step runs tests/sdk/session_tool_main.cc as a separate process.
 #include <cstring>
@@ -24,8 +25,9 @@ namespace {
 struct ModelCase {
   std::string name;
   std::string model_dir;
-  bool text;         // documents are text (through the tokenizer) rather than ids
-  int64_t interval;  // checkpoint interval
+  bool text;                      // documents are text (through the tokenizer) rather than ids
+  int64_t interval;               // checkpoint interval
+  std::string kv_dtype = "fp32";  // the engines' KV cache (fp32 activations throughout)
 };
 
 // Test names and failure messages show the case by name.
@@ -106,7 +108,8 @@ class SessionExactnessTest : public ::testing::TestWithParam<ModelCase> {
   // Runs one session_tool command in its own process; returns its stdout.
   std::string Tool(std::vector<std::string> args) {
     args.insert(args.begin(), {testing::BinaryDir() + "/tests/session_tool"});
-    args.insert(args.begin() + 2, {"--model", GetParam().model_dir});
+    args.insert(args.begin() + 2,
+                {"--model", GetParam().model_dir, "--kv-dtype", GetParam().kv_dtype});
     const testing::ProcessResult result = testing::RunProcess(args);
     EXPECT_EQ(result.exit_code, 0) << args[1] << ": " << result.err;
     return result.out;
@@ -266,9 +269,14 @@ TEST_P(SessionExactnessTest, StatelessPromptRestoresTheLongestCheckpointExactly)
 
 INSTANTIATE_TEST_SUITE_P(
     Models, SessionExactnessTest,
-    ::testing::Values(ModelCase{"GoldenMoeIds", testing::GoldenDir("hybrid8_moe_f32_sharded"),
-                                false, 32},
-                      ModelCase{"DemoModelText", testing::BinaryDir() + "/demo-model", true, 64}),
+    ::testing::Values(
+        ModelCase{"GoldenMoeIds", testing::GoldenDir("hybrid8_moe_f32_sharded"), false, 32},
+        ModelCase{"DemoModelText", testing::BinaryDir() + "/demo-model", true, 64},
+        // A reduced-precision cache is stored and mapped back as it was computed:
+        // resumed runs are still bit for bit the uninterrupted ones.
+        ModelCase{"GoldenMoeIdsBf16Kv", testing::GoldenDir("hybrid8_moe_f32_sharded"), false, 32,
+                  "bf16"},
+        ModelCase{"DemoModelTextInt8Kv", testing::BinaryDir() + "/demo-model", true, 64, "int8"}),
     [](const ::testing::TestParamInfo<ModelCase>& p) { return p.param.name; });
 
 }  // namespace

@@ -65,6 +65,7 @@ class SessionManagerTest : public ::testing::Test {
   std::unique_ptr<Engine> Open(int64_t memory_bytes = 8LL << 30) {
     EngineOptions options;
     options.threads = 2;
+    options.precision = "exact";  // as the store StoredTokens opens, and Reference's engine
     options.session_dir = dir_.path();
     options.checkpoint_interval = 16;
     options.session_memory_bytes = memory_bytes;
@@ -75,7 +76,7 @@ class SessionManagerTest : public ::testing::Test {
   // What a run that never used sessions generates after `tokens`.
   std::vector<int32_t> Reference(const std::vector<int32_t>& tokens, int max_tokens) {
     if (reference_ == nullptr) {
-      auto engine = Engine::Open(ModelDir(), {.threads = 2});
+      auto engine = Engine::Open(ModelDir(), {.threads = 2, .precision = "exact"});
       EXPECT_TRUE(engine.ok());
       reference_ = *std::move(engine);
     }
@@ -248,8 +249,9 @@ TEST_F(SessionManagerTest, ForkAndCreateRacingForOneIdLetExactlyOneWin) {
 }
 
 TEST_F(SessionManagerTest, TinyMemoryBudgetDropsLeastRecentlyUsedStatesAndReloadsThemExactly) {
-  // Room for about one state of this model (Mamba states ~58 KiB plus the KV rows).
-  auto engine = Open(/*memory_bytes=*/110 << 10);
+  // Room for about one state of this model (Mamba states ~58 KiB plus the KV cache's first page
+  // of 128 rows, 64 KiB).
+  auto engine = Open(/*memory_bytes=*/130 << 10);
   const std::vector<int32_t> docs[] = {Doc(40, 21), Doc(40, 22), Doc(40, 23)};
   const char* ids[] = {"a", "b", "c"};
   for (int i = 0; i < 3; ++i) {

@@ -124,8 +124,37 @@ TEST(SessionManifestTest, MissingOrMistypedFieldIsDataLoss) {
 
 TEST(SessionManifestTest, UnknownManifestVersionIsFailedPrecondition) {
   Json j = ExampleJson();
-  j["version"] = 2;
+  j["version"] = 3;
   EXPECT_EQ(Parse(j).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// Version 1 manifests (before precision was recorded) hold fp32 KV with unknown activations;
+// version 2 records all three settings and must have them.
+TEST(SessionManifestTest, Version1ReadsAsFp32KvAndVersion2RecordsThePrecision) {
+  Json v1 = ExampleJson();
+  v1["version"] = 1;
+  v1.erase("kv_dtype");
+  v1.erase("activations");
+  v1.erase("precision");
+  auto old = ManifestFromJson(v1.dump(), "m");
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->kv_dtype, "fp32");
+  EXPECT_EQ(old->activations, "");
+  Json v2 = ExampleJson();
+  v2["kv_dtype"] = "int8";
+  v2["activations"] = "bf16";
+  v2["precision"] = "custom";
+  auto current = ManifestFromJson(v2.dump(), "m");
+  ASSERT_TRUE(current.ok()) << current.status();
+  EXPECT_EQ(current->kv_dtype, "int8");
+  EXPECT_EQ(current->precision, "custom");
+  auto round_trip = ManifestFromJson(ManifestToJson(*current), "m");
+  ASSERT_TRUE(round_trip.ok());
+  EXPECT_EQ(round_trip->activations, "bf16");
+  v2.erase("kv_dtype");
+  EXPECT_EQ(Parse(v2).code(), absl::StatusCode::kDataLoss);
+  v2["kv_dtype"] = "fp16";
+  EXPECT_EQ(Parse(v2).code(), absl::StatusCode::kDataLoss);
 }
 
 TEST(SessionManifestTest, NegativeLengthIsDataLoss) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "engine/forward_workspace.h"
 #include "engine/jamba_model.h"
@@ -79,18 +80,26 @@ class SessionStoreTest : public ::testing::Test {
     auto backend = CreateBackend({.device = "cpu", .threads = 1});
     ASSERT_TRUE(backend.ok()) << backend.status();
     backend_ = *std::move(backend);
-    auto model =
-        engine::JambaModel::Load(testing::GoldenDir("hybrid8_moe_f32_sharded"), *backend_, {});
-    ASSERT_TRUE(model.ok()) << model.status();
-    model_ = *std::move(model);
+    UseKvDType(kernels::KvDType::kF32);
     workspace_ = std::make_unique<engine::ForwardWorkspace>(*backend_);
     root_ = dir_.path() + "/store";
+  }
+  // States (and the store options) from here on keep their KV cache in `dtype`.
+  void UseKvDType(kernels::KvDType dtype) {
+    engine::ModelOptions options;
+    options.kv_dtype = dtype;
+    auto model =
+        engine::JambaModel::Load(testing::GoldenDir("hybrid8_moe_f32_sharded"), *backend_, options);
+    ASSERT_TRUE(model.ok()) << model.status();
+    model_ = *std::move(model);
+    kv_dtype_ = dtype;
   }
 
   SessionStoreOptions Options(const std::string& fingerprint = "model-a") const {
     SessionStoreOptions options;
     options.root = root_;
     options.model_fingerprint = fingerprint;
+    options.kv_dtype = kv_dtype_;
     return options;
   }
   std::unique_ptr<SessionStore> Open(SessionStoreOptions options) {
@@ -158,12 +167,15 @@ class SessionStoreTest : public ::testing::Test {
     return Append(store, id, tokens, interval);
   }
 
-  absl::StatusOr<engine::SequenceState> LoadAt(const SessionStore& store, const std::string& id,
-                                               std::optional<int64_t> position = {}) const {
+  absl::StatusOr<engine::SequenceState> LoadAt(
+      const SessionStore& store, const std::string& id, std::optional<int64_t> position = {},
+      KvVerification verification = KvVerification::kNow) const {
     auto manifest = store.Get(kTenant, id);
     if (!manifest.ok()) return manifest.status();
     engine::SequenceState state = Fresh();
-    if (absl::Status s = store.Load(*manifest, position.value_or(manifest->length), state); !s.ok())
+    if (absl::Status s =
+            store.Load(*manifest, position.value_or(manifest->length), state, {}, verification);
+        !s.ok())
       return s;
     return state;
   }
@@ -189,6 +201,7 @@ class SessionStoreTest : public ::testing::Test {
   std::unique_ptr<kernels::Backend> backend_;
   std::unique_ptr<engine::JambaModel> model_;
   std::unique_ptr<engine::ForwardWorkspace> workspace_;
+  kernels::KvDType kv_dtype_ = kernels::KvDType::kF32;
 };
 
 TEST_F(SessionStoreTest, CreateGetListDelete) {
@@ -591,31 +604,47 @@ TEST_F(SessionStoreTest, DamagedSessionIsAClearErrorWhileOtherSessionsStillLoad)
 
   const std::vector<int32_t> healthy_doc = Doc(40, 16);
   const std::vector<int32_t> victim_doc = Doc(40, 17);
-  {
-    auto store = Open();
-    ASSERT_TRUE(CreateWith(*store, "healthy", healthy_doc, 16).ok());
-  }
-  for (const Damage& damage : damages) {
-    SCOPED_TRACE(damage.what);
-    SessionManifest manifest;
+  for (kernels::KvDType dtype :
+       {kernels::KvDType::kF32, kernels::KvDType::kBF16, kernels::KvDType::kI8}) {
+    SCOPED_TRACE(kernels::KvDTypeName(dtype));
+    UseKvDType(dtype);
+    std::filesystem::remove_all(root_);
     {
       auto store = Open();
-      (void)store->Delete(kTenant, "victim");
-      auto created = CreateWith(*store, "victim", victim_doc, 16);
-      ASSERT_TRUE(created.ok()) << created.status();
-      manifest = *created;
+      ASSERT_TRUE(CreateWith(*store, "healthy", healthy_doc, 16).ok());
     }
-    damage.apply(SessionDir("victim"), manifest);
-    // Opening the store still works, and reports the damage only when the session is used.
-    auto store = Open();
-    ASSERT_NE(store, nullptr);
-    auto loaded = LoadAt(*store, "victim");
-    ASSERT_FALSE(loaded.ok());
-    EXPECT_EQ(loaded.status().code(), damage.code) << loaded.status();
-    EXPECT_THAT(loaded.status().message(), HasSubstr(damage.message));
-    EXPECT_THAT(loaded.status().message(), HasSubstr("victim"));
-    ExpectSessionHolds(*store, "healthy", healthy_doc);
-    EXPECT_EQ(store->List(kTenant).size(), 2u);  // the manifest itself is fine
+    for (const Damage& damage : damages) {
+      SCOPED_TRACE(damage.what);
+      SessionManifest manifest;
+      {
+        auto store = Open();
+        (void)store->Delete(kTenant, "victim");
+        auto created = CreateWith(*store, "victim", victim_doc, 16);
+        ASSERT_TRUE(created.ok()) << created.status();
+        manifest = *created;
+      }
+      damage.apply(SessionDir("victim"), manifest);
+      // Opening the store still works, and reports the damage only when the session is used.
+      auto store = Open();
+      ASSERT_NE(store, nullptr);
+      auto loaded = LoadAt(*store, "victim");
+      ASSERT_FALSE(loaded.ok());
+      EXPECT_EQ(loaded.status().code(), damage.code) << loaded.status();
+      EXPECT_THAT(loaded.status().message(), HasSubstr(damage.message));
+      EXPECT_THAT(loaded.status().message(), HasSubstr("victim"));
+      if (absl::StrContains(damage.what, "KEYS") || absl::StrContains(damage.what, "VALS")) {
+        // Loaded for use, the mapped rows are checked before the first forward pass reads them.
+        auto mapped = LoadAt(*store, "victim", {}, KvVerification::kBeforeFirstUse);
+        ASSERT_TRUE(mapped.ok()) << mapped.status();
+        const int32_t next[] = {11};
+        const absl::Status used = model_->Prefill(*mapped, next, *workspace_, 512);
+        EXPECT_EQ(used.code(), absl::StatusCode::kDataLoss) << used;
+        EXPECT_THAT(used.message(), HasSubstr(damage.message));
+        EXPECT_EQ(mapped->position(), 40);  // nothing changed
+      }
+      ExpectSessionHolds(*store, "healthy", healthy_doc);
+      EXPECT_EQ(store->List(kTenant).size(), 2u);  // the manifest itself is fine
+    }
   }
 }
 

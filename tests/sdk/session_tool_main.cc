@@ -9,6 +9,10 @@
 //   session_tool reference --model M --doc DOC --sampling greedy|seeded --out DIR
 //   session_tool prefix    --model M --store S --doc DOC --sampling greedy|seeded --out DIR
 //
+// Every command takes [--kv-dtype fp32|bf16|int8] (default fp32): the engine runs fp32
+// activations with a KV cache in that dtype (precision exact with the default), so what it
+// computes is deterministic and the same in every process.
+//
 // DOC is ids:SEED:COUNT (deterministic token ids), idsfile:PATH (little-endian int32) or
 // text:PATH. resume/reference/prefix generate twice: through the public Engine API (tokens and
 // log-probabilities, written as api_tokens.i32 and api_logprobs.f32) and through the same engine
@@ -114,11 +118,23 @@ absl::StatusOr<Input> ParseDoc(const std::string& doc) {
   return absl::InvalidArgumentError("bad --doc " + doc);
 }
 
+// The KV dtype of --kv-dtype (default fp32).
+absl::StatusOr<kernels::KvDType> KvDTypeFlag(const FlagMap& flags) {
+  auto it = flags.find("kv-dtype");
+  if (it == flags.end()) return kernels::KvDType::kF32;
+  auto dtype = kernels::ParseKvDType(it->second);
+  if (!dtype.has_value()) return absl::InvalidArgumentError("bad --kv-dtype " + it->second);
+  return *dtype;
+}
+
 absl::StatusOr<std::unique_ptr<Engine>> OpenEngine(const FlagMap& flags, bool with_store,
                                                    int64_t interval = 4096) {
   JAMBA_ASSIGN_OR_RETURN(std::string model, Need(flags, "model"));
+  JAMBA_ASSIGN_OR_RETURN(const kernels::KvDType kv_dtype, KvDTypeFlag(flags));
   EngineOptions options;
   options.threads = kThreads;
+  options.precision = "exact";
+  options.kv_dtype = kernels::KvDTypeName(kv_dtype);
   options.checkpoint_interval = interval;
   if (with_store) {
     JAMBA_ASSIGN_OR_RETURN(options.session_dir, Need(flags, "store"));
@@ -196,11 +212,23 @@ struct Internals {
   std::unique_ptr<engine::JambaModel> model;
 };
 
-absl::StatusOr<Internals> LoadInternals(const std::string& model_dir) {
+absl::StatusOr<Internals> LoadInternals(const FlagMap& flags) {
   Internals in;
+  JAMBA_ASSIGN_OR_RETURN(const std::string model_dir, Need(flags, "model"));
+  engine::ModelOptions options;
+  JAMBA_ASSIGN_OR_RETURN(options.kv_dtype, KvDTypeFlag(flags));
   JAMBA_ASSIGN_OR_RETURN(in.backend, sdk::CreateBackend({.device = "cpu", .threads = kThreads}));
-  JAMBA_ASSIGN_OR_RETURN(in.model, engine::JambaModel::Load(model_dir, *in.backend, {}));
+  JAMBA_ASSIGN_OR_RETURN(in.model, engine::JambaModel::Load(model_dir, *in.backend, options));
   return in;
+}
+
+// The store as the engine of OpenEngine sees it.
+absl::StatusOr<std::unique_ptr<sdk::SessionStore>> OpenStore(const FlagMap& flags,
+                                                             const std::string& store_dir,
+                                                             const std::string& fingerprint) {
+  JAMBA_ASSIGN_OR_RETURN(const kernels::KvDType kv_dtype, KvDTypeFlag(flags));
+  return sdk::SessionStore::Open(
+      {.root = store_dir, .model_fingerprint = fingerprint, .kv_dtype = kv_dtype});
 }
 
 struct StepTrace {
@@ -304,9 +332,8 @@ absl::Status RunResume(const FlagMap& flags) {
                                                        /*commit=*/false, Recorder(api)));
     api.restored_tokens = result.usage.restored_tokens;
   }  // releases the store lock
-  JAMBA_ASSIGN_OR_RETURN(Internals in, LoadInternals(Need(flags, "model").value()));
-  JAMBA_ASSIGN_OR_RETURN(
-      auto store, sdk::SessionStore::Open({.root = store_dir, .model_fingerprint = fingerprint}));
+  JAMBA_ASSIGN_OR_RETURN(Internals in, LoadInternals(flags));
+  JAMBA_ASSIGN_OR_RETURN(auto store, OpenStore(flags, store_dir, fingerprint));
   JAMBA_ASSIGN_OR_RETURN(sdk::SessionManifest manifest, store->Get(kTenant, id));
   JAMBA_ASSIGN_OR_RETURN(engine::SequenceState state, in.model->NewSequence());
   JAMBA_RETURN_IF_ERROR(store->Load(manifest, manifest.length, state));
@@ -331,7 +358,7 @@ absl::Status RunReference(const FlagMap& flags) {
     JAMBA_ASSIGN_OR_RETURN(GenerateResult result, engine->Generate(input, options, Recorder(api)));
     api.restored_tokens = result.usage.restored_tokens;
   }
-  JAMBA_ASSIGN_OR_RETURN(Internals in, LoadInternals(Need(flags, "model").value()));
+  JAMBA_ASSIGN_OR_RETURN(Internals in, LoadInternals(flags));
   JAMBA_ASSIGN_OR_RETURN(engine::SequenceState state, in.model->NewSequence());
   JAMBA_ASSIGN_OR_RETURN(StepTrace steps, GenerateTraced(*in.model, state, prompt, options));
   return WriteTraces(out, api, steps, prompt, 0);
@@ -353,9 +380,8 @@ absl::Status RunPrefix(const FlagMap& flags) {
     JAMBA_ASSIGN_OR_RETURN(GenerateResult result, engine->Generate(input, options, Recorder(api)));
     api.restored_tokens = result.usage.restored_tokens;
   }
-  JAMBA_ASSIGN_OR_RETURN(Internals in, LoadInternals(Need(flags, "model").value()));
-  JAMBA_ASSIGN_OR_RETURN(
-      auto store, sdk::SessionStore::Open({.root = store_dir, .model_fingerprint = fingerprint}));
+  JAMBA_ASSIGN_OR_RETURN(Internals in, LoadInternals(flags));
+  JAMBA_ASSIGN_OR_RETURN(auto store, OpenStore(flags, store_dir, fingerprint));
   JAMBA_ASSIGN_OR_RETURN(engine::SequenceState state, in.model->NewSequence());
   const std::vector<int32_t>& prompt = input.tokens;
   int64_t restored = 0;

@@ -3,7 +3,7 @@
 // and after each commit returns it appends the committed length to <log-dir>/<id>.log. On start
 // it first logs the length it finds on disk (the state the previous, killed writer left).
 //
-//   session_writer --model M --store S --log-dir D --sessions N [--key-file F]
+//   session_writer --model M --store S --log-dir D --sessions N [--key-file F] [--kv-dtype T]
 //
 // It prints "ready" once the engine and store are open and "committed <id> <length>" after each
 // commit, so the test can aim its kills at commits and knows the writer made progress.
@@ -50,6 +50,9 @@ absl::Status Run(const std::map<std::string, std::string>& flags) {
   }
   EngineOptions options;
   options.threads = 1;
+  // fp32 activations, the KV cache in --kv-dtype (default fp32): what the test recomputes.
+  options.precision = "exact";
+  if (flags.count("kv-dtype")) options.kv_dtype = flags.at("kv-dtype");
   options.session_dir = flags.at("store");
   options.checkpoint_interval = testing::kCrashCheckpointInterval;
   if (flags.count("key-file")) options.session_key_file = flags.at("key-file");

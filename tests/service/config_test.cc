@@ -42,6 +42,20 @@ TEST(ConfigTest, FileValuesOfEveryKind) {
   EXPECT_EQ(config.listen, "127.0.0.1:50051");  // untouched keys keep their defaults
 }
 
+TEST(ConfigTest, PrecisionKeysDefaultToAutoAndTakeTheirValues) {
+  JambadConfig config;
+  EXPECT_EQ(config.precision, "auto");
+  EXPECT_EQ(config.kv_dtype, "");
+  EXPECT_EQ(config.kv_memory_bytes, 0);
+  ASSERT_TRUE(
+      ApplyConfigText("precision = exact\nkv_dtype = int8\nkv_memory = 6GiB\n", "c", config).ok());
+  EXPECT_EQ(config.precision, "exact");
+  EXPECT_EQ(config.kv_dtype, "int8");
+  EXPECT_EQ(config.kv_memory_bytes, int64_t{6} << 30);
+  EXPECT_FALSE(ApplyConfigText("precision = medium\n", "c", config).ok());
+  EXPECT_FALSE(ApplyConfigText("kv_dtype = fp8_e4m3\n", "c", config).ok());
+}
+
 TEST(ConfigTest, UnknownKeysAndBadValuesNameTheKeyAndLine) {
   JambadConfig config;
   absl::Status unknown = ApplyConfigText("threads = 2\nthreadz = 3\n", "jambad.conf", config);

@@ -50,7 +50,7 @@ TEST_P(CliGoldenTest, LogitsMatchTheReference) {
   const std::string out = tmp.File("logits.npy");
   const auto result =
       RunProcess({Jamba(), "logits", "--model", dir(), "--input-ids", dir() + "/input_ids.npy",
-                  "--out", out, "--chunk", "7", "--threads", "2"});
+                  "--out", out, "--chunk", "7", "--threads", "2", "--precision", "exact"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   auto ours = engine::ReadNpy(out);
   auto reference = engine::ReadNpy(Ref("logits_full"));
@@ -64,7 +64,8 @@ TEST_P(CliGoldenTest, GreedyGenerateWritesTheReferenceContinuation) {
   const std::string out = tmp.File("new.npy");
   const auto result =
       RunProcess({Jamba(), "generate", "--model", dir(), "--input-ids", dir() + "/input_ids.npy",
-                  "--max-tokens", "16", "--temperature", "0", "--ignore-eos", "--output-ids", out});
+                  "--max-tokens", "16", "--temperature", "0", "--ignore-eos", "--output-ids", out,
+                  "--precision", "exact"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   auto ours = engine::ReadNpy(out);
   auto reference = engine::ReadNpy(Ref("generate_new_tokens"));
@@ -244,7 +245,12 @@ TEST(CliErrorsTest, BadInputGivesAClearMessageAndANonZeroExit) {
       {{"generate", "--model", DemoModel(), "--prompt", "x", "--activations", "fp16"},
        "activations must be \"fp32\" or \"bf16\""},
       {{"bench", "--model", DemoModel(), "--activations", "int4"},
-       "--activations must be fp32 or bf16"},
+       "activations must be \"fp32\" or \"bf16\""},
+      {{"generate", "--model", DemoModel(), "--prompt", "x", "--precision", "medium"},
+       "precision must be \"auto\", \"exact\" or \"fast\""},
+      {{"generate", "--model", DemoModel(), "--prompt", "x", "--kv-dtype", "fp16"},
+       "kv_dtype must be \"fp32\", \"bf16\" or \"int8\""},
+      {{"bench", "--model", DemoModel(), "--kv-dtype", "int4"}, "kv_dtype must be"},
       {{"generate", "--model", DemoModel(), "--prompt", "x", "--weight-memory", "swap"},
        "weight_memory must be \"packed\" or \"mapped\""},
       {{"bench", "--model", DemoModel(), "--weight-memory", "swap"},

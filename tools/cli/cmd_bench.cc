@@ -1,12 +1,15 @@
 // `jamba bench`: CPU throughput of a model against this machine's measured ceilings, and
-// `jamba bench --context-sweep`: decode speed versus context for a hybrid and an all-attention
-// model. Prints a table; --json writes the figures (see bench/cpu_bench.h).
+// `jamba bench --context-sweep`: decode speed versus context for a hybrid and (optionally) an
+// all-attention model, with the KV cache in a chosen dtype (--kv-dtype, or --precision's). Prints a
+// table; --json writes the figures (see bench/cpu_bench.h).
 #include <fstream>
 #include <iostream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "bench/cpu_bench.h"
+#include "kernels/cpu/matmul_bf16_dot.h"
+#include "sdk/precision.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/common.h"
 
@@ -43,10 +46,11 @@ absl::Status WriteText(const std::string& path, const std::string& text) {
 
 int RunBench(const Args& args) {
   FlagSpec spec;
-  spec.values = {"model",   "attention-model", "json",        "svg",           "threads",
-                 "simd",    "weights",         "activations", "weight-memory", "prefill",
-                 "batches", "contexts",        "steps"};
-  spec.booleans = {"context-sweep"};
+  spec.values = {"model",         "attention-model", "json",      "svg",         "threads",
+                 "simd",          "weights",         "precision", "activations", "kv-dtype",
+                 "weight-memory", "prefill",         "batches",   "contexts",    "steps",
+                 "headroom-gib"};
+  spec.booleans = {"context-sweep", "max-context"};
   auto flags = Flags::Parse(args, spec);
   if (!flags.ok()) return Fail("bench", flags.status());
   auto model = flags->Require("model");
@@ -55,12 +59,53 @@ int RunBench(const Args& args) {
   for (const absl::Status& s : {model.status(), threads.status(), steps.status()}) {
     if (!s.ok()) return Fail("bench", s);
   }
+  // The same precision settings as an engine's (--precision, and --activations / --kv-dtype to
+  // override it); the bench runs on the CPU backend.
+  sdk::PrecisionRequest precision_request;
+  precision_request.precision = flags->GetOr("precision", "auto");
+  precision_request.activations = flags->GetOr("activations", "");
+  // --context-sweep takes a list of KV dtypes (one curve each, measured in the same run).
+  const std::vector<std::string> kv_dtypes =
+      absl::StrSplit(flags->GetOr("kv-dtype", ""), ',', absl::SkipEmpty());
+  precision_request.kv_dtype = kv_dtypes.size() == 1 ? kv_dtypes[0] : "";
+  precision_request.cpu_has_bf16 = kernels::cpu::CpuHasAvx512Bf16();
+  auto precision = sdk::ResolvePrecision(precision_request);
+  if (!precision.ok()) return Fail("bench", precision.status());
+  if (kv_dtypes.size() > 1 && !flags->GetBool("context-sweep")) {
+    return Fail("bench",
+                absl::InvalidArgumentError("--kv-dtype takes a list only with --context-sweep"));
+  }
+  if (flags->GetBool("max-context")) {
+    bench::MaxContextOptions options;
+    options.model_dir = *model;
+    options.threads = static_cast<int>(*threads);
+    options.bf16_activations = precision->bf16_activations;
+    if (flags->Has("kv-dtype")) options.kv_dtypes = {precision->kv_dtype};
+    auto headroom = flags->GetDouble("headroom-gib", 3.0);
+    if (!headroom.ok()) return Fail("bench", headroom.status());
+    options.headroom_bytes = static_cast<int64_t>(*headroom * (1 << 30));
+    if (*steps > 0) options.decode_steps = static_cast<int>(*steps);
+    auto report = bench::RunMaxContext(options);
+    if (!report.ok()) return Fail("bench", report.status());
+    if (auto path = flags->Get("json")) {
+      if (absl::Status s = WriteText(*path, report->dump(2) + "\n"); !s.ok())
+        return Fail("bench", s);
+    }
+    return 0;
+  }
   if (flags->GetBool("context-sweep")) {
     bench::ContextSweepOptions options;
     options.hybrid_model_dir = *model;
-    auto attention = flags->Require("attention-model");
-    if (!attention.ok()) return Fail("bench", attention.status());
-    options.attention_model_dir = *attention;
+    options.attention_model_dir = flags->GetOr("attention-model", "");
+    options.kv_dtypes = {precision->kv_dtype};
+    if (kv_dtypes.size() > 1) {
+      options.kv_dtypes.clear();
+      for (const std::string& name : kv_dtypes) {
+        auto dtype = sdk::ResolvePrecision({.kv_dtype = name});
+        if (!dtype.ok()) return Fail("bench", dtype.status());
+        options.kv_dtypes.push_back(dtype->kv_dtype);
+      }
+    }
     options.threads = static_cast<int>(*threads);
     auto contexts = ParseList<int64_t>(*flags, "contexts", options.contexts);
     if (!contexts.ok()) return Fail("bench", contexts.status());
@@ -87,11 +132,9 @@ int RunBench(const Args& args) {
     return Fail("bench", absl::InvalidArgumentError("--weights must be bf16 (as stored) or int8"));
   }
   options.int8 = weights == "int8";
-  const std::string activations = flags->GetOr("activations", "fp32");
-  if (activations != "fp32" && activations != "bf16") {
-    return Fail("bench", absl::InvalidArgumentError("--activations must be fp32 or bf16"));
-  }
-  options.bf16_activations = activations == "bf16";
+  options.bf16_activations = precision->bf16_activations;
+  options.kv_dtype = precision->kv_dtype;
+  options.precision = precision->name;
   const std::string weight_memory = flags->GetOr("weight-memory", "packed");
   if (weight_memory != "packed" && weight_memory != "mapped") {
     return Fail("bench", absl::InvalidArgumentError("--weight-memory must be packed or mapped"));

@@ -1,14 +1,17 @@
 // `jamba info --model DIR [--json]`: what a checkpoint is and what it costs to run, without
-// loading the weights.
+// loading the weights: its shapes, what `precision = auto` picks on this machine, and per KV
+// dtype the bytes a token takes and the longest context this machine's free memory holds.
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "engine/checkpoint.h"
+#include "engine/memory_budget.h"
 #include "engine/model_config.h"
 #include "engine/text/chat_template.h"
 #include "engine/text/tokenizer.h"
+#include "kernels/cpu/matmul_bf16_dot.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli/commands.h"
 #include "tools/cli/common.h"
@@ -65,7 +68,33 @@ int RunInfo(const Args& args) {
         {{"mixer", attention ? "attention" : "mamba"}, {"ffn", moe ? "moe" : "dense"}});
   }
   const uint64_t weight_bytes = (*checkpoint)->total_bytes();
+  // What `precision = auto` resolves to on this CPU (the CUDA backend always runs exact).
+  const bool has_bf16 = kernels::cpu::CpuHasAvx512Bf16();
+  const std::string auto_precision = has_bf16 ? "fast" : "exact";
+  // The longest context one sequence can hold here: the memory available now, less the weights
+  // (an engine holds them once) and the engine's reserve, over the bytes a token takes.
+  const int64_t available = engine::ProbeAvailableMemory();
+  const int64_t room =
+      std::max<int64_t>(0, available - static_cast<int64_t>(weight_bytes) - c.MambaStateBytes() -
+                               engine::MemoryBudget::kProbeReserveBytes);
+  struct KvRow {
+    kernels::KvDType dtype;
+    int64_t bytes_per_token;
+    int64_t max_tokens;
+  };
+  std::vector<KvRow> kv_rows;
+  for (kernels::KvDType dtype :
+       {kernels::KvDType::kF32, kernels::KvDType::kBF16, kernels::KvDType::kI8}) {
+    const int64_t per_token = c.KvBytesPerToken(dtype);
+    kv_rows.push_back({dtype, per_token, per_token > 0 && available >= 0 ? room / per_token : -1});
+  }
   if (flags->GetBool("json")) {
+    nlohmann::json kv = nlohmann::json::array();
+    for (const KvRow& row : kv_rows) {
+      kv.push_back({{"kv_dtype", kernels::KvDTypeName(row.dtype)},
+                    {"kv_bytes_per_token", row.bytes_per_token},
+                    {"max_context_tokens_in_memory", row.max_tokens}});
+    }
     nlohmann::json j = {
         {"model_dir", *dir},
         {"vocab_size", c.vocab_size},
@@ -88,6 +117,11 @@ int RunInfo(const Args& args) {
         {"weight_files", (*checkpoint)->files().size()},
         {"kv_bytes_per_token", c.KvBytesPerToken()},
         {"mamba_state_bytes_per_sequence", c.MambaStateBytes()},
+        {"max_position_embeddings", c.max_position_embeddings},
+        {"precision_auto", auto_precision},
+        {"cpu_avx512_bf16", has_bf16},
+        {"available_memory_bytes", available},
+        {"kv_cache", kv},
         {"tokenizer", tokenizer.ok()},
         {"tokenizer_kind", tokenizer.ok() ? (*tokenizer)->kind() : ""},
         {"eos_token_ids", tokenizer.ok() ? nlohmann::json((*tokenizer)->eos_ids())
@@ -121,11 +155,24 @@ int RunInfo(const Args& args) {
             << "\n"
             << "weights      " << HumanBytes(static_cast<double>(weight_bytes)) << " in "
             << (*checkpoint)->files().size() << " file(s)\n"
-            << "kv cache     " << HumanBytes(static_cast<double>(c.KvBytesPerToken()))
-            << " per token (fp32)\n"
             << "mamba state  " << HumanBytes(static_cast<double>(c.MambaStateBytes()))
             << " per sequence (fp32)\n"
-            << "tokenizer    "
+            << "precision    auto = " << auto_precision << " on this CPU ("
+            << (has_bf16 ? "AVX512_BF16: bf16 activations and a bf16 KV cache"
+                         : "no AVX512_BF16: fp32 activations and an fp32 KV cache")
+            << "; CUDA: exact)\n"
+            << "kv cache     per token, and the longest context "
+            << (available >= 0 ? HumanBytes(static_cast<double>(available)) : std::string("?"))
+            << " of available memory holds\n"
+            << "             (less the weights and a 512 MiB reserve; the model was trained to "
+            << c.max_position_embeddings << ")\n";
+  for (const KvRow& row : kv_rows) {
+    std::cout << absl::StrFormat(
+        "  %-10s %12s  %s\n", kernels::KvDTypeName(row.dtype),
+        HumanBytes(static_cast<double>(row.bytes_per_token)),
+        row.max_tokens >= 0 ? absl::StrFormat("%d tokens", row.max_tokens) : std::string("?"));
+  }
+  std::cout << "tokenizer    "
             << (tokenizer.ok()
                     ? absl::StrCat((*tokenizer)->kind(), ", ", (*tokenizer)->num_pieces(),
                                    " pieces, eos ", absl::StrJoin((*tokenizer)->eos_ids(), ","))

@@ -46,7 +46,9 @@ commands:
 every command: --store DIR (the session directory) --model DIR (sessions are bound to the model)
   [--tenant T] (default "default") [--key-file KEY] (AES-256 encryption at rest)
   [--threads N] [--device cpu|cuda|auto] [--simd avx512|avx2|scalar] [--weights bf16|int8]
-  [--activations fp32|bf16] [--weight-memory packed|mapped]
+  [--precision auto|exact|fast] [--activations fp32|bf16] [--kv-dtype fp32|bf16|int8]
+  [--kv-memory-bytes N] [--weight-memory packed|mapped]
+  (a session resumes only under the precision it was written with: see `jamba session list --json`)
 )";
 
 std::string HumanBytes(double bytes) {
@@ -287,6 +289,8 @@ absl::Status List(Context& c) {
            {"token_count", s.token_count},
            {"checkpoint_count", s.checkpoint_count},
            {"disk_bytes", s.disk_bytes},
+           {"kv_dtype", s.kv_dtype},
+           {"precision", s.precision},
            {"create_time", absl::FormatTime(absl::RFC3339_sec, s.create_time, absl::UTCTimeZone())},
            {"update_time",
             absl::FormatTime(absl::RFC3339_sec, s.update_time, absl::UTCTimeZone())}});

@@ -12,8 +12,9 @@
 namespace jamba::cli {
 
 void AddEngineFlags(FlagSpec& spec) {
-  for (const char* name : {"model", "threads", "device", "simd", "weights", "activations",
-                           "weight-memory", "tool-call-format", "reasoning-format"})
+  for (const char* name :
+       {"model", "threads", "device", "simd", "weights", "precision", "activations", "kv-dtype",
+        "kv-memory-bytes", "weight-memory", "tool-call-format", "reasoning-format"})
     spec.values.insert(name);
 }
 
@@ -27,7 +28,10 @@ absl::StatusOr<EngineOptions> EngineOptionsFromFlags(const Flags& flags) {
   options.simd = flags.GetOr("simd", "");
   options.weights = flags.GetOr("weights", "auto");
   if (options.weights == "bf16") options.weights = "auto";
-  options.activations = flags.GetOr("activations", "fp32");
+  options.precision = flags.GetOr("precision", "auto");
+  options.activations = flags.GetOr("activations", "");
+  options.kv_dtype = flags.GetOr("kv-dtype", "");
+  JAMBA_ASSIGN_OR_RETURN(options.kv_memory_bytes, flags.GetInt("kv-memory-bytes", 0));
   options.weight_memory = flags.GetOr("weight-memory", "packed");
   options.tool_call_format = flags.GetOr("tool-call-format", "auto");
   options.reasoning_format = flags.GetOr("reasoning-format", "auto");

@@ -36,9 +36,24 @@ struct EngineOptions {
   std::string device = "cpu";    // "cpu", "cuda" or "auto"
   std::string simd;              // CPU kernels: "" (best), "avx512", "avx2" or "scalar"
   std::string weights = "auto";  // "auto": as stored; "int8": weight-only int8 MLPs and experts
-  // CPU: "fp32", or "bf16": products with bf16 weights round activations to bf16 and use the
-  // AVX512_BF16 dot-product instruction (faster; bf16 precision, as Hugging Face's bf16 runs).
-  std::string activations = "fp32";
+  // Numerical precision, one setting:
+  //   "exact": fp32 activations and an fp32 KV cache (what the golden tests hold to 1e-4);
+  //   "fast": bf16 activations where the CPU has AVX512_BF16 (products with bf16 weights round
+  //     activations to bf16 and use its dot-product instruction, as Hugging Face's bf16 runs)
+  //     and a bf16 KV cache (half the memory and disk per token);
+  //   "auto": "fast" on a CPU with AVX512_BF16, else "exact" (CUDA: "exact").
+  // model_info() says what it resolved to. Sessions record it and resume only under it.
+  std::string precision = "auto";
+  // Expert overrides of the preset: "" keeps the preset's choice.
+  // CPU: "fp32", or "bf16" (AVX512_BF16 dot products for products with bf16 weights).
+  std::string activations;
+  // KV cache dtype: "fp32", "bf16", or "int8" (one fp32 scale per token and KV head: a quarter of
+  // fp32's bytes plus 4 per head). The CUDA backend keeps fp32 only.
+  std::string kv_dtype;
+  // The most memory the KV caches of all sequences may take together; 0: as much as the machine
+  // has available when a request arrives (MemAvailable, or the cgroup's limit), less 512 MiB.
+  // A request whose context cannot fit is refused at once (RESOURCE_EXHAUSTED, naming the limit).
+  int64_t kv_memory_bytes = 0;
   // CPU: "packed": the weights are copied at load into the engine's memory (2 MiB pages, row
   // groups interleaved for sequential streaming: faster decode); "mapped": computed in place
   // from the memory-mapped checkpoint (no copy; its page cache is shared by every process that

@@ -145,7 +145,8 @@ typedef struct JambaApi {
 
   /* -- Engine options: key/value strings, parsed locale-independently --
    * Keys (jamba::EngineOptions): threads, device ("cpu", "cuda", "auto"), simd, weights ("auto",
-   * "int8"), activations ("fp32", "bf16"), weight_memory ("packed", "mapped"), max_batch_tokens,
+   * "int8"), precision ("auto", "exact", "fast"), activations ("", "fp32", "bf16"), kv_dtype ("",
+   * "fp32", "bf16", "int8"), kv_memory_bytes, weight_memory ("packed", "mapped"), max_batch_tokens,
    * prefill_chunk, max_running_requests, max_queued_requests, max_prompt_tokens, max_new_tokens,
    * max_context_tokens, session_dir, session_key_file, session_memory_bytes,
    * session_disk_quota_bytes, session_ttl_seconds, checkpoint_interval, min_prefix_reuse_tokens.
@@ -170,8 +171,9 @@ typedef struct JambaApi {
   /* Model facts (jamba::ModelInfo), by key. Int64 keys: vocab_size, hidden_size, num_layers,
    * num_attention_layers, num_mamba_layers, num_experts, experts_per_token, total_parameters,
    * active_parameters, kv_bytes_per_token, mamba_state_bytes, max_context_tokens, has_tokenizer
-   * (0 or 1). String keys: model_dir (as passed to OpenEngine), fingerprint, backend; the string
-   * is borrowed until ReleaseEngine. Unknown key: INVALID_ARGUMENT. */
+   * (0 or 1). String keys: model_dir (as passed to OpenEngine), fingerprint, backend, precision
+   * ("exact", "fast", "custom"), activations, kv_dtype; the string is borrowed until
+   * ReleaseEngine. Unknown key: INVALID_ARGUMENT. */
   JambaStatus* (*GetModelInfoInt64)(const JambaEngine* engine, const char* key, int64_t* out);
   JambaStatus* (*GetModelInfoString)(const JambaEngine* engine, const char* key, const char** out);
   /* Layer `index` (< num_layers): mixer "mamba" or "attention", ffn "dense" or "moe" (static
@@ -322,8 +324,9 @@ typedef struct JambaApi {
 
   /* Session info getters. Strings are borrowed until the info is released (for an info
    * borrowed from a page or append result: until that is released). String keys: id, tenant,
-   * display_name, etag. Int64 keys: token_count, checkpoint_count, create_time_unix_us,
-   * update_time_unix_us, disk_bytes, in_memory (0 or 1). Unknown key: INVALID_ARGUMENT. */
+   * display_name, etag, kv_dtype, precision. Int64 keys: token_count, checkpoint_count,
+   * create_time_unix_us, update_time_unix_us, disk_bytes, in_memory (0 or 1). Unknown key:
+   * INVALID_ARGUMENT. */
   JambaStatus* (*SessionInfoGetString)(const JambaSessionInfo* info, const char* key,
                                        const char** out);
   JambaStatus* (*SessionInfoGetInt64)(const JambaSessionInfo* info, const char* key, int64_t* out);

@@ -203,6 +203,10 @@ struct SessionInfo {
   int64_t disk_bytes = 0;
   bool in_memory = false;  // its state is loaded (no disk read on next use)
   std::string etag;        // changes with every committed change of the session
+  // What the session was computed with (it resumes only under the same): the KV dtype of its
+  // segments, and the precision preset ("" for a session from before precision was recorded).
+  std::string kv_dtype;
+  std::string precision;
 };
 
 struct GenerateResult {
@@ -251,9 +255,15 @@ struct ModelInfo {
   int64_t max_position_embeddings = 0;
   int64_t total_parameters = 0;
   int64_t active_parameters = 0;
+  // KV cache bytes per token (all attention layers, K and V) in this engine's kv_dtype.
   int64_t kv_bytes_per_token = 0;
   int64_t mamba_state_bytes = 0;
   int64_t max_context_tokens = 0;
+  // What EngineOptions::precision resolved to: "exact", "fast" or "custom" (the knobs chose),
+  // and the knobs themselves: activations "fp32"/"bf16", kv_dtype "fp32"/"bf16"/"int8".
+  std::string precision;
+  std::string activations;
+  std::string kv_dtype;
   bool has_tokenizer = false;
   std::string tokenizer_kind;  // "tokenizer.json" or "sentencepiece"; "" without a tokenizer
   // Tokenizer facts (from the tokenizer files, else config.json); -1 means none.
