@@ -183,9 +183,11 @@ absl::Status SessionStore::AcquireLocked(Entry& entry, const Key& key, LeaseFor 
     if (absl::IsNotFound(previous.status())) continue;  // replaced or removed since the listing
     bool fence = false;
     int64_t previous_last_use_ms = 0;
-    if (!previous.ok()) {
-      // An unreadable lease protects nothing: taken over (and fenced) as if it had expired.
+    if (absl::IsDataLoss(previous.status())) {
+      // A damaged lease protects nothing: taken over (and fenced) as if it had expired.
       fence = true;
+    } else if (!previous.ok()) {
+      return previous.status();
     } else if (previous->has_value()) {
       const LeaseRecord& lease = **previous;
       previous_last_use_ms = lease.last_use_ms;
