@@ -1,13 +1,15 @@
-// service_load: what concurrent clients get from jambad, and what the gRPC layer costs. For 1, 4
+// service_load: what concurrent clients get from jambad, and what its API layers cost. For 1, 4
 // and 16 concurrent clients, each generating a fixed number of tokens (64) from one short prompt
 // with its own seed, it measures the aggregate tokens/s, the time to first token (p50/p99) and
-// the inter-token latency (p50/p99): once over loopback gRPC against a jambad it starts (or
-// --server ADDR), and once in-process, threads calling jamba::Engine::Generate on an Engine with
-// the same options. The batching gain is the aggregate tokens/s at the most clients over that at
-// one client. Prints a table; --json writes the figures. It never passes or fails on time.
+// the inter-token latency (p50/p99): over loopback gRPC against a jambad it starts (or --server
+// ADDR), over the same jambad's OpenAI-compatible HTTP API as streaming clients of
+// /v1/completions (server-sent events; or --http-server ADDR), and in-process, threads calling
+// jamba::Engine::Generate on an Engine with the same options. The batching gain is the aggregate
+// tokens/s at the most clients over that at one client. Prints a table; --json writes the
+// figures. It never passes or fails on time.
 //
-//   service_load [--model DIR] [--server ADDR [--api-key KEY]] [--clients 1,4,16] [--tokens 64]
-//                [--threads N] [--rounds N] [--json OUT]
+//   service_load [--model DIR] [--server ADDR [--http-server ADDR] [--api-key KEY]]
+//                [--clients 1,4,16] [--tokens 64] [--threads N] [--rounds N] [--json OUT]
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -42,6 +44,7 @@
 #include "absl/time/time.h"
 #include "engine/status_macros.h"
 #include "grpcpp/grpcpp.h"
+#include "httplib.h"
 #include "jamba/engine.h"
 #include "jamba/v1/generation_service.grpc.pb.h"
 #include "jamba/v1/model_service.grpc.pb.h"
@@ -63,7 +66,8 @@ double Seconds(Clock::time_point from, Clock::time_point to) {
 
 struct Options {
   std::string model = JAMBA_DEMO_MODEL_DIR;
-  std::string server;  // empty: start jambad
+  std::string server;       // empty: start jambad
+  std::string http_server;  // with --server: its HTTP API (empty: not measured)
   std::string api_key;
   std::vector<int> clients = {1, 4, 16};
   int tokens = 64;
@@ -78,8 +82,8 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
     const std::string flag = argv[i];
     if (flag == "--help") {
       return absl::InvalidArgumentError(
-          "usage: service_load [--model DIR] [--server ADDR [--api-key KEY]] [--clients 1,4,16] "
-          "[--tokens 64] [--threads N] [--rounds N] [--json OUT]");
+          "usage: service_load [--model DIR] [--server ADDR [--http-server ADDR] [--api-key KEY]] "
+          "[--clients 1,4,16] [--tokens 64] [--threads N] [--rounds N] [--json OUT]");
     }
     if (i + 1 >= argc) return absl::InvalidArgumentError(flag + " needs a value");
     const std::string value = argv[++i];
@@ -87,6 +91,8 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
       o.model = value;
     } else if (flag == "--server") {
       o.server = value;
+    } else if (flag == "--http-server") {
+      o.http_server = value;
     } else if (flag == "--api-key") {
       o.api_key = value;
     } else if (flag == "--clients") {
@@ -170,49 +176,77 @@ double Percentile(std::vector<double> values, double p) {
   return values[std::clamp<size_t>(rank, 1, values.size()) - 1];
 }
 
-// Runs `clients` concurrent clients, released together, `rounds` times.
-LoadResult RunLoad(int clients, int rounds, const Client& client) {
-  LoadResult result;
-  result.clients = clients;
+// Every client's samples of one mode of a load, pooled over its rounds.
+struct Samples {
+  int64_t tokens = 0;
+  double seconds = 0;
   std::vector<double> ttft, itl;
-  for (int round = 0; round < rounds; ++round) {
-    std::vector<Trace> traces(static_cast<size_t>(clients));
-    std::latch ready(clients + 1);
-    std::latch go(1);
-    std::vector<std::thread> threads;
-    for (int i = 0; i < clients; ++i) {
-      threads.emplace_back([&, i] {
-        ready.count_down();
-        go.wait();
-        Trace& trace = traces[static_cast<size_t>(i)];
-        trace.start = Clock::now();
-        client(i, round, trace);
-        trace.end = Clock::now();
-      });
-    }
-    ready.arrive_and_wait();
-    const Clock::time_point start = Clock::now();
-    go.count_down();
-    for (std::thread& t : threads) t.join();
-    Clock::time_point end = start;
-    for (const Trace& t : traces) {
-      end = std::max(end, t.end);
-      if (!t.status.ok()) {
-        if (result.failures++ == 0) result.first_error = t.status.ToString();
-        continue;
-      }
-      result.tokens += t.tokens;
-      if (t.first_token.has_value()) ttft.push_back(Seconds(t.start, *t.first_token));
-      itl.insert(itl.end(), t.inter_token_seconds.begin(), t.inter_token_seconds.end());
-    }
-    result.seconds += Seconds(start, end);
+  int failures = 0;
+  std::string first_error;
+};
+
+// Runs `clients` concurrent clients, released together, once, adding to `samples`.
+void RunRound(int clients, int round, const Client& client, Samples& samples) {
+  std::vector<Trace> traces(static_cast<size_t>(clients));
+  std::latch ready(clients + 1);
+  std::latch go(1);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < clients; ++i) {
+    threads.emplace_back([&, i] {
+      ready.count_down();
+      go.wait();
+      Trace& trace = traces[static_cast<size_t>(i)];
+      trace.start = Clock::now();
+      client(i, round, trace);
+      trace.end = Clock::now();
+    });
   }
-  result.tokens_per_second = result.seconds > 0 ? result.tokens / result.seconds : 0;
-  result.ttft_p50 = Percentile(ttft, 50);
-  result.ttft_p99 = Percentile(ttft, 99);
-  result.itl_p50 = Percentile(itl, 50);
-  result.itl_p99 = Percentile(itl, 99);
-  return result;
+  ready.arrive_and_wait();
+  const Clock::time_point start = Clock::now();
+  go.count_down();
+  for (std::thread& t : threads) t.join();
+  Clock::time_point end = start;
+  for (const Trace& t : traces) {
+    end = std::max(end, t.end);
+    if (!t.status.ok()) {
+      if (samples.failures++ == 0) samples.first_error = t.status.ToString();
+      continue;
+    }
+    samples.tokens += t.tokens;
+    if (t.first_token.has_value()) samples.ttft.push_back(Seconds(t.start, *t.first_token));
+    samples.itl.insert(samples.itl.end(), t.inter_token_seconds.begin(),
+                       t.inter_token_seconds.end());
+  }
+  samples.seconds += Seconds(start, end);
+}
+
+// Runs `clients` concurrent clients `rounds` times for each mode, the modes' rounds in turn, so
+// that modes compared with each other see the same drift of a shared machine's load.
+std::vector<LoadResult> RunLoads(int clients, int rounds, const std::vector<Client>& modes) {
+  std::vector<Samples> samples(modes.size());
+  for (int round = 0; round < rounds; ++round) {
+    for (size_t m = 0; m < modes.size(); ++m) RunRound(clients, round, modes[m], samples[m]);
+  }
+  std::vector<LoadResult> results;
+  for (const Samples& s : samples) {
+    LoadResult result;
+    result.clients = clients;
+    result.tokens = s.tokens;
+    result.seconds = s.seconds;
+    result.failures = s.failures;
+    result.first_error = s.first_error;
+    result.tokens_per_second = s.seconds > 0 ? s.tokens / s.seconds : 0;
+    result.ttft_p50 = Percentile(s.ttft, 50);
+    result.ttft_p99 = Percentile(s.ttft, 99);
+    result.itl_p50 = Percentile(s.itl, 50);
+    result.itl_p99 = Percentile(s.itl, 99);
+    results.push_back(std::move(result));
+  }
+  return results;
+}
+
+LoadResult RunLoad(int clients, int rounds, const Client& client) {
+  return RunLoads(clients, rounds, {client}).front();
 }
 
 // A jambad child process on a free loopback port, stopped (SIGTERM, then waited for) on
@@ -237,6 +271,8 @@ class Jambad {
                                      "127.0.0.1:0",
                                      "--metrics-listen",
                                      "",
+                                     "--http-listen",
+                                     "127.0.0.1:0",
                                      "--session-dir",
                                      "",
                                      "--threads",
@@ -277,6 +313,7 @@ class Jambad {
       return absl::InternalError(absl::StrCat("jambad did not start:\n", errors));
     }
     server->address_ = absl::StrCat("127.0.0.1:", ready.value("port", 0));
+    server->http_address_ = absl::StrCat("127.0.0.1:", ready.value("http_port", 0));
     return server;
   }
 
@@ -292,11 +329,13 @@ class Jambad {
   }
 
   const std::string& address() const { return address_; }
+  const std::string& http_address() const { return http_address_; }
 
  private:
   pid_t pid_ = -1;
   std::string dir_;
   std::string address_;
+  std::string http_address_;
 };
 
 v1::GenerateRequest MakeRequest(const Options& o, uint64_t seed) {
@@ -310,21 +349,120 @@ v1::GenerateRequest MakeRequest(const Options& o, uint64_t seed) {
 
 uint64_t Seed(int index, int round) { return 1000 + static_cast<uint64_t>(round) * 1024 + index; }
 
-// The service: one channel (its own connection) per client, as separate processes would have.
-absl::StatusOr<std::vector<LoadResult>> MeasureService(const Options& o, const std::string& address,
-                                                       std::string* model_id) {
-  auto make_channel = [&address] {
+// gRPC clients of one load: one channel (its own connection) each, as separate processes would
+// have.
+class GrpcLoad {
+ public:
+  GrpcLoad(const Options& o, const std::string& address, int clients) : o_(o) {
+    for (int i = 0; i < clients; ++i)
+      stubs_.push_back(v1::GenerationService::NewStub(Channel(address)));
+  }
+
+  static std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
     grpc::ChannelArguments arguments;
     arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments);
-  };
-  auto authorize = [&o](grpc::ClientContext& context) {
-    if (!o.api_key.empty()) context.AddMetadata("authorization", "Bearer " + o.api_key);
-  };
-  {
-    auto models = v1::ModelService::NewStub(make_channel());
+  }
+
+  void Run(int index, int round, Trace& trace) const {
     grpc::ClientContext context;
-    authorize(context);
+    if (!o_.api_key.empty()) context.AddMetadata("authorization", "Bearer " + o_.api_key);
+    auto reader =
+        stubs_[static_cast<size_t>(index)]->Generate(&context, MakeRequest(o_, Seed(index, round)));
+    v1::GenerateResponse response;
+    while (reader->Read(&response)) trace.Deliver(response.token_ids_size());
+    const grpc::Status status = reader->Finish();
+    if (!status.ok()) {
+      trace.status =
+          absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+    }
+  }
+
+ private:
+  const Options& o_;
+  std::vector<std::unique_ptr<v1::GenerationService::Stub>> stubs_;
+};
+
+// The completion tokens counted so far in one server-sent event (stream_options
+// .continuous_usage_stats); -1 when it has none. A scan, not a parse: the client's share of the
+// two cores stays small, as a gRPC client's does.
+int64_t CompletionTokensSoFar(absl::string_view event) {
+  constexpr absl::string_view kKey = "\"completion_tokens\":";
+  const size_t at = event.find(kKey);
+  if (at == absl::string_view::npos) return -1;
+  int64_t n = 0;
+  for (size_t i = at + kKey.size(); i < event.size() && event[i] >= '0' && event[i] <= '9'; ++i) {
+    n = n * 10 + (event[i] - '0');
+  }
+  return n;
+}
+
+// HTTP clients of one load: streaming POST /v1/completions, one keep-alive connection each.
+class HttpLoad {
+ public:
+  HttpLoad(const Options& o, const std::string& host, int port, int clients) : o_(o) {
+    for (int i = 0; i < clients; ++i) {
+      connections_.push_back(std::make_unique<httplib::Client>(host, port));
+      connections_.back()->set_keep_alive(true);
+      // cpp-httplib writes a request's headers and body separately: with Nagle's algorithm the
+      // body would wait for the server's delayed acknowledgement of the headers (up to 40 ms).
+      connections_.back()->set_tcp_nodelay(true);
+      connections_.back()->set_read_timeout(600, 0);
+    }
+  }
+
+  void Run(int index, int round, Trace& trace) const {
+    const Json body = {{"prompt", kPrompt},
+                       {"max_tokens", o_.tokens},
+                       {"seed", Seed(index, round)},
+                       {"ignore_eos", true},  // every client gets exactly o.tokens tokens
+                       {"stream", true},
+                       {"stream_options", {{"continuous_usage_stats", true}}}};
+    httplib::Request request;
+    request.method = "POST";
+    request.path = "/v1/completions";
+    if (!o_.api_key.empty()) request.headers.emplace("Authorization", "Bearer " + o_.api_key);
+    request.headers.emplace("Content-Type", "application/json");
+    request.body = body.dump();
+    std::string pending;
+    int64_t delivered = 0;
+    request.content_receiver = [&](const char* data, size_t length, uint64_t, uint64_t) {
+      pending.append(data, length);
+      size_t end = 0;
+      while ((end = pending.find("\n\n")) != std::string::npos) {
+        const int64_t so_far = CompletionTokensSoFar(absl::string_view(pending.data(), end));
+        if (so_far > delivered) {
+          trace.Deliver(so_far - delivered);
+          delivered = so_far;
+        }
+        pending.erase(0, end + 2);
+      }
+      return true;
+    };
+    httplib::Result result = connections_[static_cast<size_t>(index)]->send(request);
+    if (!result) {
+      trace.status = absl::UnavailableError(httplib::to_string(result.error()));
+    } else if (result->status != 200) {
+      trace.status = absl::UnknownError(absl::StrCat("HTTP ", result->status, ": ", pending));
+    }
+  }
+
+ private:
+  const Options& o_;
+  std::vector<std::unique_ptr<httplib::Client>> connections_;
+};
+
+// The service, over gRPC and (when `http_address` is set) over its HTTP API: for each client
+// count, the two in turn round by round, after one unmeasured warm-up round each (every
+// connection established and one request through).
+absl::Status MeasureService(const Options& o, const std::string& address,
+                            const std::string& http_address, std::string* model_id,
+                            std::vector<LoadResult>* grpc_results,
+                            std::vector<LoadResult>* http_results) {
+  {
+    auto models = v1::ModelService::NewStub(GrpcLoad::Channel(address));
+    grpc::ClientContext context;
+    if (!o.api_key.empty()) context.AddMetadata("authorization", "Bearer " + o.api_key);
     v1::ModelInfo info;
     const grpc::Status status = models->GetModelInfo(&context, v1::GetModelInfoRequest(), &info);
     if (!status.ok()) {
@@ -333,29 +471,34 @@ absl::StatusOr<std::vector<LoadResult>> MeasureService(const Options& o, const s
     }
     *model_id = info.model_id();
   }
-  std::vector<LoadResult> results;
-  for (int clients : o.clients) {
-    std::vector<std::unique_ptr<v1::GenerationService::Stub>> stubs;
-    for (int i = 0; i < clients; ++i)
-      stubs.push_back(v1::GenerationService::NewStub(make_channel()));
-    auto run = [&](int index, int round, Trace& trace) {
-      grpc::ClientContext context;
-      authorize(context);
-      auto reader =
-          stubs[static_cast<size_t>(index)]->Generate(&context, MakeRequest(o, Seed(index, round)));
-      v1::GenerateResponse response;
-      while (reader->Read(&response)) trace.Deliver(response.token_ids_size());
-      const grpc::Status status = reader->Finish();
-      if (!status.ok()) {
-        trace.status = absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                                    status.error_message());
-      }
-    };
-    // Warm-up: every connection established and one request through, not measured.
-    RunLoad(clients, 1, [&](int index, int, Trace& trace) { run(index, 1 << 20, trace); });
-    results.push_back(RunLoad(clients, o.rounds, run));
+  std::string http_host;
+  int http_port = 0;
+  if (!http_address.empty()) {
+    const size_t colon = http_address.rfind(':');
+    if (colon == std::string::npos ||
+        !absl::SimpleAtoi(http_address.substr(colon + 1), &http_port)) {
+      return absl::InvalidArgumentError("--http-server must be host:port");
+    }
+    http_host = http_address.substr(0, colon);
   }
-  return results;
+  for (int clients : o.clients) {
+    const GrpcLoad grpc_load(o, address, clients);
+    std::optional<HttpLoad> http_load;
+    std::vector<Client> modes = {
+        [&](int index, int round, Trace& trace) { grpc_load.Run(index, round, trace); }};
+    if (http_port > 0) {
+      http_load.emplace(o, http_host, http_port, clients);
+      modes.push_back(
+          [&](int index, int round, Trace& trace) { http_load->Run(index, round, trace); });
+    }
+    for (const Client& mode : modes) {
+      RunLoad(clients, 1, [&](int index, int, Trace& trace) { mode(index, 1 << 20, trace); });
+    }
+    std::vector<LoadResult> results = RunLoads(clients, o.rounds, modes);
+    grpc_results->push_back(results[0]);
+    if (http_port > 0) http_results->push_back(results[1]);
+  }
+  return absl::OkStatus();
 }
 
 // In-process: the same requests through jamba::Engine::Generate on as many threads.
@@ -426,40 +569,56 @@ Json ToJson(const std::vector<LoadResult>& results) {
   return {{"loads", rows}, {"batching_gain", BatchingGain(results)}};
 }
 
+// The 1-minute load average: how much else was running on the machine (figures from a shared
+// machine are only comparable within one run).
+double LoadAverage() {
+  double load[1] = {0};
+  return ::getloadavg(load, 1) == 1 ? load[0] : -1;
+}
+
 absl::Status Run(Options o) {
   std::sort(o.clients.begin(), o.clients.end());
+  const double load_before = LoadAverage();
   // The service first, then the Engine in this process: never both loaded and competing.
   std::string model_id;
   std::vector<LoadResult> service;
+  std::vector<LoadResult> http;
   std::string address = o.server;
+  std::string http_address = o.http_server;
   {
     std::unique_ptr<Jambad> jambad;
     if (address.empty()) {
       JAMBA_ASSIGN_OR_RETURN(jambad, Jambad::Start(o));
       address = jambad->address();
+      http_address = jambad->http_address();
     }
-    JAMBA_ASSIGN_OR_RETURN(service, MeasureService(o, address, &model_id));
+    JAMBA_RETURN_IF_ERROR(MeasureService(o, address, http_address, &model_id, &service, &http));
   }
   ModelInfo info;
   JAMBA_ASSIGN_OR_RETURN(std::vector<LoadResult> engine, MeasureEngine(o, &info));
 
+  const double load_after = LoadAverage();
   const int threads =
       o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
   std::cout << absl::StrFormat(
       "model %s: %.1fM parameters, %d layers, backend %s, %d threads; %d tokens per client from "
-      "\"%s\"; service at %s%s; %d round(s)\n",
+      "\"%s\"; service at %s (HTTP %s)%s; %d round(s); load average %.2f before, %.2f after\n",
       o.model, info.total_parameters / 1e6, info.num_layers, info.backend, threads, o.tokens,
-      kPrompt, address, o.server.empty() ? " (started here)" : "", o.rounds);
+      kPrompt, address, http_address.empty() ? "not measured" : http_address,
+      o.server.empty() ? " (started here)" : "", o.rounds, load_before, load_after);
   std::cout << absl::StrFormat("%-8s %7s %8s %10s %10s %10s %9s %9s\n", "mode", "clients", "tokens",
                                "tok/s", "ttft p50", "ttft p99", "itl p50", "itl p99");
   PrintRows("service", service);
+  PrintRows("http", http);
   PrintRows("engine", engine);
   std::cout << absl::StrFormat(
-      "batching gain (tok/s at %d clients over %d): service %.2fx, engine %.2fx\n"
+      "batching gain (tok/s at %d clients over %d): service %.2fx, http %.2fx, engine %.2fx\n"
       "times in ms; ttft: request start to the first token; itl: between token deliveries, per "
-      "token. service: loopback gRPC, one connection per client; engine: threads calling "
-      "Engine::Generate in-process.\n",
-      o.clients.back(), o.clients.front(), BatchingGain(service), BatchingGain(engine));
+      "token. service: loopback gRPC, one connection per client; http: the same jambad's "
+      "OpenAI-compatible API, streaming /v1/completions (SSE) on one keep-alive connection per "
+      "client; engine: threads calling Engine::Generate in-process.\n",
+      o.clients.back(), o.clients.front(), BatchingGain(service), BatchingGain(http),
+      BatchingGain(engine));
 
   if (!o.json.empty()) {
     struct utsname un = {};
@@ -472,6 +631,8 @@ absl::Status Run(Options o) {
           {"hardware_threads", std::thread::hardware_concurrency()},
           {"threads", o.threads},
           {"os", absl::StrCat(un.sysname, " ", un.release)},
+          {"load_average_before", load_before},
+          {"load_average_after", load_after},
           {"backend", info.backend}}},
         {"model",
          {{"dir", o.model},
@@ -483,7 +644,9 @@ absl::Status Run(Options o) {
         {"tokens_per_client", o.tokens},
         {"rounds", o.rounds},
         {"server", o.server.empty() ? "started by service_load" : o.server},
+        {"http_server", o.server.empty() ? "the same jambad" : o.http_server},
         {"service", ToJson(service)},
+        {"http", ToJson(http)},
         {"engine", ToJson(engine)}};
     const std::filesystem::path path(o.json);
     if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());

@@ -3,6 +3,7 @@
 #include "engine/generation.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 
@@ -73,7 +74,10 @@ Generation::Generation(const ModelConfig& config, const Tokenizer* tokenizer,
       sampler_(sampling),
       stop_(stop),
       top_logprobs_(top_logprobs) {
-  if (tokenizer_ != nullptr) decoder_.emplace(*tokenizer_);
+  // A completion keeps its markup tags (<think>, <tool_call>) so chat replies can be read.
+  if (tokenizer_ != nullptr) {
+    decoder_.emplace(*tokenizer_, /*skip_special_tokens=*/true, /*keep_markup=*/true);
+  }
 }
 
 std::span<const int32_t> Generation::output_tokens() const {
@@ -102,18 +106,49 @@ std::string Generation::TakeEmittable(bool final) {
   return out;
 }
 
+std::span<const float> Generation::Restrict(std::span<const float> logits) {
+  if (constraint_ == nullptr && banned_.empty()) return logits;
+  constexpr float kNever = -std::numeric_limits<float>::infinity();
+  restricted_.assign(logits.begin(), logits.end());
+  if (constraint_ != nullptr) {
+    if (const std::optional<int32_t> forced = constraint_->ForcedToken(); forced.has_value()) {
+      std::fill(restricted_.begin(), restricted_.end(), kNever);
+      if (*forced >= 0 && *forced < static_cast<int32_t>(logits.size())) {
+        restricted_[*forced] = 0.0f;
+      }
+      return restricted_;
+    }
+    for (size_t id = 0; id < restricted_.size(); ++id) {
+      if (restricted_[id] != kNever && !constraint_->Allows(static_cast<int32_t>(id))) {
+        restricted_[id] = kNever;
+      }
+    }
+  }
+  for (int32_t id : banned_) {
+    if (id >= 0 && id < static_cast<int32_t>(restricted_.size())) restricted_[id] = kNever;
+  }
+  return restricted_;
+}
+
 GenerationStep Generation::Step(std::span<const float> logits, int64_t position) {
   GenerationStep step;
   if (finished()) {
     step.finished = true;
     return step;
   }
-  step.sample = sampler_.Sample(logits, sampled_, top_logprobs_);
+  step.sample = sampler_.Sample(Restrict(logits), sampled_, top_logprobs_);
   step.token = step.sample.token;
   sampled_.push_back(step.token);
+  bool constraint_done = false;
+  if (constraint_ != nullptr) {
+    constraint_->Accept(step.token);
+    constraint_done = constraint_->Finished();
+  }
 
-  const bool is_eos = !stop_.ignore_eos && (tokenizer_ != nullptr ? tokenizer_->IsEos(step.token)
-                                                                  : config_.IsEos(step.token));
+  // A finished constraint ends the turn even with ignore_eos: its last token is the end of turn.
+  const bool is_eos =
+      (!stop_.ignore_eos || constraint_done) &&
+      (tokenizer_ != nullptr ? tokenizer_->IsEos(step.token) : config_.IsEos(step.token));
   const bool is_stop_token = std::find(stop_.stop_token_ids.begin(), stop_.stop_token_ids.end(),
                                        step.token) != stop_.stop_token_ids.end();
   if (is_eos || is_stop_token) {
@@ -144,6 +179,13 @@ GenerationStep Generation::Step(std::span<const float> logits, int64_t position)
       step.finished = true;
       return step;
     }
+  }
+  if (constraint_done) {  // the constrained text ended without an end-of-turn token
+    Finish(FinishReason::kEos);
+    if (decoder_) pending_ += decoder_->Finish();
+    step.text_delta = TakeEmittable(/*final=*/true);
+    step.finished = true;
+    return step;
   }
   const bool context_full = position + 1 >= stop_.max_context_tokens;
   if (static_cast<int64_t>(sampled_.size()) >= stop_.max_tokens || context_full) {

@@ -6,6 +6,7 @@
 #define JAMBA_ENGINE_GENERATION_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -16,6 +17,7 @@
 #include "engine/sampler.h"
 #include "engine/text/stream_decoder.h"
 #include "engine/text/tokenizer.h"
+#include "engine/text/tool_call_constraint.h"
 
 namespace jamba::engine {
 
@@ -68,6 +70,13 @@ class Generation {
   Generation(const ModelConfig& config, const Tokenizer* tokenizer, const SamplingParams& sampling,
              const StopConditions& stop, int top_logprobs = 0);
 
+  // Restricts what may be sampled: `constraint` (forced tokens and allowed ones, e.g. a required
+  // tool call; the generation ends when it is finished) and `banned` tokens, never sampled.
+  void SetConstraint(std::unique_ptr<TokenConstraint> constraint) {
+    constraint_ = std::move(constraint);
+  }
+  void SetBannedTokens(std::vector<int32_t> banned) { banned_ = std::move(banned); }
+
   // `position` is the number of tokens the sequence holds (the logits follow its last one).
   GenerationStep Step(std::span<const float> logits, int64_t position);
   // Ends the generation early (e.g. on cancellation) and returns the text still held back.
@@ -86,6 +95,8 @@ class Generation {
 
  private:
   std::string TakeEmittable(bool final);
+  // `logits` with what the constraint and the banned tokens rule out set to -infinity.
+  std::span<const float> Restrict(std::span<const float> logits);
   void Finish(FinishReason reason) { finish_ = reason; }
 
   const ModelConfig& config_;
@@ -94,6 +105,9 @@ class Generation {
   StopConditions stop_;
   int top_logprobs_;
   std::optional<StreamDecoder> decoder_;
+  std::unique_ptr<TokenConstraint> constraint_;
+  std::vector<int32_t> banned_;
+  std::vector<float> restricted_;  // scratch for Restrict
   std::vector<int32_t> sampled_;
   bool last_is_terminator_ = false;
   std::string pending_;  // decoded text not yet emitted (may hold a stop-string prefix)

@@ -19,6 +19,18 @@ namespace {
 
 int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
 
+// What of `closing` a reply ending `tokens` still lacks: a reply that ends with the first tokens
+// of the closing (the end-of-turn token it sampled) needs the rest; one cut short needs all.
+std::vector<int32_t> TurnClosingRemainder(std::span<const int32_t> tokens,
+                                          std::span<const int32_t> closing) {
+  for (size_t have = std::min(closing.size(), tokens.size()); have > 0; --have) {
+    if (std::equal(closing.begin(), closing.begin() + have, tokens.end() - have)) {
+      return {closing.begin() + have, closing.end()};
+    }
+  }
+  return {closing.begin(), closing.end()};
+}
+
 // Whether a committing generation may still commit: not cancelled, no deadline passed.
 absl::Status CommitStillWanted(const GenerateOptions& options) {
   if (options.cancelled && options.cancelled()) {
@@ -443,10 +455,26 @@ absl::StatusOr<GenerateResult> SessionManager::Generate(const std::string& tenan
   request->generation.emplace(std::move(generation));
   request->feed_final_token = commit;
   request->deadline = options.deadline;
-  auto result = engine_.RunGeneration(request, options, seed, on_chunk);
+  // The completion follows the session's tokens and the new ones: their tail says how to read it.
+  std::vector<int32_t> context(state.tokens().end() - std::min<int64_t>(64, state.position()),
+                               state.tokens().end());
+  context.insert(context.end(), tokens.begin(), tokens.end());
+  JAMBA_RETURN_IF_ERROR(engine_.ApplyToolChoice(*request->generation, options,
+                                                input.has_value() ? &*input : nullptr, context));
+  const std::optional<engine::OutputParserOptions> parsing =
+      engine_.OutputParsing(input.has_value() ? &*input : nullptr, options, context);
+  auto result = engine_.RunGeneration(request, options, seed, on_chunk, parsing);
   if (result.ok() && commit) {
     SessionManifest draft = manifest;
-    absl::Status status = store_->Stage(draft, state, "commit");
+    absl::Status status = absl::OkStatus();
+    if (parsing.has_value()) {
+      // A reply read as chat is committed as a finished turn, so the next message follows it as
+      // it would in a rendering of the whole conversation.
+      int64_t processed = 0;
+      status = Ingest(state, TurnClosingRemainder(state.tokens(), engine_.assistant_turn_closing()),
+                      nullptr, AppendOptions{.deadline = options.deadline}, &processed);
+    }
+    if (status.ok()) status = store_->Stage(draft, state, "commit");
     // Decided once, at the last moment before the atomic switch: past it the call succeeds.
     if (status.ok())
       status = store_->Commit(draft, [&options] { return CommitStillWanted(options); });

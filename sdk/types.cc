@@ -43,6 +43,8 @@ const char* FinishReasonName(FinishReason reason) {
       return "context_length";
     case FinishReason::kCancelled:
       return "cancelled";
+    case FinishReason::kToolCalls:
+      return "tool_calls";
   }
   return "?";
 }

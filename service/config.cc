@@ -147,6 +147,12 @@ std::vector<Option> Options() {
       {"weight_memory",
        "packed (copied at load, faster decode) or mapped (used in place from the page cache)",
        OneOf(&JambadConfig::weight_memory, {"packed", "mapped"})},
+      {"tool_call_format",
+       "how chat replies' tool calls are read: auto (from the chat template), jamba, hermes or "
+       "none",
+       OneOf(&JambadConfig::tool_call_format, {"auto", "jamba", "hermes", "none"})},
+      {"reasoning_format", "chat replies' <think> blocks: auto (from the template), think or none",
+       OneOf(&JambadConfig::reasoning_format, {"auto", "think", "none"})},
       {"listen", "gRPC address, host:port (port 0: any free port)", String(&JambadConfig::listen)},
       {"tls_cert", "PEM server certificate chain (enables TLS)", String(&JambadConfig::tls_cert)},
       {"tls_key", "PEM private key of tls_cert", String(&JambadConfig::tls_key)},
@@ -177,6 +183,15 @@ std::vector<Option> Options() {
       {"commit_margin",
        "a committing Generate commits only while this much is left before the client's deadline",
        Duration(&JambadConfig::commit_margin)},
+      {"http_listen",
+       "OpenAI-compatible HTTP API address, host:port (port 0: any free port); empty: off",
+       String(&JambadConfig::http_listen)},
+      {"http_threads", "HTTP connections served at once (each holds a thread while open)",
+       Integer(&JambadConfig::http_threads, 1, 4096)},
+      {"http_keepalive_timeout", "how long an idle HTTP connection is kept open (and its thread)",
+       Duration(&JambadConfig::http_keepalive_timeout)},
+      {"http_timeout", "how long a read or write of an HTTP connection may stall",
+       Duration(&JambadConfig::http_timeout)},
       {"api_key_file", "file of `<sha256-hex-of-key> <tenant>` lines; unset: no authentication",
        String(&JambadConfig::api_key_file)},
       {"metrics_listen", "Prometheus /metrics address, host:port; empty: off",
@@ -292,6 +307,7 @@ absl::Status ValidateConfig(const JambadConfig& c) {
     return bad("tls_require_client_cert needs tls_client_ca to verify client certificates");
   }
   if (c.listen.empty()) return bad("listen must be host:port");
+  if (c.http_timeout < absl::Milliseconds(1)) return bad("http_timeout must be positive");
   if (c.max_prompt_tokens > 0 && c.max_context_tokens > 0 &&
       c.max_prompt_tokens > c.max_context_tokens) {
     return bad("max_prompt_tokens must not exceed max_context_tokens");

@@ -33,6 +33,9 @@ struct JambadConfig {
   std::string kv_dtype;            // "": the precision's
   int64_t kv_memory_bytes = 0;     // 0: the machine's available memory
   std::string weight_memory = "packed";
+  // Chat output parsing (EngineOptions): "auto" follows the chat template's family.
+  std::string tool_call_format = "auto";
+  std::string reasoning_format = "auto";
 
   // Network.
   std::string listen = "127.0.0.1:50051";
@@ -53,6 +56,12 @@ struct JambadConfig {
   // A committing Generate commits only while at least this much time is left before the client's
   // deadline, so the OK can still reach the client before its deadline fires.
   absl::Duration commit_margin = absl::Milliseconds(100);
+
+  // The OpenAI-compatible HTTP API.
+  std::string http_listen = "127.0.0.1:8000";  // "" turns it off
+  int http_threads = 128;                      // connections served at once (one thread each)
+  absl::Duration http_keepalive_timeout = absl::Seconds(5);
+  absl::Duration http_timeout = absl::Seconds(30);  // a read or write may stall this long
 
   // Authentication and monitoring.
   std::string api_key_file;

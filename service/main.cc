@@ -1,6 +1,6 @@
-// jambad: the Jamba gRPC server. Reads the configuration (file, then flags), opens the Engine,
-// serves until SIGTERM or SIGINT, then drains gracefully and exits 0. Also `jambad hash-key`,
-// which prints an API key file line.
+// jambad: the Jamba server (gRPC, and the OpenAI-compatible HTTP API). Reads the configuration
+// (file, then flags), opens the Engine, serves until SIGTERM or SIGINT, then drains gracefully and
+// exits 0. Also `jambad hash-key`, which prints an API key file line.
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -29,7 +29,8 @@ constexpr char kUsage[] =
     "usage: jambad [--config FILE] [--port-file FILE] [--KEY VALUE ...]\n"
     "       jambad hash-key TENANT [KEY]   (reads the key from stdin when not given)\n"
     "\n"
-    "Serves a Jamba model over gRPC (jamba.v1). Configuration comes from FILE (default "
+    "Serves a Jamba model over gRPC (jamba.v1) and an OpenAI-compatible HTTP API. Configuration "
+    "comes from FILE (default "
     "/etc/jambad/jambad.conf,\n"
     "`key = value` lines) and from flags, which override it. Keys (docs/jambad.md has more):\n";
 
@@ -90,6 +91,8 @@ EngineOptions ToEngineOptions(const JambadConfig& c) {
   o.kv_dtype = c.kv_dtype;
   o.kv_memory_bytes = c.kv_memory_bytes;
   o.weight_memory = c.weight_memory;
+  o.tool_call_format = c.tool_call_format;
+  o.reasoning_format = c.reasoning_format;
   o.max_batch_tokens = c.max_batch_tokens;
   o.prefill_chunk = c.prefill_chunk;
   o.max_running_requests = c.max_running_requests;
@@ -193,6 +196,7 @@ int Run(int argc, char** argv) {
                                 {"address", config->listen},
                                 {"port", (*server)->port()},
                                 {"metrics_port", (*server)->metrics_port()},
+                                {"http_port", (*server)->http_port()},
                                 {"tls", !config->tls_cert.empty()},
                                 {"auth", auth.enabled()},
                                 {"fingerprint", (*engine)->model_info().fingerprint},

@@ -49,7 +49,10 @@ grpc::ServerUnaryReactor* ModelService::Tokenize(grpc::CallbackServerContext* co
             FieldErrors errors;
             ValidateChatMessages(req.messages(), field, errors);
             if (!errors.empty()) return errors.ToStatus();
-            tokens = ChatTokens(ctx_, ToSdkMessages(req.messages()), true, true, field);
+            tokens = ChatTokens(ctx_,
+                                ToSdkChat(req.messages(), /*add_generation_prompt=*/true,
+                                          /*continuation=*/false),
+                                /*with_bos=*/true, field);
             break;
           }
           case v1::TokenizeRequest::INPUT_NOT_SET:

@@ -91,6 +91,8 @@ v1::FinishReason ToProtoFinishReason(FinishReason reason) {
       return v1::FINISH_REASON_STOP_TOKEN;
     case FinishReason::kContextLength:
       return v1::FINISH_REASON_CONTEXT_LENGTH;
+    case FinishReason::kToolCalls:
+      return v1::FINISH_REASON_TOOL_CALLS;
     case FinishReason::kCancelled:
       break;
   }
@@ -146,6 +148,11 @@ v1::ModelInfo ToProtoModelInfo(const ModelInfo& info, const std::string& model_i
   for (int32_t id : info.eos_token_ids) t->add_eos_token_ids(id);
   t->set_pad_token_id(info.pad_token_id);
   t->set_has_chat_template(info.has_chat_template);
+  t->set_kind(info.tokenizer_kind);
+  t->set_chat_template_origin(info.chat_template_origin);
+  t->set_chat_template_family(info.chat_template_family);
+  t->set_tool_call_format(info.tool_call_format);
+  t->set_reasoning(info.reasoning);
 
   v1::Backend* b = out.mutable_backend();
   const bool cuda = absl::StartsWithIgnoreCase(info.backend, "cuda");

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -79,6 +80,15 @@ ServerOptions ServerOptionsFromConfig(const JambadConfig& config) {
   options.threads.session_queue = config.session_queue;
   options.retry_delay = config.retry_delay;
   options.metrics_address = config.metrics_listen;
+  options.http.address = config.http_listen;
+  options.http.threads = config.http_threads;
+  options.http.keepalive_timeout = config.http_keepalive_timeout;
+  options.http.io_timeout = config.http_timeout;
+  options.http.max_request_bytes = config.max_request_bytes;
+  options.http.cert_file = config.tls_cert;
+  options.http.key_file = config.tls_key;
+  options.http.client_ca_file = config.tls_client_ca;
+  options.http.require_client_cert = config.tls_require_client_cert;
   return options;
 }
 
@@ -174,6 +184,21 @@ absl::StatusOr<std::unique_ptr<JambaServer>> JambaServer::Start(Engine& engine,
   health->SetServingStatus("", true);
   for (const char* name : kServiceNames) health->SetServingStatus(name, true);
 
+  if (!options.http.address.empty()) {
+    HttpModel model;
+    model.id = ctx.model_id;
+    model.fingerprint = info.fingerprint;
+    model.created = absl::ToUnixSeconds(absl::Now());
+    model.max_model_len = ctx.limits.max_context_tokens;
+    server->http_server_ = std::make_unique<HttpServer>(ctx, std::move(model));
+    absl::StatusOr<int> port = server->http_server_->Start(options.http);
+    if (!port.ok()) {
+      server->Drain(absl::ZeroDuration());
+      return port.status();
+    }
+    server->http_port_ = *port;
+  }
+
   if (!options.metrics_address.empty()) {
     JambaServer* self = server.get();
     server->metrics_server_ =
@@ -211,9 +236,12 @@ void JambaServer::Drain(absl::Duration timeout) {
   server_->GetHealthCheckService()->Shutdown();
   calls_.WaitIdle(absl::Now() + timeout);
   // Cancels whatever is still running (their workers see the cancellation within one engine
-  // step) and waits for every call to finish.
+  // step) and waits for every call to finish: gRPC's, then the HTTP connections' (whose
+  // handlers return once their generations have ended).
+  if (http_server_ != nullptr) http_server_->CancelAll();
   server_->Shutdown(std::chrono::system_clock::now());
   server_->Wait();
+  if (http_server_ != nullptr) http_server_->Stop();
   if (metrics_server_ != nullptr) metrics_server_->Stop();
   stream_pool_.reset();
   session_pool_.reset();

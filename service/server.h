@@ -1,6 +1,7 @@
-// jambad's gRPC server: the three jamba.v1 services over one Engine, gRPC's health service and
+// jambad's servers: the three jamba.v1 gRPC services over one Engine, gRPC's health service and
 // server reflection, TLS (optionally mutual), keepalive and message-size settings, the worker
-// pools, the metrics endpoint, and graceful drain.
+// pools, the OpenAI-compatible HTTP API over the same context, the metrics endpoint, and graceful
+// drain of both APIs.
 #ifndef JAMBA_SERVICE_SERVER_H_
 #define JAMBA_SERVICE_SERVER_H_
 
@@ -15,6 +16,7 @@
 #include "service/auth.h"
 #include "service/call.h"
 #include "service/config.h"
+#include "service/http_server.h"
 #include "service/logging.h"
 #include "service/metrics.h"
 #include "service/worker_pool.h"
@@ -50,6 +52,8 @@ struct ServerOptions {
     int session_workers = 8;  // unary session methods
     int session_queue = 256;
   } threads;
+  // The OpenAI-compatible HTTP API ("" address: off); its TLS settings are `tls`.
+  HttpServerOptions http;
   absl::Duration retry_delay = absl::Seconds(1);
   std::string metrics_address = "127.0.0.1:9464";  // "" turns /metrics off
 };
@@ -75,11 +79,12 @@ class JambaServer {
 
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }  // 0 when off
+  int http_port() const { return http_port_; }        // 0 when off
 
-  // Graceful drain: health turns NOT_SERVING and new calls are refused (UNAVAILABLE with
-  // RetryInfo) while the calls in flight finish; those still running after `timeout` are
-  // cancelled. Returns when the server has stopped. Sessions need nothing more: every commit is
-  // already durable.
+  // Graceful drain: health turns NOT_SERVING (HTTP: 503) and new calls are refused (UNAVAILABLE
+  // with RetryInfo; HTTP: 503 with Retry-After) while the calls in flight, gRPC and HTTP streams
+  // alike, finish; those still running after `timeout` are cancelled. Returns when the servers
+  // have stopped. Sessions need nothing more: every commit is already durable.
   void Drain(absl::Duration timeout);
 
  private:
@@ -97,9 +102,11 @@ class JambaServer {
   std::unique_ptr<SessionService> session_service_;
   std::unique_ptr<ModelService> model_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<HttpServer> http_server_;
   std::unique_ptr<MetricsHttpServer> metrics_server_;
   int port_ = 0;
   int metrics_port_ = 0;
+  int http_port_ = 0;
   bool stopped_ = false;
 };
 

@@ -265,7 +265,9 @@ class AppendCall final
     if (!role.empty() && all_text) {
       // One chat message of the whole text: exactly what the template renders.
       const std::string text = segments_.empty() ? "" : segments_.front().text;
-      return ChatTokens(ctx(), {{role, text}}, false, false, "text");
+      Input message = Input::Chat({{role, text}}, /*add_generation_prompt=*/false);
+      message.continue_conversation = session_->info().token_count > 0;
+      return ChatTokens(ctx(), message, /*with_bos=*/false, "text");
     }
     std::vector<int32_t> end_of_turn;
     if (!role.empty()) {
@@ -290,10 +292,13 @@ class AppendCall final
         case Segment::Kind::kTokens:
           piece = segment.tokens;
           break;
-        case Segment::Kind::kMessage:
-          piece =
-              ChatTokens(ctx(), {{RoleName(segment.role), segment.text}}, false, false, "message");
+        case Segment::Kind::kMessage: {
+          Input message = Input::Chat({{RoleName(segment.role), segment.text}},
+                                      /*add_generation_prompt=*/false);
+          message.continue_conversation = session_->info().token_count > 0 || !tokens.empty();
+          piece = ChatTokens(ctx(), message, /*with_bos=*/false, "message");
           break;
+        }
       }
       if (!piece.ok()) return piece.status();
       tokens.insert(tokens.end(), piece->begin(), piece->end());
@@ -414,13 +419,9 @@ grpc::ServerUnaryReactor* SessionService::CreateSession(grpc::CallbackServerCont
         }
         ValidateDisplayName(req.session().display_name(), "session.display_name", errors);
         if (!errors.empty()) return errors.ToStatus();
-        CreateSessionOptions options;
-        options.id = req.session_id();
-        options.display_name = req.session().display_name();
-        if (req.session().skip_bos() || ctx_.engine->model_info().bos_token_id < 0) {
-          options.labels[kSkipBosLabel] = "true";
-        }
-        absl::StatusOr<SessionInfo> info = ctx_.engine->CreateSession(call.tenant(), options);
+        absl::StatusOr<SessionInfo> info = ctx_.engine->CreateSession(
+            call.tenant(), NewSessionOptions(ctx_, req.session_id(), req.session().display_name(),
+                                             req.session().skip_bos()));
         if (absl::IsAlreadyExists(info.status())) {
           return AlreadyExists(SessionName(req.session_id()));
         }

@@ -22,6 +22,14 @@ absl::Status RequireSessions(const ServiceContext& ctx);
 // The session `id` of `tenant`; another tenant's session is NOT_FOUND like a missing one.
 absl::StatusOr<SessionView> LookupSession(const ServiceContext& ctx, const std::string& tenant,
                                           const std::string& id);
+// The SDK options of a new session as the API creates it: a model without BOS, or `skip_bos`,
+// labels it skip-bos (see proto_mapping.h).
+CreateSessionOptions NewSessionOptions(const ServiceContext& ctx, std::string id,
+                                       std::string display_name, bool skip_bos);
+// Creates the session `id` of `tenant` unless it exists (an existing one, or one created
+// concurrently by another call, is fine).
+absl::Status CreateSessionIfMissing(const ServiceContext& ctx, const std::string& tenant,
+                                    const std::string& id);
 // ABORTED (ETAG_MISMATCH) unless `etag` is empty or the session's.
 absl::Status CheckEtag(const SessionView& session, const std::string& etag);
 
@@ -30,7 +38,10 @@ absl::Status RequireChatTemplate(const ServiceContext& ctx, const std::string& f
 // FAILED_PRECONDITION (TOKENIZER_MISSING) when the model has no tokenizer (token ids only).
 absl::Status RequireTokenizer(const ServiceContext& ctx, const std::string& field);
 
-std::vector<ChatMessage> ToSdkMessages(const v1::ChatMessages& messages);
+// A chat input for the engine: each message with its tool calls, result id, name and reasoning;
+// the tools, documents and template variables beside them. `continuation`: the messages continue
+// a conversation already in the sequence (Input::continue_conversation).
+Input ToSdkChat(const v1::ChatMessages& messages, bool add_generation_prompt, bool continuation);
 // How a text field becomes tokens, and the most tokens it may take.
 struct TextTokenOptions {
   bool add_bos = false;
@@ -43,17 +54,18 @@ struct TextTokenOptions {
 absl::StatusOr<std::vector<int32_t>> TextTokens(const ServiceContext& ctx, const std::string& text,
                                                 const TextTokenOptions& options,
                                                 const std::string& field);
-// Chat messages rendered with the template, optionally followed by the assistant-turn header.
-// `with_bos`: as a new sequence (stateless prompts) or continuing one (sessions).
-// Past `max_tokens` (0: the engine's max_prompt_tokens): INVALID_ARGUMENT, CONTEXT_LENGTH_EXCEEDED.
-absl::StatusOr<std::vector<int32_t>> ChatTokens(const ServiceContext& ctx,
-                                                const std::vector<ChatMessage>& messages,
-                                                bool add_generation_prompt, bool with_bos,
-                                                const std::string& field);
-// The template's assistant-turn header alone (what add_generation_prompt appends).
+// A chat input rendered with the template (with the assistant-turn header when it asks for the
+// generation prompt). As a new conversation (its BOS dropped unless `with_bos`), or, with
+// `chat.continue_conversation`, as what the messages add to a conversation already in the
+// session (no BOS, no opening turns).
+absl::StatusOr<std::vector<int32_t>> ChatTokens(const ServiceContext& ctx, const Input& chat,
+                                                bool with_bos, const std::string& field);
+// The template's assistant-turn header alone (what add_generation_prompt appends after a
+// conversation).
 absl::StatusOr<std::vector<int32_t>> AssistantHeader(const ServiceContext& ctx,
                                                      const std::string& field);
-// The template's frame around the content of one message with `role`: (header, end of turn).
+// The template's frame around the content of one message with `role` continuing a conversation:
+// (header, end of turn), each tokenized on its own.
 absl::StatusOr<std::pair<std::vector<int32_t>, std::vector<int32_t>>> MessageFrame(
     const ServiceContext& ctx, const std::string& role, const std::string& field);
 

@@ -7,6 +7,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -168,6 +169,16 @@ absl::Status InvalidField(std::string field, std::string description, absl::stri
   return WithReason(errors.ToStatus(), reason);
 }
 
+absl::Status UnsupportedField(std::string field, std::string message) {
+  google::rpc::BadRequest bad_request;
+  google::rpc::BadRequest::FieldViolation* violation = bad_request.add_field_violations();
+  violation->set_field(Truncate(field, kMaxErrorMessageBytes / 2));
+  violation->set_description(Truncate(message, kMaxErrorMessageBytes));
+  return WithReason(
+      WithDetail(absl::InvalidArgumentError(Truncate(message, kMaxErrorMessageBytes)), bad_request),
+      kReasonUnsupportedParameter);
+}
+
 absl::Status WithReason(absl::Status status, absl::string_view reason,
                         const std::vector<std::pair<std::string, std::string>>& metadata) {
   google::rpc::ErrorInfo info;
@@ -306,6 +317,95 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
     details.mutable_details()->DeleteSubrange(1, details.details_size() - 1);
   }
   return grpc::Status(code, std::move(message), details.SerializeAsString());
+}
+
+namespace {
+
+template <typename Message>
+std::optional<Message> Detail(const absl::Status& status) {
+  auto payload = status.GetPayload(TypeUrl<Message>());
+  if (!payload.has_value()) return std::nullopt;
+  Message detail;
+  if (!detail.ParseFromString(std::string(*payload))) return std::nullopt;
+  return detail;
+}
+
+// HTTP status and OpenAI error type of a status.
+std::pair<int, const char*> HttpStatusOf(const absl::Status& status, absl::string_view reason) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kFailedPrecondition:
+      return {400, "invalid_request_error"};
+    case absl::StatusCode::kUnauthenticated:
+      return {401, "authentication_error"};
+    case absl::StatusCode::kPermissionDenied:
+      return {403, "permission_error"};
+    case absl::StatusCode::kNotFound:
+      return {404, "not_found_error"};
+    case absl::StatusCode::kDeadlineExceeded:
+      return {408, "timeout_error"};
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kAborted:
+      return {409, "conflict_error"};
+    case absl::StatusCode::kResourceExhausted:
+      if (reason == kReasonRequestTooLarge) return {413, "invalid_request_error"};
+      if (reason == kReasonQueueFull) return {429, "rate_limit_error"};
+      if (reason == kReasonQuotaExceeded) return {429, "insufficient_quota"};
+      if (reason == kReasonStorageFull) return {507, "server_error"};
+      return {500, "server_error"};
+    case absl::StatusCode::kUnavailable:
+      return {503, "server_error"};
+    case absl::StatusCode::kUnimplemented:
+      return {501, "server_error"};
+    case absl::StatusCode::kCancelled:
+      return {499, "cancelled"};
+    default:
+      return {500, "server_error"};
+  }
+}
+
+}  // namespace
+
+HttpError ToHttpError(const absl::Status& status,
+                      absl::FunctionRef<std::string(absl::string_view)> param_name) {
+  HttpError out;
+  if (status.ok()) {
+    out.status = 200;
+    return out;
+  }
+  std::string reason = ReasonOf(status);
+  if (reason.empty()) {
+    // gRPC's own deadline and cancellation carry no reason; name them by their code.
+    const bool bare = status.code() == absl::StatusCode::kDeadlineExceeded ||
+                      status.code() == absl::StatusCode::kCancelled;
+    reason =
+        bare ? absl::StatusCodeToString(status.code()) : std::string(DefaultReason(status.code()));
+  }
+  const auto [http_status, type] = HttpStatusOf(status, reason);
+  out.status = http_status;
+  out.type = type;
+  out.code = absl::AsciiStrToLower(reason);
+  out.message = std::string(status.message());
+  if (std::optional<google::rpc::BadRequest> bad_request = Detail<google::rpc::BadRequest>(status);
+      bad_request.has_value()) {
+    // The message names each field as "path: ..." (FieldErrors); say it as the client did.
+    for (const auto& violation : bad_request->field_violations()) {
+      const std::string name = param_name(violation.field());
+      if (out.param.empty()) out.param = name;
+      if (name != violation.field() && !violation.field().empty()) {
+        absl::StrReplaceAll({{absl::StrCat(violation.field(), ": "), absl::StrCat(name, ": ")}},
+                            &out.message);
+      }
+    }
+  }
+  out.message = Truncate(out.message, kMaxErrorMessageBytes);
+  if (std::optional<google::rpc::RetryInfo> retry = Detail<google::rpc::RetryInfo>(status);
+      retry.has_value()) {
+    out.retry_after = absl::Seconds(retry->retry_delay().seconds()) +
+                      absl::Nanoseconds(retry->retry_delay().nanos());
+  }
+  return out;
 }
 
 }  // namespace jamba::service

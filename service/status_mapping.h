@@ -1,16 +1,20 @@
-// The one place where absl statuses become gRPC statuses. Code below the mapping reports errors as
-// absl::Status and attaches the google.rpc details it knows (a BadRequest naming fields, the
-// ResourceInfo of a session, the RetryInfo of a full queue, an ErrorInfo reason) as status
-// payloads with the helpers here; ToGrpcStatus turns them into the `grpc-status-details-bin`
-// trailer (a google.rpc.Status) and adds the ErrorInfo every jambad error carries.
+// The one place where absl statuses become what clients see: gRPC statuses and the errors of the
+// OpenAI-compatible HTTP API. Code below the mapping reports errors as absl::Status and attaches
+// the google.rpc details it knows (a BadRequest naming fields, the ResourceInfo of a session, the
+// RetryInfo of a full queue, an ErrorInfo reason) as status payloads with the helpers here;
+// ToGrpcStatus turns them into the `grpc-status-details-bin` trailer (a google.rpc.Status) and
+// adds the ErrorInfo every jambad error carries; ToHttpError turns the same status into an HTTP
+// status and OpenAI's error object.
 #ifndef JAMBA_SERVICE_STATUS_MAPPING_H_
 #define JAMBA_SERVICE_STATUS_MAPPING_H_
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -39,6 +43,13 @@ inline constexpr char kReasonUnavailable[] = "SERVER_UNAVAILABLE";
 inline constexpr char kReasonSessionOwnedElsewhere[] = "SESSION_OWNED_ELSEWHERE";
 inline constexpr char kReasonSessionCorrupted[] = "SESSION_CORRUPTED";
 inline constexpr char kReasonInternal[] = "INTERNAL";
+// The HTTP API's own: a parameter it knows but does not serve yet, a body that is not a JSON
+// object, a model id it does not serve, a body over max_request_bytes, an unknown route.
+inline constexpr char kReasonUnsupportedParameter[] = "UNSUPPORTED_PARAMETER";
+inline constexpr char kReasonInvalidJson[] = "INVALID_JSON";
+inline constexpr char kReasonModelNotFound[] = "MODEL_NOT_FOUND";
+inline constexpr char kReasonRequestTooLarge[] = "REQUEST_TOO_LARGE";
+inline constexpr char kReasonNotFound[] = "NOT_FOUND";
 
 inline constexpr char kErrorDomain[] = "jamba.ai";
 inline constexpr char kSessionType[] = "jamba.v1.Session";
@@ -83,6 +94,10 @@ class FieldErrors {
 absl::Status InvalidField(std::string field, std::string description,
                           absl::string_view reason = kReasonInvalidField);
 
+// INVALID_ARGUMENT (UNSUPPORTED_PARAMETER) naming `field` with exactly `message`: a request field
+// this server version knows but does not serve yet.
+absl::Status UnsupportedField(std::string field, std::string message);
+
 // Attach details to a status (returned with the payload added; OK stays OK). `metadata` goes into
 // the ErrorInfo (keys and values are cut to kMaxQuotedValueBytes).
 absl::Status WithReason(absl::Status status, absl::string_view reason,
@@ -114,6 +129,27 @@ std::string ReasonOf(const absl::Status& status);
 // the attached reason or a default for the code. CANCELLED and DEADLINE_EXCEEDED carry no
 // details, like the ones gRPC itself produces.
 grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// An error as the OpenAI-compatible HTTP API sends it: the HTTP status, the fields of OpenAI's
+// error object `{"error": {"message", "type", "param", "code"}}`, and Retry-After.
+struct HttpError {
+  int status = 500;
+  std::string type;     // "invalid_request_error", "authentication_error", ...
+  std::string code;     // the ErrorInfo reason in lower case ("context_length_exceeded")
+  std::string param;    // the first bad field, as the client named it; "" when none
+  std::string message;  // bounded like the gRPC message, field paths as the client named them
+  std::optional<absl::Duration> retry_after;  // from RetryInfo: a full queue, a draining server
+};
+
+// Maps the code (and for RESOURCE_EXHAUSTED the reason) to the HTTP status: INVALID_ARGUMENT,
+// OUT_OF_RANGE and FAILED_PRECONDITION 400, UNAUTHENTICATED 401, PERMISSION_DENIED 403,
+// NOT_FOUND 404, DEADLINE_EXCEEDED 408, ALREADY_EXISTS and ABORTED 409, a full queue or a quota
+// 429, a request over the size limit 413, full session storage 507, UNAVAILABLE 503,
+// UNIMPLEMENTED 501, CANCELLED 499 (for the log: the client is gone), the rest 500.
+// `param_name` turns a BadRequest field path of the request the status is about into the name the
+// client used for it (the HTTP API runs v1 requests translated from OpenAI's fields).
+HttpError ToHttpError(const absl::Status& status,
+                      absl::FunctionRef<std::string(absl::string_view)> param_name);
 
 }  // namespace jamba::service
 

@@ -76,8 +76,8 @@ class StreamReactor : public Base {
 
   const ServiceContext& ctx() const { return ctx_; }
   grpc::CallbackServerContext* context() const { return context_; }
-  CallRecord& record() { return record_; }
-  const CallRecord& record() const { return record_; }
+  GrpcCallRecord& record() { return record_; }
+  const GrpcCallRecord& record() const { return record_; }
   // True once the client cancelled, its deadline passed, or the stream broke.
   bool cancelled() const {
     return cancelled_.load(std::memory_order_relaxed) || context_->IsCancelled();
@@ -105,7 +105,7 @@ class StreamReactor : public Base {
   // From any thread, once: ends the call with `status` after what was sent is written (on error,
   // responses not yet written are dropped). Must be the caller's last use of the reactor.
   void Complete(const absl::Status& status) {
-    grpc::Status grpc_status = record_.Finish(status);
+    grpc::Status grpc_status = record_.FinishGrpc(status);
     bool finish_now = false;
     {
       absl::MutexLock lock(&mu_);
@@ -122,7 +122,7 @@ class StreamReactor : public Base {
  private:
   const ServiceContext& ctx_;
   grpc::CallbackServerContext* const context_;
-  CallRecord record_;
+  GrpcCallRecord record_;
   std::atomic<bool> cancelled_{false};
 
   absl::Mutex mu_;

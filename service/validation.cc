@@ -4,15 +4,18 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
 #include "grpcpp/support/slice.h"
+#include "nlohmann/json.hpp"
 
 namespace jamba::service {
 namespace {
@@ -255,21 +258,130 @@ void ValidateTokenIds(const v1::TokenIds& ids, int64_t vocab_size, const std::st
 void ValidateChatRole(v1::ChatMessage::Role role, bool first, const std::string& field,
                       FieldErrors& errors) {
   if (RoleName(role).empty()) {
-    errors.Add(field, "must be SYSTEM, USER or ASSISTANT");
+    errors.Add(field, "must be SYSTEM, USER, ASSISTANT or TOOL");
   } else if (role == v1::ChatMessage::SYSTEM && !first) {
     errors.Add(field, "a SYSTEM message must be the first message");
   }
 }
 
+namespace {
+
+// Why `name` is not a tool name (1 to 64 of [A-Za-z0-9_.-]); "" when it is one.
+std::string ToolNameProblem(absl::string_view name) {
+  if (name.empty()) return "is required";
+  if (name.size() > kMaxToolNameBytes) {
+    return absl::StrCat("at most ", kMaxToolNameBytes, " characters, got ", name.size());
+  }
+  for (char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') {
+      return "only letters, digits, '_', '.' and '-'";
+    }
+  }
+  return "";
+}
+
+// Adds an error unless `text` is empty (when `may_be_empty`) or a JSON object.
+void ValidateJsonObject(const std::string& text, bool may_be_empty, const std::string& field,
+                        FieldErrors& errors) {
+  if (text.empty() && may_be_empty) return;
+  const nlohmann::json parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object()) errors.Add(field, "must be a JSON object");
+}
+
+void ValidateChatMessage(const v1::ChatMessage& message, bool first, const std::string& field,
+                         FieldErrors& errors) {
+  ValidateChatRole(message.role(), first, field + ".role", errors);
+  const bool assistant = message.role() == v1::ChatMessage::ASSISTANT;
+  if (!assistant && message.tool_calls_size() > 0) {
+    errors.Add(field + ".tool_calls", "only an ASSISTANT message calls tools");
+  }
+  if (!assistant && !message.reasoning().empty()) {
+    errors.Add(field + ".reasoning", "only an ASSISTANT message has reasoning");
+  }
+  if (message.role() != v1::ChatMessage::TOOL && !message.tool_call_id().empty()) {
+    errors.Add(field + ".tool_call_id", "only a TOOL message answers a call");
+  }
+  for (int i = 0; i < message.tool_calls_size(); ++i) {
+    const v1::ToolCall& call = message.tool_calls(i);
+    const std::string at = absl::StrCat(field, ".tool_calls[", i, "]");
+    if (std::string problem = ToolNameProblem(call.name()); !problem.empty()) {
+      errors.Add(at + ".name", std::move(problem));
+    }
+    ValidateJsonObject(call.arguments(), /*may_be_empty=*/false, at + ".arguments", errors);
+  }
+}
+
+}  // namespace
+
 void ValidateChatMessages(const v1::ChatMessages& messages, const std::string& field,
                           FieldErrors& errors) {
   if (messages.messages_size() == 0) {
     errors.Add(field + ".messages", "at least one message is required");
-    return;
   }
   for (int i = 0; i < messages.messages_size(); ++i) {
-    ValidateChatRole(messages.messages(i).role(), i == 0,
-                     absl::StrCat(field, ".messages[", i, "].role"), errors);
+    ValidateChatMessage(messages.messages(i), i == 0, absl::StrCat(field, ".messages[", i, "]"),
+                        errors);
+  }
+  if (messages.tools_size() > kMaxTools) {
+    errors.Add(field + ".tools",
+               absl::StrCat("at most ", kMaxTools, " tools, got ", messages.tools_size()));
+  }
+  std::set<std::string> names;
+  for (int i = 0; i < messages.tools_size() && i < kMaxTools; ++i) {
+    const v1::Tool& tool = messages.tools(i);
+    const std::string at = absl::StrCat(field, ".tools[", i, "]");
+    if (std::string problem = ToolNameProblem(tool.name()); !problem.empty()) {
+      errors.Add(at + ".name", std::move(problem));
+    } else if (!names.insert(tool.name()).second) {
+      errors.Add(at + ".name", absl::StrCat("\"", tool.name(), "\" is offered twice"));
+    }
+    ValidateJsonObject(tool.parameters(), /*may_be_empty=*/true, at + ".parameters", errors);
+  }
+  if (messages.documents_size() > kMaxDocuments) {
+    errors.Add(field + ".documents", absl::StrCat("at most ", kMaxDocuments, " documents, got ",
+                                                  messages.documents_size()));
+  }
+  for (int i = 0; i < messages.documents_size() && i < kMaxDocuments; ++i) {
+    if (messages.documents(i).text().empty()) {
+      errors.Add(absl::StrCat(field, ".documents[", i, "].text"), "must not be empty");
+    }
+  }
+  ValidateJsonObject(messages.template_variables(), /*may_be_empty=*/true,
+                     field + ".template_variables", errors);
+}
+
+void ValidateToolChoice(const v1::ToolChoice& choice, const v1::ChatMessages* chat,
+                        FieldErrors& errors) {
+  const bool offered = chat != nullptr && chat->tools_size() > 0;
+  switch (choice.mode()) {
+    case v1::ToolChoice::MODE_UNSPECIFIED:
+    case v1::ToolChoice::AUTO:
+    case v1::ToolChoice::NONE:
+      if (!choice.function().empty()) {
+        errors.Add("tool_choice.function", "is only for mode FUNCTION");
+      }
+      return;
+    case v1::ToolChoice::REQUIRED:
+      if (!offered) errors.Add("tool_choice.mode", "REQUIRED needs tools in the messages");
+      if (!choice.function().empty()) {
+        errors.Add("tool_choice.function", "is only for mode FUNCTION");
+      }
+      return;
+    case v1::ToolChoice::FUNCTION: {
+      if (std::string problem = ToolNameProblem(choice.function()); !problem.empty()) {
+        errors.Add("tool_choice.function", std::move(problem));
+        return;
+      }
+      if (!offered) return;  // a tool the session's conversation was given
+      for (const v1::Tool& tool : chat->tools()) {
+        if (tool.name() == choice.function()) return;
+      }
+      errors.Add("tool_choice.function",
+                 absl::StrCat("\"", choice.function(), "\" is not one of the tools offered"));
+      return;
+    }
+    default:
+      errors.Add("tool_choice.mode", absl::StrCat("unknown mode ", choice.mode()));
   }
 }
 
@@ -324,6 +436,11 @@ absl::Status ValidateGenerateRequest(const v1::GenerateRequest& request,
       break;
     }
   }
+  const v1::ChatMessages* chat = request.has_messages() ? &request.messages()
+                                 : request.has_session() && request.session().has_messages()
+                                     ? &request.session().messages()
+                                     : nullptr;
+  ValidateToolChoice(request.tool_choice(), chat, errors);
   if (request.has_max_tokens() &&
       (request.max_tokens() < 1 || request.max_tokens() > limits.max_completion_tokens)) {
     errors.Add("max_tokens", absl::StrCat("must be in [1, ", limits.max_completion_tokens,
@@ -356,6 +473,8 @@ std::string RoleName(v1::ChatMessage::Role role) {
       return "user";
     case v1::ChatMessage::ASSISTANT:
       return "assistant";
+    case v1::ChatMessage::TOOL:
+      return "tool";
     default:
       return "";
   }

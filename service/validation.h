@@ -5,6 +5,7 @@
 #ifndef JAMBA_SERVICE_VALIDATION_H_
 #define JAMBA_SERVICE_VALIDATION_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -30,6 +31,9 @@ inline constexpr int kMaxStopTokenIds = 16;
 inline constexpr int kMaxTopLogprobs = 20;
 inline constexpr int kMaxPageSize = 1000;
 inline constexpr int kMaxDisplayNameChars = 256;
+inline constexpr int kMaxTools = 128;
+inline constexpr int kMaxDocuments = 256;
+inline constexpr size_t kMaxToolNameBytes = 64;
 inline constexpr int kDefaultProgressInterval = 2048;
 inline constexpr int kMinProgressInterval = 128;
 inline constexpr int kMaxProgressInterval = 1 << 20;
@@ -81,13 +85,17 @@ void ValidateChatMessages(const v1::ChatMessages& messages, const std::string& f
                           FieldErrors& errors);
 void ValidateChatRole(v1::ChatMessage::Role role, bool first, const std::string& field,
                       FieldErrors& errors);
+// tool_choice against the request's chat input (null when it has none): FUNCTION names one of
+// the tools offered (any tool, for a session generation without messages), REQUIRED needs tools.
+void ValidateToolChoice(const v1::ToolChoice& choice, const v1::ChatMessages* chat,
+                        FieldErrors& errors);
 // display_name: at most 256 characters.
 void ValidateDisplayName(absl::string_view name, const std::string& field, FieldErrors& errors);
 
 // page_size: negative is invalid; 0 means `default_size`; above 1000 means 1000.
 absl::StatusOr<int> EffectivePageSize(int32_t page_size, int default_size);
 
-// "system", "user" or "assistant" (the SDK's role names); "" for ROLE_UNSPECIFIED.
+// "system", "user", "assistant" or "tool" (the SDK's role names); "" for ROLE_UNSPECIFIED.
 std::string RoleName(v1::ChatMessage::Role role);
 
 }  // namespace jamba::service

@@ -18,6 +18,7 @@
 #include "engine/file_util.h"
 #include "engine/model_config.h"
 #include "engine/status_macros.h"
+#include "engine/text/chat_template.h"
 #include "engine/text/tokenizer.h"
 #include "engine/text/tokenizer_trainer.h"
 #include "kernels/dtype.h"
@@ -239,9 +240,25 @@ absl::StatusOr<ModelConfig> DemoModelConfig(const DemoModelOptions& options) {
     c.num_experts = 8;
     c.mamba_dt_rank = 128;
     c.vocab_size = 32000;
+  } else if (options.preset == "reasoning-3b") {
+    // AI21-Jamba-Reasoning-3B / Jamba2-3B scaled down: 28 layers with attention at 7 and 21,
+    // every feed-forward dense, 20 query heads sharing ONE KV head (a group of 20), tied
+    // embeddings, and a dt rank of hidden / 16.
+    c.hidden_size = 320;
+    c.intermediate_size = 640;
+    c.num_hidden_layers = 28;
+    c.num_attention_heads = 20;
+    c.num_key_value_heads = 1;
+    c.attn_layer_period = 14;
+    c.attn_layer_offset = 7;
+    c.num_experts = 1;
+    c.num_experts_per_tok = 1;
+    c.mamba_dt_rank = 20;
+    c.tie_word_embeddings = true;
+    c.vocab_size = 2048;  // replaced by the trained tokenizer's size
   } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--preset must be \"demo\" or \"bench\", got \"", options.preset, "\""));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--preset must be \"demo\", \"bench\" or \"reasoning-3b\", got \"", options.preset, "\""));
   }
   if (options.attn_layer_period) c.attn_layer_period = *options.attn_layer_period;
   if (options.attn_layer_offset) c.attn_layer_offset = *options.attn_layer_offset;
@@ -253,16 +270,29 @@ absl::Status WriteDemoModel(const std::string& out_dir, const DemoModelOptions& 
   JAMBA_ASSIGN_OR_RETURN(ModelConfig config, DemoModelConfig(options));
   JAMBA_RETURN_IF_ERROR(MakeDirectory(out_dir));
 
-  // The tokenizer comes first: the demo model's vocabulary is exactly its pieces.
-  JAMBA_RETURN_IF_ERROR(engine::TrainDemoTokenizer(std::string(DemoCorpus()), 2048, out_dir));
+  // The tokenizer comes first: the demo model's vocabulary is exactly its pieces. The
+  // reasoning-3b preset ships tokenizer.json alone, with ChatML, tool and <think> tokens and its
+  // ChatML-with-tools-and-think template in tokenizer_config.json, as AI21's 3B models do.
+  engine::DemoTokenizerOptions tokenizer_options;
+  if (options.preset == "reasoning-3b") {
+    tokenizer_options.chat_pieces = {"<|im_start|>",    "<|im_end|>",      "<think>",
+                                     "</think>",        "<tool_call>",     "</tool_call>",
+                                     "<tool_response>", "</tool_response>"};
+    tokenizer_options.write_sentencepiece = false;
+    tokenizer_options.chat_template = std::string(engine::ChatTemplate::BuiltinChatmlSource());
+  }
+  JAMBA_RETURN_IF_ERROR(
+      engine::TrainDemoTokenizer(std::string(DemoCorpus()), 2048, out_dir, tokenizer_options));
   JAMBA_ASSIGN_OR_RETURN(auto tokenizer, engine::Tokenizer::Load(out_dir, config));
-  if (options.preset == "demo") config.vocab_size = tokenizer->num_pieces();
+  if (options.preset != "bench") config.vocab_size = tokenizer->num_pieces();
   config.bos_token_id = tokenizer->bos_id();
   config.pad_token_id = tokenizer->pad_id();
-  // Like Jamba 1.5+ (eos [2, 518]), the end of a chat turn ends generation too.
+  // Like Jamba 1.5+ (eos [2, 518]) and the 3B models (eos [2, 519]), the end of a chat turn ends
+  // generation too.
   config.eos_token_ids = {tokenizer->eos_ids().front()};
-  if (auto end_of_turn = tokenizer->PieceToId("<|eom|>"))
-    config.eos_token_ids.push_back(*end_of_turn);
+  for (const char* end_of_turn : {"<|eom|>", "<|im_end|>"}) {
+    if (auto id = tokenizer->PieceToId(end_of_turn)) config.eos_token_ids.push_back(*id);
+  }
   JAMBA_RETURN_IF_ERROR(engine::FinalizeModelConfig(config));
 
   JAMBA_RETURN_IF_ERROR(

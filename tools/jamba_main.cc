@@ -36,6 +36,11 @@ const Command kCommands[] = {
      "[--pieces]\n"
      "  jamba tokenize --server HOST:PORT (--text TEXT | --file F) [same flags]\n"
      "           (text is plain unless --parse-special-tokens: \"<|eom|>\" in it stays text)"},
+    {"render-chat", jamba::cli::RunRenderChat,
+     "render-chat --model DIR --messages FILE.json [--tools FILE.json] [--documents "
+     "FILE.json]\n"
+     "           [--variables JSON] [--continue] [--no-generation-prompt] [--ids]\n"
+     "           (the prompt the checkpoint's chat template renders, or its token ids)"},
     {"logits", jamba::cli::RunLogits,
      "logits --model DIR --input-ids IDS.npy --out LOGITS.npy [--chunk N] [--precision ...]"},
     {"bench", jamba::cli::RunBench,
@@ -49,7 +54,8 @@ const Command kCommands[] = {
      "           [--json OUT] [--svg OUT]\n"
      "  jamba bench --max-context --model DIR [--kv-dtype D] [--headroom-gib G] [--json OUT]"},
     {"make-demo-model", jamba::cli::RunMakeDemoModel,
-     "make-demo-model --out DIR [--seed S] [--preset demo|bench] [--attn-period P] [--shards N]"},
+     "make-demo-model --out DIR [--seed S] [--preset demo|bench|reasoning-3b] [--attn-period P]\n"
+     "           [--shards N]"},
     {"session", jamba::cli::RunSession,
      "session create|append|generate|fork|rewind|checkpoints|list|delete --store DIR --model DIR\n"
      "           [--tenant T] ...   (jamba session --help)\n"

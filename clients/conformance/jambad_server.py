@@ -87,6 +87,7 @@ class JambadServer:
             "--model", str(self.model_dir),
             "--listen", "127.0.0.1:0",
             "--metrics-listen", "127.0.0.1:0",
+            "--http-listen", "127.0.0.1:0",
             "--session-dir", str(self.session_dir or self.dir / "sessions"),
             "--threads", "2",
             "--drain-timeout", "10s",

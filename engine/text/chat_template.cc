@@ -1,111 +1,305 @@
-// Builds the Jamba chat template from the special tokens' ids (EncodeChat) or their text
-// (RenderChatText), after one shared validation of the conversation.
+// ChatTemplate: finding the checkpoint's template, the variables transformers passes to it,
+// rendering a continuation of a conversation already in a sequence, and tokenizing the rendered
+// segments (markup with special tokens, user data without).
 #include "engine/text/chat_template.h"
 
-#include <algorithm>
-#include <optional>
+#include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "engine/file_util.h"
 #include "engine/status_macros.h"
 #include "engine/text/special_tokens.h"
 
 namespace jamba::engine {
+
+// Generated from engine/text/templates/*.jinja (cmake/EmbedFile.cmake).
+std::string_view EmbeddedJamba15Template();
+std::string_view EmbeddedChatmlToolsThinkTemplate();
+
 namespace {
 
-// The role token of `role`, or null for a role the template does not know.
-const char* RoleToken(const std::string& role) {
-  if (role == "system") return kSystemRoleToken;
-  if (role == "user") return kUserRoleToken;
-  if (role == "assistant") return kAssistantRoleToken;
-  return nullptr;
+using Json = nlohmann::ordered_json;
+
+constexpr char kTemplateFile[] = "chat_template.jinja";
+constexpr char kTokenizerConfigFile[] = "tokenizer_config.json";
+// Content no real message holds, to find where a probe conversation's last message ends.
+constexpr char kSentinel[] = "JAMBA-CONTINUATION-7f3a9c1e";
+
+bool HasJambaChatTokens(const Tokenizer& tokenizer) {
+  for (const char* piece : {kBeginMessageToken, kEndMessageToken, kSystemRoleToken, kUserRoleToken,
+                            kAssistantRoleToken}) {
+    if (!tokenizer.PieceToId(piece).has_value()) return false;
+  }
+  return true;
 }
 
-absl::Status ValidateMessages(std::span<const ChatMessage> messages) {
-  for (size_t i = 0; i < messages.size(); ++i) {
-    const std::string& role = messages[i].role;
-    if (RoleToken(role) == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("chat message ", i, ": unknown role '", role,
-                                                     "' (expected system, user or assistant)"));
-    }
-    if (role == "system" && i != 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("chat message ", i, ": a system message must be the first message"));
-    }
+// The template named in tokenizer_config.json, if any: (source, origin).
+absl::StatusOr<std::optional<std::pair<std::string, std::string>>> TemplateFromTokenizerConfig(
+    const std::string& model_dir) {
+  const std::string path = JoinPath(model_dir, kTokenizerConfigFile);
+  if (!FileExists(path)) return std::nullopt;
+  JAMBA_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  const Json config = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (config.is_discarded() || !config.is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": malformed JSON"));
   }
-  return absl::OkStatus();
+  auto it = config.find("chat_template");
+  if (it == config.end() || it->is_null()) return std::nullopt;
+  if (it->is_string()) {
+    return std::make_pair(it->get<std::string>(), std::string(kTokenizerConfigFile));
+  }
+  if (!it->is_array() || it->empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": 'chat_template' must be a string or a list of {\"name\", \"template\"}"));
+  }
+  const Json* chosen = nullptr;
+  for (const Json& entry : *it) {
+    if (!entry.is_object() || !entry.contains("template") || !entry["template"].is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": every 'chat_template' entry needs a string 'template'"));
+    }
+    const bool is_default = entry.contains("name") && entry["name"] == "default";
+    if (chosen == nullptr || is_default) chosen = &entry;
+    if (is_default) break;
+  }
+  const std::string name = chosen->contains("name") && (*chosen)["name"].is_string()
+                               ? (*chosen)["name"].get<std::string>()
+                               : "first";
+  return std::make_pair((*chosen)["template"].get<std::string>(),
+                        absl::StrCat(kTokenizerConfigFile, " (", name, ")"));
+}
+
+// `rendered` from byte `begin` on, each segment keeping its flag.
+jinja::RenderOutput Suffix(const jinja::RenderOutput& rendered, size_t begin) {
+  jinja::RenderOutput out;
+  size_t offset = 0;
+  for (const jinja::RenderedSegment& segment : rendered.segments) {
+    const size_t end = offset + segment.text.size();
+    if (end > begin) {
+      const size_t skip = begin > offset ? begin - offset : 0;
+      out.segments.push_back({segment.text.substr(skip), segment.user_data});
+    }
+    offset = end;
+  }
+  return out;
+}
+
+// The position of the one occurrence of `needle` in `text`, or npos when it occurs never or twice.
+size_t FindOnce(const std::string& text, std::string_view needle) {
+  const size_t first = text.find(needle);
+  if (first == std::string::npos || text.find(needle, first + 1) != std::string::npos) {
+    return std::string::npos;
+  }
+  return first;
 }
 
 }  // namespace
 
-absl::StatusOr<std::vector<int32_t>> EncodeChat(const Tokenizer& tokenizer,
-                                                std::span<const ChatMessage> messages,
-                                                bool add_generation_prompt, bool add_bos,
-                                                int64_t max_tokens) {
-  JAMBA_RETURN_IF_ERROR(ValidateMessages(messages));
-  if (add_bos && tokenizer.bos_id() < 0) {
-    return absl::FailedPreconditionError("tokenizer has no BOS token for the chat template");
-  }
+std::string_view ChatTemplate::BuiltinJambaSource() { return EmbeddedJamba15Template(); }
+std::string_view ChatTemplate::BuiltinChatmlSource() { return EmbeddedChatmlToolsThinkTemplate(); }
 
-  // Look up exactly the markup this conversation needs, and report everything that is missing.
-  std::vector<std::string> missing;
-  auto lookup = [&](const char* piece) -> int32_t {
-    std::optional<int32_t> id = tokenizer.PieceToId(piece);
-    if (id.has_value()) return *id;
-    if (std::find(missing.begin(), missing.end(), piece) == missing.end()) missing.push_back(piece);
-    return -1;
-  };
-  const bool needs_markup = !messages.empty() || add_generation_prompt;
-  const int32_t begin_message = needs_markup ? lookup(kBeginMessageToken) : -1;
-  const int32_t end_message = messages.empty() ? -1 : lookup(kEndMessageToken);
-  std::vector<int32_t> role_ids;
-  for (const ChatMessage& message : messages) role_ids.push_back(lookup(RoleToken(message.role)));
-  const int32_t assistant = add_generation_prompt ? lookup(kAssistantRoleToken) : -1;
-  if (!missing.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("tokenizer lacks the chat special tokens ", absl::StrJoin(missing, ", ")));
+absl::StatusOr<std::unique_ptr<ChatTemplate>> ChatTemplate::Load(const std::string& model_dir,
+                                                                 const Tokenizer& tokenizer) {
+  const std::string file = JoinPath(model_dir, kTemplateFile);
+  if (FileExists(file)) {
+    JAMBA_ASSIGN_OR_RETURN(std::string source, ReadFileToString(file));
+    return FromSource(source, kTemplateFile, tokenizer);
   }
-
-  std::vector<int32_t> ids;
-  if (add_bos) ids.push_back(tokenizer.bos_id());
-  for (size_t i = 0; i < messages.size(); ++i) {
-    ids.push_back(begin_message);
-    ids.push_back(role_ids[i]);
-    // The template's space after the role token.
-    const std::string& content = messages[i].content;
-    // Content is what the user wrote: special-token strings in it stay text.
-    Tokenizer::EncodeOptions options;
-    if (max_tokens >= 0) {
-      options.max_tokens = std::max<int64_t>(0, max_tokens - static_cast<int64_t>(ids.size()));
-    }
-    auto content_ids = tokenizer.adds_space_prefix() ? tokenizer.Encode(content, options)
-                                                     : tokenizer.Encode(" " + content, options);
-    if (!content_ids.ok()) {
-      return absl::Status(content_ids.status().code(),
-                          absl::StrCat("chat message ", i, ": ", content_ids.status().message()));
-    }
-    ids.insert(ids.end(), content_ids->begin(), content_ids->end());
-    ids.push_back(end_message);
-    if (max_tokens >= 0 && static_cast<int64_t>(ids.size()) > max_tokens) return ids;
+  JAMBA_ASSIGN_OR_RETURN(auto configured, TemplateFromTokenizerConfig(model_dir));
+  if (configured.has_value()) {
+    return FromSource(configured->first, configured->second, tokenizer);
   }
-  if (add_generation_prompt) {
-    ids.push_back(begin_message);
-    ids.push_back(assistant);
+  if (HasJambaChatTokens(tokenizer)) {
+    return FromSource(BuiltinJambaSource(), "built-in (Jamba 1.5+)", tokenizer);
   }
-  return ids;
+  return absl::NotFoundError(absl::StrCat(model_dir, ": no chat template (", kTemplateFile, " or ",
+                                          kTokenizerConfigFile,
+                                          " chat_template) and no Jamba chat tokens"));
 }
 
-absl::StatusOr<std::string> RenderChatText(std::span<const ChatMessage> messages,
-                                           bool add_generation_prompt) {
-  JAMBA_RETURN_IF_ERROR(ValidateMessages(messages));
-  std::string text = kBosToken;
-  for (const ChatMessage& message : messages) {
-    absl::StrAppend(&text, kBeginMessageToken, RoleToken(message.role), " ", message.content,
-                    kEndMessageToken);
+absl::StatusOr<std::unique_ptr<ChatTemplate>> ChatTemplate::FromSource(std::string_view source,
+                                                                       std::string origin,
+                                                                       const Tokenizer& tokenizer) {
+  absl::StatusOr<jinja::Template> program = jinja::Template::Parse(source);
+  if (!program.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(origin, ": chat template: ", program.status().message()));
   }
-  if (add_generation_prompt) absl::StrAppend(&text, kBeginMessageToken, kAssistantRoleToken);
-  return text;
+  return std::make_unique<ChatTemplate>(PrivateTag(), *std::move(program), std::string(source),
+                                        std::move(origin), tokenizer);
+}
+
+ChatTemplate::ChatTemplate(PrivateTag, jinja::Template program, std::string source,
+                           std::string origin, const Tokenizer& tokenizer)
+    : program_(std::move(program)),
+      source_(std::move(source)),
+      origin_(std::move(origin)),
+      tokenizer_(&tokenizer) {
+  if (absl::StrContains(source_, kBeginMessageToken)) {
+    family_ = "jamba";
+  } else if (absl::StrContains(source_, "<|im_start|>")) {
+    family_ = "chatml";
+  } else {
+    family_ = "other";
+  }
+  if (absl::StrContains(source_, "<tool_calls>")) {
+    tool_call_format_ = ToolCallFormat::kJamba;
+  } else if (absl::StrContains(source_, "<tool_call>")) {
+    tool_call_format_ = ToolCallFormat::kHermes;
+  }
+  has_reasoning_ = absl::StrContains(source_, "<think>");
+  if (tokenizer.bos_id() >= 0) bos_token_ = tokenizer.IdToPiece(tokenizer.bos_id());
+  if (!tokenizer.eos_ids().empty()) eos_token_ = tokenizer.IdToPiece(tokenizer.eos_ids().front());
+}
+
+std::map<std::string, jinja::Value> ChatTemplate::Variables(
+    const ChatConversation& conversation) const {
+  // What transformers passes: absent tools and documents are None, the special tokens markup.
+  std::map<std::string, jinja::Value> variables;
+  for (const auto& [key, value] : conversation.variables.items()) {
+    variables[key] = jinja::FromJson(value, /*user_data=*/true);
+  }
+  variables["messages"] = jinja::FromJson(conversation.messages, /*user_data=*/true);
+  variables["tools"] = conversation.tools.empty()
+                           ? jinja::Value::None()
+                           : jinja::FromJson(conversation.tools, /*user_data=*/true);
+  variables["documents"] = conversation.documents.empty()
+                               ? jinja::Value::None()
+                               : jinja::FromJson(conversation.documents, /*user_data=*/true);
+  variables["add_generation_prompt"] = jinja::Value::Bool(conversation.add_generation_prompt);
+  if (!bos_token_.empty()) variables["bos_token"] = jinja::Value::String(bos_token_, false);
+  if (!eos_token_.empty()) variables["eos_token"] = jinja::Value::String(eos_token_, false);
+  return variables;
+}
+
+absl::StatusOr<jinja::RenderOutput> ChatTemplate::Render(
+    const ChatConversation& conversation) const {
+  JAMBA_RETURN_IF_ERROR(ValidateChatMessages(conversation.messages));
+  absl::StatusOr<jinja::RenderOutput> rendered = program_.Render(Variables(conversation));
+  if (!rendered.ok()) {
+    return absl::Status(rendered.status().code(), absl::StrCat("chat template (", origin_,
+                                                               "): ", rendered.status().message()));
+  }
+  return rendered;
+}
+
+absl::StatusOr<ChatTemplate::ProbeSplit> ChatTemplate::SplitAfterProbe(
+    const ChatConversation& conversation) const {
+  // Render a probe conversation P ending in a sentinel message, alone and followed by the
+  // conversation's messages. When P renders the same up to the sentinel both times, and its own
+  // closing of the sentinel's turn comes next both times, what follows is what the messages add.
+  // Several probes, because templates differ in the orders of roles they accept and in what they
+  // do to the last user turn.
+  const Json probes[] = {
+      Json::array(
+          {{{"role", "user"}, {"content", "x"}}, {{"role", "assistant"}, {"content", kSentinel}}}),
+      Json::array({{{"role", "user"}, {"content", kSentinel}}}),
+      Json::array({{{"role", "system"}, {"content", kSentinel}}}),
+  };
+  absl::Status last_error = absl::InvalidArgumentError("no probe conversation rendered");
+  for (const Json& probe : probes) {
+    ChatConversation alone = conversation;
+    alone.messages = probe;
+    alone.add_generation_prompt = false;
+    ChatConversation extended = conversation;
+    extended.messages = probe;
+    for (const Json& message : conversation.messages) extended.messages.push_back(message);
+    absl::StatusOr<jinja::RenderOutput> a = program_.Render(Variables(alone));
+    absl::StatusOr<jinja::RenderOutput> b = program_.Render(Variables(extended));
+    if (!a.ok() || !b.ok()) {
+      last_error = !a.ok() ? a.status() : b.status();
+      continue;
+    }
+    const std::string a_text = a->Text();
+    const std::string b_text = b->Text();
+    const size_t a_at = FindOnce(a_text, kSentinel);
+    const size_t b_at = FindOnce(b_text, kSentinel);
+    if (a_at == std::string::npos || a_at != b_at ||
+        a_text.compare(0, a_at, b_text, 0, b_at) != 0) {
+      continue;
+    }
+    const size_t after = a_at + sizeof(kSentinel) - 1;
+    const std::string_view closing = std::string_view(a_text).substr(after);
+    if (std::string_view(b_text).substr(after, closing.size()) != closing) continue;
+    return ProbeSplit{probe.back()["role"].get<std::string>(), Suffix(*a, after),
+                      Suffix(*b, after + closing.size())};
+  }
+  return last_error;
+}
+
+absl::StatusOr<jinja::RenderOutput> ChatTemplate::RenderContinuation(
+    const ChatConversation& conversation) const {
+  JAMBA_RETURN_IF_ERROR(ValidateChatMessages(conversation.messages));
+  absl::StatusOr<ProbeSplit> split = SplitAfterProbe(conversation);
+  if (!split.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "chat template (", origin_,
+        ") cannot render messages that continue a conversation: ", split.status().message()));
+  }
+  return std::move(split->added);
+}
+
+absl::StatusOr<std::vector<int32_t>> ChatTemplate::AssistantTurnClosing() const {
+  ChatConversation conversation;
+  conversation.messages = Json::array({{{"role", "user"}, {"content", "y"}}});
+  absl::StatusOr<ProbeSplit> split = SplitAfterProbe(conversation);
+  if (!split.ok()) return split.status();
+  if (split->probe_role != "assistant") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "chat template (", origin_, ") does not render a user message after an assistant turn"));
+  }
+  return Encode(split->closing);
+}
+
+absl::StatusOr<std::vector<int32_t>> ChatTemplate::Encode(const ChatConversation& conversation,
+                                                          bool continuation,
+                                                          int64_t max_tokens) const {
+  JAMBA_ASSIGN_OR_RETURN(jinja::RenderOutput rendered,
+                         continuation ? RenderContinuation(conversation) : Render(conversation));
+  return Encode(rendered, max_tokens);
+}
+
+absl::StatusOr<std::vector<int32_t>> ChatTemplate::Encode(const jinja::RenderOutput& rendered,
+                                                          int64_t max_tokens) const {
+  std::vector<TextSegment> segments;
+  segments.reserve(rendered.segments.size());
+  for (const jinja::RenderedSegment& segment : rendered.segments) {
+    segments.push_back({segment.text, /*parse_special=*/!segment.user_data});
+  }
+  Tokenizer::EncodeOptions options;
+  options.max_tokens = max_tokens;
+  return tokenizer_->Encode(segments, options);
+}
+
+absl::Status ValidateChatMessages(const nlohmann::ordered_json& messages) {
+  if (!messages.is_array()) return absl::InvalidArgumentError("messages must be a list");
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const Json& message = messages[i];
+    auto fail = [i](const std::string& what) {
+      return absl::InvalidArgumentError(absl::StrCat("messages[", i, "]: ", what));
+    };
+    if (!message.is_object()) return fail("must be an object");
+    const Json* role = message.contains("role") ? &message["role"] : nullptr;
+    if (role == nullptr || !role->is_string()) return fail("needs a string 'role'");
+    const std::string name = role->get<std::string>();
+    if (name != "system" && name != "user" && name != "assistant" && name != "tool") {
+      return fail(absl::StrCat("unknown role '", name.substr(0, 32),
+                               "' (expected system, user, assistant or tool)"));
+    }
+    if (message.contains("content")) {
+      const Json& content = message["content"];
+      if (!content.is_string() && !content.is_array() && !content.is_null()) {
+        return fail("'content' must be a string or a list of parts");
+      }
+    }
+    if (message.contains("tool_calls") && !message["tool_calls"].is_null()) {
+      if (name != "assistant") return fail("only assistant messages have tool_calls");
+      if (!message["tool_calls"].is_array()) return fail("'tool_calls' must be a list");
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace jamba::engine

@@ -15,14 +15,22 @@ size_t CountLeadingSpaces(std::string_view text) {
 }  // namespace
 
 void PieceTable::AppendTokenBytes(int32_t id, bool skip_special_tokens, bool& at_start,
-                                  std::string& bytes) const {
+                                  std::string& bytes, bool keep_markup) const {
   if (id < 0 || id >= size()) return;
   const Piece& piece = pieces[id];
   if (piece.kind == PieceKind::kAbsent) return;
-  if (piece.special) {
+  const bool shown_markup = keep_markup && piece.markup;
+  if (piece.special && !shown_markup) {
     if (skip_special_tokens) return;
+    if (!specials_follow_text_rules || piece.kind != PieceKind::kText) {
+      bytes += piece.bytes;
+      if (piece.kind != PieceKind::kControl) at_start = false;
+      return;
+    }
+  }
+  if (shown_markup) {
     bytes += piece.bytes;
-    if (piece.kind != PieceKind::kControl) at_start = false;
+    at_start = false;
     return;
   }
   switch (piece.kind) {
@@ -42,8 +50,13 @@ void PieceTable::AppendTokenBytes(int32_t id, bool skip_special_tokens, bool& at
           at_start = false;
           break;
         case LeadingSpaceRule::kStripOne:
+          if (text.empty()) return;
           // Even a piece that was only the stripped space ends the start.
           if (spaces > 0) text.remove_prefix(1);
+          at_start = false;
+          break;
+        case LeadingSpaceRule::kFirstPieceOwnText:
+          if (static_cast<size_t>(id) < first_piece_bytes.size()) text = first_piece_bytes[id];
           at_start = false;
           break;
         case LeadingSpaceRule::kStripAllLeading:
@@ -61,10 +74,11 @@ void PieceTable::AppendTokenBytes(int32_t id, bool skip_special_tokens, bool& at
   }
 }
 
-std::string PieceTable::Decode(std::span<const int32_t> ids, bool skip_special_tokens) const {
+std::string PieceTable::Decode(std::span<const int32_t> ids, bool skip_special_tokens,
+                               bool keep_markup) const {
   std::string bytes;
   bool at_start = true;
-  for (int32_t id : ids) AppendTokenBytes(id, skip_special_tokens, at_start, bytes);
+  for (int32_t id : ids) AppendTokenBytes(id, skip_special_tokens, at_start, bytes, keep_markup);
   std::string text;
   text.reserve(bytes.size());
   AppendRepairedUtf8(bytes, /*end_of_input=*/true, text);

@@ -6,11 +6,14 @@
 
 namespace jamba::engine {
 
-StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool skip_special_tokens)
-    : tokenizer_(&tokenizer), skip_special_tokens_(skip_special_tokens) {}
+StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool skip_special_tokens, bool keep_markup)
+    : tokenizer_(&tokenizer),
+      skip_special_tokens_(skip_special_tokens),
+      keep_markup_(keep_markup) {}
 
 std::string StreamDecoder::Push(int32_t token) {
-  tokenizer_->piece_table().AppendTokenBytes(token, skip_special_tokens_, at_start_, pending_);
+  tokenizer_->piece_table().AppendTokenBytes(token, skip_special_tokens_, at_start_, pending_,
+                                             keep_markup_);
   std::string text;
   const size_t used = AppendRepairedUtf8(pending_, /*end_of_input=*/false, text);
   pending_.erase(0, used);

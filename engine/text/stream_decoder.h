@@ -11,7 +11,8 @@
 namespace jamba::engine {
 
 // The concatenation of everything Push and Finish return equals
-// tokenizer.Decode(all pushed tokens, skip_special_tokens), and every returned string is valid
+// tokenizer.piece_table().Decode(all pushed tokens, skip_special_tokens, keep_markup) (which is
+// tokenizer.Decode when keep_markup is false), and every returned string is valid
 // UTF-8. Bytes of a character split over several byte-fallback tokens (<0xF0><0x9F>...) are held
 // back until the character is complete.
 //
@@ -23,7 +24,10 @@ namespace jamba::engine {
 // One decoder per stream, used from one thread at a time; the tokenizer must outlive it.
 class StreamDecoder {
  public:
-  explicit StreamDecoder(const Tokenizer& tokenizer, bool skip_special_tokens = true);
+  // `keep_markup`: output markup tokens (<think>, <tool_call>) are kept even when special tokens
+  // are skipped, as generation does so that chat replies can be read.
+  explicit StreamDecoder(const Tokenizer& tokenizer, bool skip_special_tokens = true,
+                         bool keep_markup = false);
 
   // The text that `token` completes: possibly empty, never ending inside a character.
   std::string Push(int32_t token);
@@ -34,6 +38,7 @@ class StreamDecoder {
  private:
   const Tokenizer* tokenizer_;  // not owned
   bool skip_special_tokens_;
+  bool keep_markup_;
   bool at_start_ = true;  // no visible text yet (see PieceTable::AppendTokenBytes)
   std::string pending_;   // the start of a character whose other bytes have not arrived
 };

@@ -1,6 +1,6 @@
-// Tokenizer: loads tokenizer.model (through SpmProcessor: SentencePiece stays behind that wrapper)
-// and the Hugging Face special-token files into a PieceTable for decoding and a TextEncoder for
-// encoding, and resolves the BOS/EOS/PAD ids.
+// Tokenizer: loads tokenizer.json (tokenizer_json*.h) or tokenizer.model (through SpmProcessor:
+// SentencePiece stays behind that wrapper) and the Hugging Face special-token files into a
+// PieceTable for decoding and a TextEncoder for encoding, and resolves the BOS/EOS/PAD ids.
 #include "engine/text/tokenizer.h"
 
 #include <algorithm>
@@ -14,15 +14,23 @@
 #include "engine/sha256.h"
 #include "engine/status_macros.h"
 #include "engine/text/special_token_files.h"
+#include "engine/text/special_token_matcher.h"
 #include "engine/text/spm_encoder.h"
 #include "engine/text/spm_processor.h"
+#include "engine/text/tokenizer_json_decoder.h"
+#include "engine/text/tokenizer_json_encoder.h"
 #include "engine/text/utf8.h"
 
 namespace jamba::engine {
 namespace {
 
 constexpr char kModelFile[] = "tokenizer.model";
+constexpr char kJsonFile[] = "tokenizer.json";
 constexpr std::string_view kSpaceMarker = "\xE2\x96\x81";  // U+2581, SentencePiece's space
+// Tags of a completion's structure that chat output parsers read: shown in decoded text even when
+// the tokenizer calls them special.
+constexpr std::string_view kOutputMarkupTags[] = {"<think>",      "</think>",     "<tool_call>",
+                                                  "</tool_call>", "<tool_calls>", "</tool_calls>"};
 // Bounds the table a malformed added_tokens_decoder could make us allocate.
 constexpr int64_t kMaxAddedTokens = 1 << 20;
 
@@ -115,10 +123,12 @@ Tokenizer::~Tokenizer() = default;
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& model_dir,
                                                            const ModelConfig& config) {
+  const std::string json_path = JoinPath(model_dir, kJsonFile);
+  if (FileExists(json_path)) return LoadTokenizerJson(model_dir, json_path, config);
   const std::string model_path = JoinPath(model_dir, kModelFile);
   if (!FileExists(model_path)) {
-    return absl::NotFoundError(absl::StrCat(model_dir, ": no ", kModelFile,
-                                            " (SentencePiece model); only token ids can be used"));
+    return absl::NotFoundError(absl::StrCat(model_dir, ": no ", kJsonFile, " or ", kModelFile,
+                                            "; only token ids can be used"));
   }
   JAMBA_ASSIGN_OR_RETURN(std::string model_bytes, ReadFileToString(model_path));
   std::string spm_error;
@@ -136,8 +146,112 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& mo
   JAMBA_RETURN_IF_ERROR(tokenizer->MeasureSentencePieceRules(*spm, model_path));
   JAMBA_ASSIGN_OR_RETURN(tokenizer->encoder_,
                          SpmEncoder::Create(model_bytes, tokenizer->table_, model_path));
+  tokenizer->BuildSpecialMatcher();
+  tokenizer->kind_ = "sentencepiece";
   JAMBA_ASSIGN_OR_RETURN(tokenizer->content_hash_, tokenizer->ComputeContentHash(model_bytes));
+  if (tokenizer->bos_id_ >= 0) tokenizer->bos_prefix_ = {tokenizer->bos_id_};
   return tokenizer;
+}
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::LoadTokenizerJson(
+    const std::string& model_dir, const std::string& path, const ModelConfig& config) {
+  JAMBA_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
+  JAMBA_ASSIGN_OR_RETURN(TokenizerJsonSpec spec, ParseTokenizerJson(bytes, path));
+  JAMBA_ASSIGN_OR_RETURN(SpecialTokenSettings settings, ReadSpecialTokenFiles(model_dir));
+  JAMBA_ASSIGN_OR_RETURN(TokenizerJsonTable built, BuildTokenizerJsonTable(spec, path));
+  auto tokenizer = std::make_unique<Tokenizer>(PrivateTag());
+  tokenizer->kind_ = kJsonFile;
+  tokenizer->table_ = std::move(built.table);
+  tokenizer->piece_names_ = std::move(built.names);
+  JAMBA_ASSIGN_OR_RETURN(std::vector<AddedTokenSpec> extra,
+                         tokenizer->ApplySideFileAddedTokens(settings, spec));
+  JAMBA_RETURN_IF_ERROR(tokenizer->ResolveSpecialIds(model_dir, config, settings, std::nullopt));
+
+  // The encoder matches tokenizer.json's added tokens, those of the side files, and every other
+  // special piece (transformers registers the side files' special tokens as added tokens).
+  std::vector<AddedTokenSpec> added = spec.added_tokens;
+  added.insert(added.end(), extra.begin(), extra.end());
+  std::set<int32_t> listed;
+  for (const AddedTokenSpec& token : added) listed.insert(token.id);
+  for (int32_t id = 0; id < tokenizer->num_pieces(); ++id) {
+    if (tokenizer->table_.pieces[id].special && !listed.contains(id) &&
+        !tokenizer->piece_names_[id].empty()) {
+      added.push_back({.id = id, .content = tokenizer->piece_names_[id], .special = true});
+    }
+  }
+  auto encoder = TokenizerJsonEncoder::Create(spec, added, path);
+  if (!encoder.ok()) return encoder.status();
+  tokenizer->encoder_ = *std::move(encoder);
+  tokenizer->BuildSpecialMatcher();
+
+  if (spec.post_processor.has_value()) {
+    for (const std::vector<int32_t>* ids :
+         {&spec.post_processor->prefix, &spec.post_processor->suffix}) {
+      for (int32_t id : *ids) {
+        if (id >= tokenizer->num_pieces()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              path, ": post_processor.special_tokens has id ", id, ", which is not a piece"));
+        }
+      }
+    }
+    tokenizer->bos_prefix_ = spec.post_processor->prefix;
+    tokenizer->bos_suffix_ = spec.post_processor->suffix;
+  } else if (tokenizer->bos_id_ >= 0) {
+    tokenizer->bos_prefix_ = {tokenizer->bos_id_};
+  }
+  // Does a lone word come out as a word start (decoding with a leading space after other text)?
+  std::vector<int32_t> probe;
+  const TextSegment x{"x", false};
+  JAMBA_RETURN_IF_ERROR(tokenizer->encoder_->Encode({&x, 1}, -1, probe));
+  tokenizer->adds_space_prefix_ =
+      !probe.empty() && tokenizer->table_.pieces[probe.front()].bytes.starts_with(' ');
+  JAMBA_ASSIGN_OR_RETURN(tokenizer->content_hash_, tokenizer->ComputeContentHash(bytes));
+  return tokenizer;
+}
+
+absl::StatusOr<std::vector<AddedTokenSpec>> Tokenizer::ApplySideFileAddedTokens(
+    const SpecialTokenSettings& settings, const TokenizerJsonSpec& spec) {
+  std::vector<AddedTokenSpec> extra;
+  const int64_t json_pieces = num_pieces();
+  int64_t total = json_pieces;
+  for (const AddedToken& added : settings.added) {
+    if (added.id >= json_pieces + kMaxAddedTokens) {
+      return FileFieldError(added.path, absl::StrCat("added_tokens_decoder.", added.id),
+                            "is implausibly large for a token id");
+    }
+    total = std::max(total, added.id + 1);
+  }
+  table_.pieces.resize(total);
+  piece_names_.resize(total);
+  if (!table_.first_piece_bytes.empty()) table_.first_piece_bytes.resize(total);
+  for (const AddedToken& added : settings.added) {
+    Piece& piece = table_.pieces[added.id];
+    const std::string field = absl::StrCat("added_tokens_decoder.", added.id);
+    if (added.id < json_pieces && !piece_names_[added.id].empty()) {
+      if (piece_names_[added.id] != added.content) {
+        return FileFieldError(added.path, field,
+                              absl::StrCat("is '", added.content, "' but ", kJsonFile, " has '",
+                                           piece_names_[added.id], "' at that id"));
+      }
+    } else {
+      piece.kind = PieceKind::kText;
+      piece.bytes = added.content;
+      piece_names_[added.id] = added.content;
+      if (!table_.first_piece_bytes.empty()) table_.first_piece_bytes[added.id] = added.content;
+      extra.push_back({.id = static_cast<int32_t>(added.id),
+                       .content = added.content,
+                       .special = added.special});
+      added_pieces_.emplace_back(static_cast<int32_t>(added.id), added.content);
+    }
+    piece.special = piece.special || added.special;
+  }
+  // Added tokens first: their names win over a model piece spelled the same.
+  for (const AddedTokenSpec& token : spec.added_tokens) piece_ids_.emplace(token.content, token.id);
+  for (const auto& [id, content] : added_pieces_) piece_ids_.emplace(content, id);
+  for (int32_t id = 0; id < num_pieces(); ++id) {
+    if (!piece_names_[id].empty()) piece_ids_.emplace(piece_names_[id], id);
+  }
+  return extra;
 }
 
 absl::Status Tokenizer::BuildSentencePieceTable(const SpmProcessor& spm,
@@ -285,6 +399,10 @@ absl::Status Tokenizer::ResolveSpecialIds(const std::string& model_dir, const Mo
     if (id >= 0) special_ids.push_back(id);
   }
   for (int32_t id : special_ids) table_.pieces[id].special = true;
+  for (Piece& piece : table_.pieces) {
+    if (!piece.special) continue;
+    for (std::string_view tag : kOutputMarkupTags) piece.markup |= piece.bytes == tag;
+  }
   return absl::OkStatus();
 }
 
@@ -302,7 +420,8 @@ absl::StatusOr<std::string> Tokenizer::ComputeContentHash(const std::string& mod
     absl::StrAppend(&settings, "added=", id, ":", content.size(), ":", content, "\n");
   }
   Sha256 hash;
-  hash.Update("jamba-tokenizer-v1\n");
+  // tokenizer.model keeps the original form (persisted sessions are bound to it).
+  hash.Update(kind_ == kJsonFile ? "jamba-tokenizer-json-v1\n" : "jamba-tokenizer-v1\n");
   hash.Update(absl::StrCat(model_bytes.size(), "\n"));
   hash.Update(model_bytes);
   hash.Update(settings);
@@ -327,13 +446,69 @@ absl::StatusOr<std::vector<int32_t>> Tokenizer::Encode(std::span<const TextSegme
   }
   std::vector<int32_t> ids;
   if (options.add_bos) {
-    if (bos_id_ < 0) return absl::FailedPreconditionError("the model has no BOS token");
-    ids.push_back(bos_id_);
+    if (bos_prefix_.empty() && bos_suffix_.empty()) {
+      return absl::FailedPreconditionError("the model has no BOS token");
+    }
+    ids = bos_prefix_;
   }
   const int64_t budget =
       options.max_tokens < 0 ? -1 : std::max<int64_t>(0, options.max_tokens - ids.size());
-  JAMBA_RETURN_IF_ERROR(encoder_->Encode(segments, budget, ids));
+  std::vector<std::string> storage;
+  const std::vector<TextSegment> normalized = SpanSpecialTokens(segments, storage);
+  JAMBA_RETURN_IF_ERROR(encoder_->Encode(normalized, budget, ids));
+  if (options.add_bos) ids.insert(ids.end(), bos_suffix_.begin(), bos_suffix_.end());
   return ids;
+}
+
+std::vector<TextSegment> Tokenizer::SpanSpecialTokens(std::span<const TextSegment> segments,
+                                                      std::vector<std::string>& storage) const {
+  // Only a special token that begins in markup and runs on into user data needs work: chat
+  // templates build tags from fixed names ("<|" ~ role ~ "|>"), and those are markup.
+  bool mixed = false;
+  for (size_t i = 0; i + 1 < segments.size() && !mixed; ++i) {
+    mixed = segments[i].parse_special && !segments[i + 1].parse_special;
+  }
+  if (!mixed || special_matcher_.empty()) {
+    return std::vector<TextSegment>(segments.begin(), segments.end());
+  }
+  std::string text;
+  std::vector<bool> markup;  // per byte
+  for (const TextSegment& segment : segments) {
+    text.append(segment.text);
+    markup.insert(markup.end(), segment.text.size(), segment.parse_special);
+  }
+  for (size_t from = 0;;) {
+    const std::optional<SpecialTokenMatcher::Match> match = special_matcher_.FindNext(text, from);
+    if (!match.has_value()) break;
+    if (markup[match->begin]) {
+      std::fill(markup.begin() + match->begin, markup.begin() + match->begin + match->length, true);
+      from = match->begin + match->length;
+    } else {
+      from = match->begin + 1;  // begins in user data: never a token
+    }
+  }
+  // The same text, cut where the flag changes.
+  std::vector<TextSegment> out;
+  storage.push_back(std::move(text));
+  const std::string_view all = storage.back();
+  for (size_t begin = 0; begin < all.size();) {
+    size_t end = begin;
+    while (end < all.size() && markup[end] == markup[begin]) ++end;
+    out.push_back({all.substr(begin, end - begin), static_cast<bool>(markup[begin])});
+    begin = end;
+  }
+  return out;
+}
+
+void Tokenizer::BuildSpecialMatcher() {
+  std::vector<std::pair<std::string, int32_t>> specials;
+  for (int64_t id = 0; id < num_pieces(); ++id) {
+    const Piece& piece = table_.pieces[id];
+    if (piece.special && !piece.bytes.empty()) {
+      specials.emplace_back(piece.bytes, static_cast<int32_t>(id));
+    }
+  }
+  special_matcher_ = SpecialTokenMatcher(specials);
 }
 
 std::string Tokenizer::Decode(std::span<const int32_t> ids, bool skip_special_tokens) const {

@@ -1,5 +1,6 @@
-// Tokenizer: text <-> token ids for a Jamba checkpoint, from its SentencePiece tokenizer.model and
-// the special-token settings of the Hugging Face files beside it (spec section 5.3).
+// Tokenizer: text <-> token ids for a Jamba checkpoint, from its Hugging Face tokenizer.json or its
+// SentencePiece tokenizer.model, and the special-token settings of the Hugging Face files beside it
+// (spec section 5.3).
 #ifndef JAMBA_ENGINE_TEXT_TOKENIZER_H_
 #define JAMBA_ENGINE_TEXT_TOKENIZER_H_
 
@@ -15,7 +16,9 @@
 #include "absl/status/statusor.h"
 #include "engine/model_config.h"
 #include "engine/text/piece_table.h"
+#include "engine/text/special_token_matcher.h"
 #include "engine/text/text_encoder.h"
+#include "engine/text/tokenizer_json.h"
 
 namespace jamba::engine {
 
@@ -51,9 +54,17 @@ class Tokenizer {
     int64_t max_tokens = -1;
   };
 
-  // Loads <model_dir>/tokenizer.model plus, when present, tokenizer_config.json,
-  // special_tokens_map.json and generation_config.json. NotFound when there is no tokenizer.model
-  // (callers then work on token ids only); InvalidArgument, naming the file, for a malformed file.
+  // Loads <model_dir>/tokenizer.json when it exists (as transformers' AutoTokenizer does), else
+  // <model_dir>/tokenizer.model, plus, when present, tokenizer_config.json,
+  // special_tokens_map.json and generation_config.json. NotFound when there is neither tokenizer
+  // file (callers then work on token ids only); InvalidArgument, naming the file (and for
+  // tokenizer.json the JSON path and component), for a malformed or unsupported file.
+  //
+  // tokenizer.json: ids are those of Hugging Face's tokenizers for the same file, with special
+  // added tokens recognised only where special tokens are parsed (transformers'
+  // split_special_tokens=True for plain text). add_bos adds what its TemplateProcessing
+  // post-processor adds around a single sequence (without one: the BOS id below). The special
+  // tokens the side files name are matched like tokenizer.json's special added tokens.
   //
   // Ids: BOS is generation_config.json's bos_token_id, else config.bos_token_id. EOS is
   // generation_config.json's eos_token_id (an int or a list), else config.eos_token_ids, plus the
@@ -71,15 +82,20 @@ class Tokenizer {
   Tokenizer& operator=(const Tokenizer&) = delete;
 
   // InvalidArgument if `text` is not valid UTF-8 (the error gives the byte offset);
-  // FailedPrecondition if `add_bos` and the model has no BOS token.
+  // FailedPrecondition if `add_bos` and the model has no BOS token (nor a post-processor).
   absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text,
                                               const EncodeOptions& options) const;
-  // The concatenated segments as one text, special tokens recognised only in segments that ask
-  // for it (options.parse_special is ignored). Errors as above, the offset counted over all.
+  // The concatenated segments as one text, special tokens recognised only where they begin in a
+  // segment that asks for it (a token that begins in markup may run on into the next segment:
+  // templates build tags like "<|" ~ role ~ "|>"); options.parse_special is ignored. Errors as
+  // above, the offset counted over all.
   absl::StatusOr<std::vector<int32_t>> Encode(std::span<const TextSegment> segments,
                                               const EncodeOptions& options) const;
 
-  // Always valid UTF-8. Ordinary pieces decode exactly as SentencePiece decodes them, including
+  // Always valid UTF-8. tokenizer.json: as Hugging Face's decoder chain decodes them (see
+  // tokenizer_json_decoder.h for the one difference, on byte runs that are not UTF-8); special
+  // tokens shown are tokens like the others there.
+  // SentencePiece: ordinary pieces decode exactly as SentencePiece decodes them, including
   // how it drops the space marker(s) at the start of the text. Special tokens are left out or,
   // when !skip_special_tokens, shown as their piece text (control pieces such as BOS, which
   // SentencePiece shows as nothing, do not count as the start of the text). Bytes that do not form
@@ -103,9 +119,12 @@ class Tokenizer {
   // How each id decodes (StreamDecoder continues a decode with it).
   const PieceTable& piece_table() const { return table_; }
 
-  // Lower-case hex SHA-256 over tokenizer.model's bytes and the special-token settings above, so
-  // persisted state can be bound to exactly this tokenizer.
+  // Lower-case hex SHA-256 over the bytes of the tokenizer file used (tokenizer.json or
+  // tokenizer.model) and the special-token settings above, so persisted state can be bound to
+  // exactly this tokenizer.
   const std::string& ContentHash() const { return content_hash_; }
+  // Which file the tokenizer came from: "tokenizer.json" or "sentencepiece".
+  const std::string& kind() const { return kind_; }
 
  private:
   // Steps of Load.
@@ -117,12 +136,28 @@ class Tokenizer {
                                  const SpecialTokenSettings& settings,
                                  std::optional<int32_t> format_eos);  // the file's own EOS
   absl::StatusOr<std::string> ComputeContentHash(const std::string& model_bytes) const;
+  void BuildSpecialMatcher();
+  // `segments` re-cut so that every special token that begins in a parse_special segment lies
+  // wholly inside one (the encoders match tokens within a segment); `storage` keeps the text.
+  std::vector<TextSegment> SpanSpecialTokens(std::span<const TextSegment> segments,
+                                             std::vector<std::string>& storage) const;
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizerJson(const std::string& model_dir,
+                                                                      const std::string& path,
+                                                                      const ModelConfig& config);
+  // Special-token side files for a tokenizer.json: their added tokens checked against (or added
+  // to) the table; returns the added tokens beyond tokenizer.json's own.
+  absl::StatusOr<std::vector<AddedTokenSpec>> ApplySideFileAddedTokens(
+      const SpecialTokenSettings& settings, const TokenizerJsonSpec& spec);
 
   PieceTable table_;
   std::vector<std::string> piece_names_;  // indexed by id, as stored in the vocabulary
   std::unordered_map<std::string, int32_t> piece_ids_;
   std::vector<std::pair<int32_t, std::string>> added_pieces_;  // beyond the model's own pieces
   std::unique_ptr<TextEncoder> encoder_;
+  SpecialTokenMatcher special_matcher_;  // every special piece's text
+  // What add_bos puts around the text.
+  std::vector<int32_t> bos_prefix_, bos_suffix_;
+  std::string kind_;
   bool adds_space_prefix_ = true;
   int32_t bos_id_ = -1;
   std::vector<int32_t> eos_ids_;

@@ -15,6 +15,7 @@
 #include "engine/text/special_tokens.h"
 #include "engine/text/spm_processor.h"
 #include "engine/text/spm_trainer.h"
+#include "engine/text/tokenizer_json_writer.h"
 #include "engine/text/utf8.h"
 #include "nlohmann/json.hpp"
 
@@ -25,8 +26,13 @@ using Json = nlohmann::json;
 
 // Ids 0..3 are set through SentencePiece's pad/bos/eos/unk options; user-defined symbols follow.
 constexpr const char* kMetaPieces[] = {kPadToken, kBosToken, kEosToken, kUnkToken};
-constexpr const char* kChatPieces[] = {kBeginMessageToken, kEndMessageToken, kSystemRoleToken,
-                                       kUserRoleToken, kAssistantRoleToken};
+constexpr const char* kJambaChatPieces[] = {kBeginMessageToken, kEndMessageToken, kSystemRoleToken,
+                                            kUserRoleToken, kAssistantRoleToken};
+
+std::vector<std::string> ChatPieces(const DemoTokenizerOptions& options) {
+  if (!options.chat_pieces.empty()) return options.chat_pieces;
+  return std::vector<std::string>(std::begin(kJambaChatPieces), std::end(kJambaChatPieces));
+}
 
 // Non-blank lines, without a trailing '\r'.
 std::vector<std::string> SplitSentences(const std::string& corpus) {
@@ -43,8 +49,8 @@ std::vector<std::string> SplitSentences(const std::string& corpus) {
   return sentences;
 }
 
-std::vector<std::pair<std::string, std::string>> TrainerOptions(int vocab_size) {
-  std::vector<std::string> chat_pieces(std::begin(kChatPieces), std::end(kChatPieces));
+std::vector<std::pair<std::string, std::string>> TrainerOptions(
+    int vocab_size, const std::vector<std::string>& chat_pieces) {
   return {
       {"model_type", "bpe"},
       {"vocab_size", absl::StrCat(vocab_size)},
@@ -77,7 +83,8 @@ std::vector<std::pair<std::string, std::string>> TrainerOptions(int vocab_size) 
 }
 
 // Checks the trained model has the piece layout TrainDemoTokenizer promises.
-absl::Status CheckPieceLayout(const std::string& model) {
+absl::Status CheckPieceLayout(const std::string& model,
+                              const std::vector<std::string>& chat_pieces) {
   std::string error;
   std::unique_ptr<SpmProcessor> spm = SpmProcessor::Load(model, error);
   if (spm == nullptr)
@@ -90,7 +97,7 @@ absl::Status CheckPieceLayout(const std::string& model) {
     }
     ++id;
   }
-  for (const char* piece : kChatPieces) {
+  for (const std::string& piece : chat_pieces) {
     if (spm->IdToPiece(id) != piece) {
       return absl::InternalError(absl::StrCat("trained model has '", spm->IdToPiece(id), "' at id ",
                                               id, ", expected '", piece, "'"));
@@ -127,7 +134,8 @@ Json AddedTokenJson(const char* content) {
               {"single_word", false}};
 }
 
-std::string TokenizerConfigJson() {
+std::string TokenizerConfigJson(const std::vector<std::string>& chat_pieces,
+                                const std::string& chat_template) {
   Json added = Json::object();
   int id = 0;
   for (const char* piece : kMetaPieces) {
@@ -135,8 +143,8 @@ std::string TokenizerConfigJson() {
     token["special"] = true;
     added[absl::StrCat(id++)] = token;
   }
-  for (const char* piece : kChatPieces) {
-    Json token = AddedTokenJson(piece);
+  for (const std::string& piece : chat_pieces) {
+    Json token = AddedTokenJson(piece.c_str());
     token["special"] = true;
     added[absl::StrCat(id++)] = token;
   }
@@ -144,8 +152,7 @@ std::string TokenizerConfigJson() {
       {"add_bos_token", true},
       {"add_eos_token", false},
       {"added_tokens_decoder", added},
-      {"additional_special_tokens",
-       Json(std::vector<std::string>(std::begin(kChatPieces), std::end(kChatPieces)))},
+      {"additional_special_tokens", Json(chat_pieces)},
       {"bos_token", kBosToken},
       {"clean_up_tokenization_spaces", false},
       {"eos_token", kEosToken},
@@ -156,12 +163,13 @@ std::string TokenizerConfigJson() {
       {"tokenizer_class", "LlamaTokenizer"},
       {"unk_token", kUnkToken},
   };
+  if (!chat_template.empty()) config["chat_template"] = chat_template;
   return config.dump(2) + "\n";
 }
 
-std::string SpecialTokensMapJson() {
+std::string SpecialTokensMapJson(const std::vector<std::string>& chat_pieces) {
   Json additional = Json::array();
-  for (const char* piece : kChatPieces) additional.push_back(AddedTokenJson(piece));
+  for (const std::string& piece : chat_pieces) additional.push_back(AddedTokenJson(piece.c_str()));
   Json map = {
       {"additional_special_tokens", additional}, {"bos_token", AddedTokenJson(kBosToken)},
       {"eos_token", AddedTokenJson(kEosToken)},  {"pad_token", AddedTokenJson(kPadToken)},
@@ -172,8 +180,29 @@ std::string SpecialTokensMapJson() {
 
 }  // namespace
 
+absl::StatusOr<std::string> DemoTokenizerJson(const std::string& model,
+                                              const std::vector<std::string>& chat_pieces) {
+  TokenizerJsonOptions options;
+  // Metaspace with prepend_scheme "first": the space marker only at the very start of the text, as
+  // SentencePiece itself and the tokenizer.model encoder do, so the two files give the same ids
+  // for chat prompts too (the legacy normalizer prepends one after every special token).
+  options.style = TokenizerJsonOptions::Style::kMetaspace;
+  options.special_pieces.assign(std::begin(kMetaPieces), std::end(kMetaPieces));
+  options.special_pieces.insert(options.special_pieces.end(), chat_pieces.begin(),
+                                chat_pieces.end());
+  options.bos_piece = kBosToken;
+  return SentencePieceToTokenizerJson(model, options);
+}
+
 absl::Status TrainDemoTokenizer(const std::string& corpus_text, int vocab_size,
                                 const std::string& output_dir) {
+  return TrainDemoTokenizer(corpus_text, vocab_size, output_dir, DemoTokenizerOptions());
+}
+
+absl::Status TrainDemoTokenizer(const std::string& corpus_text, int vocab_size,
+                                const std::string& output_dir,
+                                const DemoTokenizerOptions& options) {
+  const std::vector<std::string> chat_pieces = ChatPieces(options);
   if (vocab_size < kMinDemoVocabSize || vocab_size > kMaxDemoVocabSize) {
     return absl::InvalidArgumentError(absl::StrCat("demo tokenizer vocab_size must be in [",
                                                    kMinDemoVocabSize, ", ", kMaxDemoVocabSize,
@@ -188,10 +217,10 @@ absl::Status TrainDemoTokenizer(const std::string& corpus_text, int vocab_size,
 
   std::string model;
   std::string error;
-  if (!TrainSentencePieceModel(sentences, TrainerOptions(vocab_size), model, error)) {
+  if (!TrainSentencePieceModel(sentences, TrainerOptions(vocab_size, chat_pieces), model, error)) {
     return absl::InvalidArgumentError(absl::StrCat("SentencePiece training failed: ", error));
   }
-  JAMBA_RETURN_IF_ERROR(CheckPieceLayout(model));
+  JAMBA_RETURN_IF_ERROR(CheckPieceLayout(model, chat_pieces));
 
   std::error_code dir_error;
   std::filesystem::create_directories(output_dir, dir_error);
@@ -199,11 +228,17 @@ absl::Status TrainDemoTokenizer(const std::string& corpus_text, int vocab_size,
     return absl::PermissionDeniedError(
         absl::StrCat(output_dir, ": cannot create directory: ", dir_error.message()));
   }
-  JAMBA_RETURN_IF_ERROR(WriteFileAtomically(JoinPath(output_dir, "tokenizer.model"), model));
+  if (options.write_sentencepiece) {
+    JAMBA_RETURN_IF_ERROR(WriteFileAtomically(JoinPath(output_dir, "tokenizer.model"), model));
+  }
   JAMBA_RETURN_IF_ERROR(
-      WriteFileAtomically(JoinPath(output_dir, "tokenizer_config.json"), TokenizerConfigJson()));
+      WriteFileAtomically(JoinPath(output_dir, "tokenizer_config.json"),
+                          TokenizerConfigJson(chat_pieces, options.chat_template)));
+  JAMBA_RETURN_IF_ERROR(WriteFileAtomically(JoinPath(output_dir, "special_tokens_map.json"),
+                                            SpecialTokensMapJson(chat_pieces)));
+  JAMBA_ASSIGN_OR_RETURN(std::string tokenizer_json, DemoTokenizerJson(model, chat_pieces));
   JAMBA_RETURN_IF_ERROR(
-      WriteFileAtomically(JoinPath(output_dir, "special_tokens_map.json"), SpecialTokensMapJson()));
+      WriteFileAtomically(JoinPath(output_dir, "tokenizer.json"), tokenizer_json));
   return absl::OkStatus();
 }
 

@@ -43,6 +43,7 @@ std::optional<Detail> FindDetail(const grpc::Status& status) {
 }  // namespace
 
 std::string DemoModelDir() { return BinaryDir() + "/demo-model"; }
+std::string ReasoningDemoModelDir() { return BinaryDir() + "/demo-model-reasoning-3b"; }
 std::string GoldenModelDir() { return GoldenDir("hybrid8_moe_f32_sharded"); }
 
 absl::StatusOr<std::unique_ptr<JambadProcess>> JambadProcess::Start(const JambadOptions& options) {
@@ -59,6 +60,8 @@ absl::StatusOr<std::unique_ptr<JambadProcess>> JambadProcess::Start(const Jambad
                                    "--listen",
                                    "127.0.0.1:0",
                                    "--metrics-listen",
+                                   "127.0.0.1:0",
+                                   "--http-listen",
                                    "127.0.0.1:0",
                                    "--session-dir",
                                    process->session_dir_,
@@ -94,6 +97,7 @@ absl::StatusOr<std::unique_ptr<JambadProcess>> JambadProcess::Start(const Jambad
       if (json.is_object() && json.value("event", "") == "listening") {
         process->port_ = json.value("port", 0);
         process->metrics_port_ = json.value("metrics_port", 0);
+        process->http_port_ = json.value("http_port", 0);
         return process;
       }
     }

@@ -1,6 +1,7 @@
-// Integration-test support: starts the real jambad binary on 127.0.0.1 with port 0 (reading the
-// bound ports from its "listening" line), a temporary session directory and an empty config
-// file, and gives tests gRPC channels to it plus helpers to read the google.rpc error details.
+// Integration-test support: starts the real jambad binary on 127.0.0.1 with port 0 for gRPC, the
+// HTTP API and metrics (reading the bound ports from its "listening" line), a temporary session
+// directory and an empty config file, and gives tests gRPC channels to it plus helpers to read the
+// google.rpc error details.
 #ifndef JAMBA_TESTS_INTEGRATION_JAMBAD_PROCESS_H_
 #define JAMBA_TESTS_INTEGRATION_JAMBAD_PROCESS_H_
 
@@ -24,7 +25,9 @@
 namespace jamba::testing {
 
 // Models built or stored for the tests.
-std::string DemoModelDir();    // the demo_model target's output: tokenizer, chat template
+std::string DemoModelDir();  // the demo_model target's output: tokenizer, chat template
+// demo_model_reasoning's: the reasoning-3b preset (tokenizer.json, ChatML with tools and think)
+std::string ReasoningDemoModelDir();
 std::string GoldenModelDir();  // hybrid8_moe_f32_sharded: token ids only
 
 struct JambadOptions {
@@ -41,8 +44,8 @@ class JambadProcess {
 
  public:
   explicit JambadProcess(PrivateTag) {}
-  // Starts jambad with --threads 2, loopback port 0, metrics on port 0 and the given options,
-  // and waits for it to listen. Fails with its stderr if it exits first.
+  // Starts jambad with --threads 2, loopback port 0, metrics and HTTP on port 0 and the given
+  // options, and waits for it to listen. Fails with its stderr if it exits first.
   static absl::StatusOr<std::unique_ptr<JambadProcess>> Start(const JambadOptions& options);
   ~JambadProcess();  // SIGKILLs it if it is still running
   JambadProcess(const JambadProcess&) = delete;
@@ -50,6 +53,7 @@ class JambadProcess {
 
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }
+  int http_port() const { return http_port_; }  // the OpenAI-compatible HTTP API
   std::string address() const;
   const std::string& session_dir() const { return session_dir_; }
   pid_t pid() const { return pid_; }
@@ -74,6 +78,7 @@ class JambadProcess {
   int exit_code_ = 0;
   int port_ = 0;
   int metrics_port_ = 0;
+  int http_port_ = 0;
 };
 
 // `authorization: Bearer <key>` on a context (no-op for an empty key).

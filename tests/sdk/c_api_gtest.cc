@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "jamba/engine.h"
 #include "jamba/jamba_c.h"
+#include "nlohmann/json.hpp"
 #include "tests/util/test_util.h"
 #include "tools/demo_model.h"
 
@@ -31,7 +32,7 @@ static_assert(offsetof(JambaApi, ComputeLogits) == 37 * kSlot);
 static_assert(offsetof(JambaApi, CreateSession) == 43 * kSlot);
 static_assert(offsetof(JambaApi, ReleaseCheckpointList) == 68 * kSlot);
 static_assert(offsetof(JambaApi, SetInputOption) == 69 * kSlot);
-static_assert(sizeof(JambaApi) == 71 * kSlot);
+static_assert(sizeof(JambaApi) == 76 * kSlot);
 static_assert(sizeof(JambaStatusCode) == 4 && sizeof(JambaFinishReason) == 4);
 // The codes are absl's.
 static_assert(JAMBA_NOT_FOUND == static_cast<int>(absl::StatusCode::kNotFound));
@@ -705,11 +706,73 @@ TEST_F(CApiTokenizerTest, ControlTokenStringsInTextAndMessagesStayPlainText) {
   ASSERT_TRUE(Ok(Api()->CreateChatInput(1, &raw)));
   InputHandle chat(raw);
 
-  // Options of other inputs, and unknown keys, are errors.
+  // Chat content is always plain; token inputs have no options; unknown keys are errors.
   EXPECT_TRUE(
-      Error(Api()->SetInputOption(raw, "parse_special_tokens", "true"), JAMBA_FAILED_PRECONDITION));
+      Error(Api()->SetInputOption(raw, "parse_special_tokens", "true"), JAMBA_INVALID_ARGUMENT));
+  const int32_t one_token[1] = {5};
+  JambaInput* tokens_raw = nullptr;
+  ASSERT_TRUE(Ok(Api()->CreateTokenInput(one_token, 1, &tokens_raw)));
+  InputHandle tokens_input(tokens_raw);
+  EXPECT_TRUE(Error(Api()->SetInputOption(tokens_raw, "parse_special_tokens", "true"),
+                    JAMBA_FAILED_PRECONDITION));
   EXPECT_TRUE(Error(Api()->SetInputOption(text.get(), "no_such_key", "1"), JAMBA_INVALID_ARGUMENT));
   EXPECT_TRUE(Error(Api()->SetInputOption(text.get(), "parse_special_tokens", "maybe"),
+                    JAMBA_INVALID_ARGUMENT));
+}
+
+TEST(CApiChatTest, ToolsFromJsonARequiredCallAndItsResult) {
+  testing::TempDir dir;
+  tools::DemoModelOptions preset;
+  preset.preset = "reasoning-3b";
+  ASSERT_TRUE(tools::WriteDemoModel(dir.path(), preset).ok());
+  EngineHandle c_engine = OpenC(dir.path());
+  ASSERT_TRUE(c_engine);
+  JambaInput* raw = nullptr;
+  ASSERT_TRUE(Ok(Api()->CreateChatInput(1, &raw)));
+  InputHandle chat(raw);
+  const std::string messages = R"([{"role": "user", "content": "Weather in Rome?"}])";
+  const std::string tools =
+      R"([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}])";
+  ASSERT_TRUE(Ok(Api()->SetChatInputJson(raw, "messages", messages.data(), messages.size())));
+  ASSERT_TRUE(Ok(Api()->SetChatInputJson(raw, "tools", tools.data(), tools.size())));
+  char* text = nullptr;
+  size_t text_len = 0;
+  ASSERT_TRUE(Ok(Api()->RenderChat(c_engine.get(), raw, &text, &text_len)));
+  std::unique_ptr<char, Releaser<&JambaApi::ReleaseText>> owned_text(text);
+  EXPECT_NE(std::string(text, text_len).find("<tools>\n{\"type\": \"function\""),
+            std::string::npos);
+
+  OptionsHandle options = SampledOptions(60);
+  ASSERT_TRUE(Ok(Api()->SetGenerateOption(options.get(), "tool_choice", "function:get_weather")));
+  JambaGenerateResult* result_raw = nullptr;
+  ASSERT_TRUE(
+      Ok(Api()->Generate(c_engine.get(), raw, options.get(), nullptr, nullptr, &result_raw)));
+  ResultHandle result(result_raw);
+  JambaFinishReason reason = JAMBA_FINISH_EOS;
+  ASSERT_TRUE(Ok(Api()->GenerateResultGetFinishReason(result_raw, &reason)));
+  EXPECT_EQ(reason, JAMBA_FINISH_TOOL_CALLS);
+  EXPECT_STREQ(Api()->FinishReasonName(reason), "tool_calls");
+  const char* json = nullptr;
+  size_t json_len = 0;
+  ASSERT_TRUE(Ok(Api()->GenerateResultGetToolCallsJson(result_raw, &json, &json_len)));
+  const nlohmann::json calls = nlohmann::json::parse(std::string(json, json_len));
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0]["function"]["name"], "get_weather");
+  EXPECT_TRUE(
+      nlohmann::json::parse(calls[0]["function"]["arguments"].get<std::string>()).is_object());
+  int malformed = -1;
+  ASSERT_TRUE(Ok(Api()->GenerateResultGetMalformedToolCall(result_raw, &malformed)));
+  EXPECT_EQ(malformed, 0);
+  const char* reasoning = nullptr;
+  ASSERT_TRUE(Ok(Api()->GenerateResultGetReasoning(result_raw, &reasoning, nullptr)));
+  EXPECT_STREQ(reasoning, "");
+
+  // Bad JSON names the field; unknown keys and bad tool choices are errors.
+  const std::string bad = R"([{"role": "user", "tool_calls": 5}])";
+  EXPECT_TRUE(Error(Api()->SetChatInputJson(raw, "messages", bad.data(), bad.size()),
+                    JAMBA_INVALID_ARGUMENT));
+  EXPECT_TRUE(Error(Api()->SetChatInputJson(raw, "colour", "[]", 2), JAMBA_INVALID_ARGUMENT));
+  EXPECT_TRUE(Error(Api()->SetGenerateOption(options.get(), "tool_choice", "sometimes"),
                     JAMBA_INVALID_ARGUMENT));
 }
 

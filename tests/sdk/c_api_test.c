@@ -26,7 +26,7 @@ _Static_assert(offsetof(JambaApi, Generate) == 26 * SLOT, "JambaApi v1 layout");
 _Static_assert(offsetof(JambaApi, CreateSession) == 43 * SLOT, "JambaApi v1 layout");
 _Static_assert(offsetof(JambaApi, ReleaseCheckpointList) == 68 * SLOT, "JambaApi v1 layout");
 _Static_assert(offsetof(JambaApi, TokenizeInput) == 70 * SLOT, "JambaApi v2 layout");
-_Static_assert(sizeof(JambaApi) == 71 * SLOT, "JambaApi v2 layout");
+_Static_assert(sizeof(JambaApi) == 76 * SLOT, "JambaApi v2 layout");
 
 #define TENANT "acme"
 #define MAX_TOKENS 8

@@ -15,6 +15,8 @@ TEST(ConfigTest, FileValuesOfEveryKind) {
       "threads = 8\n"
       "activations = bf16\n"
       "weight_memory = mapped\n"
+      "tool_call_format = hermes\n"
+      "reasoning_format = none\n"
       "tls_require_client_cert = yes\n"
       "session_memory = 512MiB\n"
       "session_disk_quota = 2G\n"
@@ -30,6 +32,8 @@ TEST(ConfigTest, FileValuesOfEveryKind) {
   EXPECT_EQ(config.threads, 8);
   EXPECT_EQ(config.activations, "bf16");
   EXPECT_EQ(config.weight_memory, "mapped");
+  EXPECT_EQ(config.tool_call_format, "hermes");
+  EXPECT_EQ(config.reasoning_format, "none");
   EXPECT_TRUE(config.tls_require_client_cert);
   EXPECT_EQ(config.session_memory_bytes, int64_t{512} << 20);
   EXPECT_EQ(config.session_disk_quota_bytes, int64_t{2} << 30);
@@ -70,6 +74,7 @@ TEST(ConfigTest, UnknownKeysAndBadValuesNameTheKeyAndLine) {
   EXPECT_FALSE(ApplyConfigText("device = tpu\n", "c", config).ok());
   EXPECT_FALSE(ApplyConfigText("activations = fp16\n", "c", config).ok());
   EXPECT_FALSE(ApplyConfigText("weight_memory = swap\n", "c", config).ok());
+  EXPECT_FALSE(ApplyConfigText("tool_call_format = xml\n", "c", config).ok());
   EXPECT_FALSE(ApplyConfigText("session_ttl = soon\n", "c", config).ok());
   EXPECT_FALSE(ApplyConfigText("session_memory = -1\n", "c", config).ok());
   EXPECT_FALSE(ApplyConfigText("tls_require_client_cert = maybe\n", "c", config).ok());

@@ -1,5 +1,6 @@
 // status_mapping: absl statuses with detail payloads become gRPC statuses whose
-// grpc-status-details-bin carries the google.rpc details clients read.
+// grpc-status-details-bin carries the google.rpc details clients read, and the HTTP API's
+// statuses and OpenAI error objects.
 #include "service/status_mapping.h"
 
 #include "google/rpc/error_details.pb.h"
@@ -85,8 +86,16 @@ TEST(StatusMappingTest, ASessionOwnedElsewhereHasRetryInfoAndNamesTheOwner) {
     return Unpack<google::rpc::RetryInfo>(Details(
         ToGrpcStatus(OwnedElsewhere(absl::UnavailableError("x"), "sessions/a", "r", d))))[0];
   };
-  EXPECT_EQ(bounded(absl::ZeroDuration()).nanos(), 100000000);
-  EXPECT_EQ(bounded(absl::Hours(1)).seconds(), 30);
+  EXPECT_EQ(bounded(absl::ZeroDuration()).retry_delay().nanos(), 100000000);
+  EXPECT_EQ(bounded(absl::Hours(1)).retry_delay().seconds(), 30);
+  // Through the HTTP API: 503 with Retry-After.
+  const HttpError http = ToHttpError(OwnedElsewhere(absl::UnavailableError("in use"), "sessions/a",
+                                                    "jambad-1", absl::Milliseconds(6500)),
+                                     [](absl::string_view path) { return std::string(path); });
+  EXPECT_EQ(http.status, 503);
+  EXPECT_EQ(http.code, "session_owned_elsewhere");
+  ASSERT_TRUE(http.retry_after.has_value());
+  EXPECT_EQ(*http.retry_after, absl::Milliseconds(6500));
 }
 
 TEST(StatusMappingTest, NotFoundNamesTheResource) {
@@ -168,6 +177,91 @@ TEST(StatusMappingTest, PrivatePathsAreReplacedInTheMessageAndTheDetails) {
   EXPECT_EQ(resources[0].resource_name(), "sessions/s1");
   // Nothing to replace: the very same status.
   EXPECT_EQ(WithoutPrivatePaths(status, {{"/elsewhere", "<x>"}}), status);
+}
+
+std::string Same(absl::string_view path) { return std::string(path); }
+
+TEST(HttpErrorTest, EachCodeHasItsHttpStatus) {
+  struct Case {
+    absl::Status status;
+    int http;
+    const char* type;
+    const char* code;
+  };
+  const Case cases[] = {
+      {InvalidField("top_p", "bad"), 400, "invalid_request_error", "invalid_field"},
+      {WithReason(absl::UnauthenticatedError("unknown API key"), kReasonApiKeyInvalid), 401,
+       "authentication_error", "api_key_invalid"},
+      {absl::UnauthenticatedError("x"), 401, "authentication_error", "api_key_invalid"},
+      {absl::PermissionDeniedError("x"), 403, "permission_error", "internal"},
+      {WithReason(absl::NotFoundError("x"), kReasonSessionNotFound), 404, "not_found_error",
+       "session_not_found"},
+      {WithReason(absl::NotFoundError("x"), kReasonModelNotFound), 404, "not_found_error",
+       "model_not_found"},
+      {absl::DeadlineExceededError("x"), 408, "timeout_error", "deadline_exceeded"},
+      {WithReason(absl::AbortedError("x"), kReasonSessionBusy), 409, "conflict_error",
+       "session_busy"},
+      {WithReason(absl::AlreadyExistsError("x"), kReasonSessionExists), 409, "conflict_error",
+       "session_already_exists"},
+      {WithReason(absl::FailedPreconditionError("x"), kReasonSessionsDisabled), 400,
+       "invalid_request_error", "sessions_disabled"},
+      {WithReason(absl::ResourceExhaustedError("x"), kReasonRequestTooLarge), 413,
+       "invalid_request_error", "request_too_large"},
+      {QueueFull("full", absl::Seconds(2)), 429, "rate_limit_error", "queue_full"},
+      {WithQuotaViolation(absl::ResourceExhaustedError("x"), "server", "quota"), 429,
+       "insufficient_quota", "quota_exceeded"},
+      {WithReason(absl::ResourceExhaustedError("x"), kReasonStorageFull), 507, "server_error",
+       "storage_full"},
+      {absl::InternalError("x"), 500, "server_error", "internal"},
+      {WithReason(absl::DataLossError("x"), kReasonSessionCorrupted), 500, "server_error",
+       "session_corrupted"},
+      {Draining(absl::Seconds(1)), 503, "server_error", "server_unavailable"},
+      {absl::CancelledError("x"), 499, "cancelled", "cancelled"},
+  };
+  for (const Case& c : cases) {
+    const HttpError error = ToHttpError(c.status, Same);
+    EXPECT_EQ(error.status, c.http) << c.status;
+    EXPECT_EQ(error.type, c.type) << c.status;
+    EXPECT_EQ(error.code, c.code) << c.status;
+  }
+}
+
+TEST(HttpErrorTest, AFullQueueAndADrainingServerSayWhenToRetry) {
+  const HttpError full = ToHttpError(QueueFull("full", absl::Milliseconds(1500)), Same);
+  ASSERT_TRUE(full.retry_after.has_value());
+  EXPECT_EQ(*full.retry_after, absl::Milliseconds(1500));
+  const HttpError draining = ToHttpError(Draining(absl::Seconds(3)), Same);
+  ASSERT_TRUE(draining.retry_after.has_value());
+  EXPECT_EQ(*draining.retry_after, absl::Seconds(3));
+  EXPECT_FALSE(ToHttpError(absl::InternalError("x"), Same).retry_after.has_value());
+}
+
+TEST(HttpErrorTest, FieldPathsAreNamedAsTheClientNamedThem) {
+  FieldErrors errors;
+  errors.Add("sampling.top_p", "must be in (0, 1], got 0");
+  errors.Add("messages.messages[2].role", "a SYSTEM message must be the first message");
+  const HttpError error = ToHttpError(errors.ToStatus(), [](absl::string_view path) {
+    if (path == "sampling.top_p") return std::string("top_p");
+    return std::string("messages[2].role");
+  });
+  EXPECT_EQ(error.param, "top_p");
+  EXPECT_EQ(error.message,
+            "top_p: must be in (0, 1], got 0; messages[2].role: a SYSTEM message must be the "
+            "first message");
+}
+
+TEST(HttpErrorTest, UnsupportedFieldsKeepTheirExactMessage) {
+  const HttpError error = ToHttpError(
+      UnsupportedField("tools", "tools are not supported by this server version yet"), Same);
+  EXPECT_EQ(error.status, 400);
+  EXPECT_EQ(error.param, "tools");
+  EXPECT_EQ(error.code, "unsupported_parameter");
+  EXPECT_EQ(error.message, "tools are not supported by this server version yet");
+}
+
+TEST(HttpErrorTest, MessagesStayBounded) {
+  const HttpError error = ToHttpError(absl::InvalidArgumentError(std::string(100000, 'x')), Same);
+  EXPECT_LE(error.message.size(), kMaxErrorMessageBytes);
 }
 
 }  // namespace

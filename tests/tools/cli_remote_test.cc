@@ -2,6 +2,7 @@
 // loopback: generate, session create/append/ask/fork/rewind/checkpoints/list/delete and chat give
 // what the gRPC API gives; errors print the gRPC code and exit with its class; API keys come from
 // a flag, a file or the environment; TLS and mutual TLS connect.
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <map>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -29,8 +31,9 @@ class CliRemoteTest : public ::testing::Test {
  protected:
   void SetUp() override { unsetenv("JAMBA_API_KEY"); }
 
-  void StartServer(std::vector<std::string> flags = {}) {
-    auto server = JambadProcess::Start({.model_dir = DemoModelDir(), .flags = std::move(flags)});
+  void StartServer(std::vector<std::string> flags = {}, const std::string& model_dir = "") {
+    auto server = JambadProcess::Start(
+        {.model_dir = model_dir.empty() ? DemoModelDir() : model_dir, .flags = std::move(flags)});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     sessions_ = v1::SessionService::NewStub(server_->Channel());
@@ -287,6 +290,66 @@ TEST_F(CliRemoteTest, ChatCommitsEachTurnToItsSessionAndResetGoesBackToTheStart)
   EXPECT_THAT(reset.err, HasSubstr("(the conversation starts over)"));
   EXPECT_EQ(Get(id).token_count(), after_three_turns);  // the earlier chats' turns stay
   EXPECT_EQ(ListedLengths().size(), 1u);                // --session makes no new session
+}
+
+TEST_F(CliRemoteTest, ChatWithToolsPrintsEachCallAndTakesItsResultFromTheNextLine) {
+  StartServer({}, ReasoningDemoModelDir());
+  const std::string tools = dir_.File("tools.json");
+  WriteFile(tools, R"([{"type": "function", "function": {"name": "get_weather",
+      "description": "The weather in a city",
+      "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}])");
+  const std::vector<std::string> args = {"chat",        "--tools",      tools, "--tool-choice",
+                                         "get_weather", "--max-tokens", "60",  "--seed",
+                                         "11"};
+  const ProcessResult chat = Jamba(args, "Weather in Paris?\n22 degrees, sunny\n/exit\n");
+  ASSERT_EQ(chat.exit_code, 0) << chat.err;
+  // The call on stdout; the result line goes back and the reply goes on, which (the choice
+  // holds for every round) is another call, whose result is never given: /exit.
+  ASSERT_THAT(chat.out, StartsWith("[tool call call_"));
+  EXPECT_THAT(chat.out, HasSubstr("] get_weather {"));
+  const std::vector<std::string> lines = absl::StrSplit(chat.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << chat.out;
+  EXPECT_THAT(lines[1], StartsWith("[tool call call_"));
+  EXPECT_NE(lines[0].substr(0, 30), lines[1].substr(0, 30));  // a new call id
+  const std::map<std::string, int64_t> sessions = ListedLengths();
+  ASSERT_EQ(sessions.size(), 1u);
+
+  // Reasoning streams to stderr, apart from the answer.
+  const ProcessResult think =
+      Jamba({"chat", "--max-tokens", "24", "--seed", "7"}, "What is 2+2?\n");
+  ASSERT_EQ(think.exit_code, 0) << think.err;
+  EXPECT_THAT(think.err, HasSubstr("[thinking] "));
+
+  // Bad files and choices are errors before anything is sent.
+  WriteFile(dir_.File("bad.json"), R"([{"type": "function", "function": {}}])");
+  const ProcessResult bad = Jamba({"chat", "--tools", dir_.File("bad.json")}, "hi\n");
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_THAT(bad.err, HasSubstr("bad.json: "));
+  const ProcessResult orphan = Jamba({"chat", "--tool-choice", "required"}, "hi\n");
+  EXPECT_EQ(orphan.exit_code, 2) << orphan.err;
+  EXPECT_THAT(orphan.err, HasSubstr("--tool-choice needs --tools"));
+  const ProcessResult unknown = Jamba({"chat", "--tools", tools, "--tool-choice", "f"}, "hi\n");
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.err;
+  EXPECT_EQ(ListedLengths().size(), 2u);  // only the two chats that ran made sessions
+}
+
+TEST_F(CliRemoteTest, ChatDocumentsGoWithTheFirstMessage) {
+  StartServer();
+  const std::string documents = dir_.File("documents.json");
+  WriteFile(documents, R"([{"title": "Q3 report", "text": "Revenue rose by four percent."}])");
+  const std::vector<std::string> greedy = {"--max-tokens", "2", "--temperature", "0"};
+  std::vector<std::string> plain = {"chat"};
+  plain.insert(plain.end(), greedy.begin(), greedy.end());
+  std::vector<std::string> with_documents = plain;
+  with_documents.insert(with_documents.end(), {"--documents", documents});
+  ASSERT_EQ(Jamba(plain, "Summarize.\n").exit_code, 0);
+  const ProcessResult chat = Jamba(with_documents, "Summarize.\n");
+  ASSERT_EQ(chat.exit_code, 0) << chat.err;
+  std::vector<int64_t> lengths;
+  for (const auto& [id, length] : ListedLengths()) lengths.push_back(length);
+  ASSERT_EQ(lengths.size(), 2u);
+  // Both replies are two greedy tokens and a closing one; the document is the difference.
+  EXPECT_GT(std::max(lengths[0], lengths[1]), std::min(lengths[0], lengths[1]) + 8);
 }
 
 TEST_F(CliRemoteTest, ErrorsPrintTheGrpcCodeAndExitWithItsClass) {

@@ -1,5 +1,7 @@
 // The `jamba` CLI as a user runs it: info, generate and logits on every golden checkpoint and on
-// the demo model, and clear errors with a non-zero exit for bad input.
+// the demo model; info, generate and render-chat on every demo preset small enough to build in a
+// test (demo, reasoning-3b; `bench` is the benchmarks' 2.3B model); and clear errors with a
+// non-zero exit for bad input.
 #include <algorithm>
 #include <cmath>
 #include <sstream>
@@ -78,6 +80,79 @@ INSTANTIATE_TEST_SUITE_P(EveryCheckpoint, CliGoldenTest,
                          ::testing::Values("hybrid4_dense_f32", "hybrid4_tied_f32",
                                            "hybrid8_moe_f32_sharded", "hybrid8_moe_bf16"));
 
+struct PresetFacts {
+  std::string dir;  // under the build directory
+  std::string tokenizer_kind;
+  std::string family;
+  std::string tool_call_format;
+  bool reasoning;
+  std::string user_turn;  // how the template opens a user turn
+  std::string tool_call;  // how it writes a tool call
+};
+
+void PrintTo(const PresetFacts& facts, std::ostream* out) { *out << facts.dir; }
+
+class CliPresetTest : public ::testing::TestWithParam<PresetFacts> {
+ protected:
+  std::string Model() const { return testing::BinaryDir() + "/" + GetParam().dir; }
+};
+
+TEST_P(CliPresetTest, InfoGenerateAndRenderChatWork) {
+  const PresetFacts& facts = GetParam();
+  const auto info = RunProcess({Jamba(), "info", "--model", Model(), "--json"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  const nlohmann::json json = nlohmann::json::parse(info.out);
+  EXPECT_EQ(json["tokenizer_kind"], facts.tokenizer_kind);
+  EXPECT_EQ(json["chat_template_family"], facts.family);
+  EXPECT_EQ(json["tool_call_format"], facts.tool_call_format);
+  EXPECT_EQ(json["reasoning"], facts.reasoning);
+
+  const auto generate =
+      RunProcess({Jamba(), "generate", "--model", Model(), "--prompt", "Sessions survive",
+                  "--max-tokens", "6", "--seed", "3", "--ignore-eos"});
+  ASSERT_EQ(generate.exit_code, 0) << generate.err;
+  EXPECT_NE(generate.err.find("generated 6 tokens"), std::string::npos) << generate.err;
+
+  testing::TempDir tmp;
+  testing::WriteFile(tmp.File("messages.json"), R"([
+      {"role": "user", "content": "Weather in Oslo?"},
+      {"role": "assistant", "content": "", "tool_calls": [{"id": "call_1", "type": "function",
+       "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}]},
+      {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "-3 C"}])");
+  testing::WriteFile(tmp.File("tools.json"), R"([{"type": "function", "function": {
+      "name": "get_weather", "description": "The weather in a city",
+      "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}])");
+  const std::vector<std::string> render = {
+      Jamba(),   "render-chat",         "--model", Model(), "--messages", tmp.File("messages.json"),
+      "--tools", tmp.File("tools.json")};
+  const auto text = RunProcess(render);
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find(facts.user_turn + "Weather in Oslo?"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find(facts.tool_call), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("-3 C"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("get_weather"), std::string::npos) << text.out;
+  // --ids gives the ids of that text, special tokens included.
+  std::vector<std::string> ids_args = render;
+  ids_args.push_back("--ids");
+  const auto ids = RunProcess(ids_args);
+  ASSERT_EQ(ids.exit_code, 0) << ids.err;
+  std::istringstream line(ids.out);
+  std::vector<int> printed;
+  for (int id; line >> id;) printed.push_back(id);
+  EXPECT_GT(printed.size(), 20u) << ids.out;
+  EXPECT_EQ(json["eos_token_ids"].size(), 2u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryDemoPreset, CliPresetTest,
+    ::testing::Values(PresetFacts{"demo-model", "tokenizer.json", "jamba", "jamba", false,
+                                  "<|bom|><|user|> ", "<tool_calls>"},
+                      PresetFacts{"demo-model-reasoning-3b", "tokenizer.json", "chatml", "hermes",
+                                  true, "<|im_start|>user\n", "<tool_call>"}),
+    [](const ::testing::TestParamInfo<PresetFacts>& info) {
+      return info.param.family == "jamba" ? std::string("demo") : std::string("reasoning_3b");
+    });
+
 TEST(CliDemoModelTest, InfoGenerateAndLogitsWork) {
   const auto info = RunProcess({Jamba(), "info", "--model", DemoModel()});
   ASSERT_EQ(info.exit_code, 0) << info.err;
@@ -113,6 +188,18 @@ std::vector<int> PrintedIds(const std::string& out) {
   std::istringstream line(out.substr(0, out.find('\n')));
   for (int id; line >> id;) ids.push_back(id);
   return ids;
+}
+
+TEST(CliDemoModelTest, InfoNamesTheTokenizerFileInUse) {
+  // The demo model ships tokenizer.json and tokenizer.model; tokenizer.json is preferred.
+  const auto info = RunProcess({Jamba(), "info", "--model", DemoModel(), "--json"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_EQ(nlohmann::json::parse(info.out)["tokenizer_kind"], "tokenizer.json");
+  const auto text = RunProcess({Jamba(), "info", "--model", DemoModel()});
+  EXPECT_NE(text.out.find("tokenizer    tokenizer.json, "), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("chat         jamba template from built-in (Jamba 1.5+)"),
+            std::string::npos)
+      << text.out;
 }
 
 TEST(CliDemoModelTest, TokenizeKeepsControlTokenStringsAsTextUnlessAsked) {

@@ -5,9 +5,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "engine/checkpoint.h"
 #include "engine/memory_budget.h"
 #include "engine/model_config.h"
+#include "engine/text/chat_template.h"
 #include "engine/text/tokenizer.h"
 #include "kernels/cpu/matmul_bf16_dot.h"
 #include "nlohmann/json.hpp"
@@ -44,6 +46,15 @@ int RunInfo(const Args& args) {
   auto tokenizer = engine::Tokenizer::Load(*dir, *config);
   if (!tokenizer.ok() && !absl::IsNotFound(tokenizer.status()))
     return Fail("info", tokenizer.status());
+  absl::StatusOr<std::unique_ptr<engine::ChatTemplate>> chat = absl::NotFoundError("no tokenizer");
+  if (tokenizer.ok()) chat = engine::ChatTemplate::Load(*dir, **tokenizer);
+  if (!chat.ok() && !absl::IsNotFound(chat.status())) return Fail("info", chat.status());
+  const char* tool_calls = "none";
+  if (chat.ok() && (*chat)->tool_call_format() == engine::ToolCallFormat::kJamba)
+    tool_calls = "jamba";
+  if (chat.ok() && (*chat)->tool_call_format() == engine::ToolCallFormat::kHermes) {
+    tool_calls = "hermes";
+  }
 
   const engine::ModelConfig& c = *config;
   std::string kinds;
@@ -112,6 +123,15 @@ int RunInfo(const Args& args) {
         {"available_memory_bytes", available},
         {"kv_cache", kv},
         {"tokenizer", tokenizer.ok()},
+        {"tokenizer_kind", tokenizer.ok() ? (*tokenizer)->kind() : ""},
+        {"eos_token_ids", tokenizer.ok() ? nlohmann::json((*tokenizer)->eos_ids())
+                                         : nlohmann::json(c.eos_token_ids)},
+        {"chat_template", chat.ok()},
+        {"chat_template_origin", chat.ok() ? (*chat)->origin() : ""},
+        {"chat_template_family", chat.ok() ? (*chat)->family() : ""},
+        {"tool_call_format", tool_calls},
+        {"reasoning", chat.ok() && (*chat)->has_reasoning()},
+        {"weights_dtype", c.torch_dtype},
         {"layers", layers},
     };
     std::cout << j.dump(2) << "\n";
@@ -153,8 +173,16 @@ int RunInfo(const Args& args) {
         row.max_tokens >= 0 ? absl::StrFormat("%d tokens", row.max_tokens) : std::string("?"));
   }
   std::cout << "tokenizer    "
-            << (tokenizer.ok() ? absl::StrCat((*tokenizer)->num_pieces(), " pieces")
-                               : std::string("none (token ids only)"))
+            << (tokenizer.ok()
+                    ? absl::StrCat((*tokenizer)->kind(), ", ", (*tokenizer)->num_pieces(),
+                                   " pieces, eos ", absl::StrJoin((*tokenizer)->eos_ids(), ","))
+                    : std::string("none (token ids only)"))
+            << "\n"
+            << "chat         "
+            << (chat.ok() ? absl::StrCat((*chat)->family(), " template from ", (*chat)->origin(),
+                                         "; tool calls ", tool_calls,
+                                         (*chat)->has_reasoning() ? "; <think> reasoning" : "")
+                          : std::string("no chat template"))
             << "\n";
   return 0;
 }

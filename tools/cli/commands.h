@@ -16,6 +16,7 @@ int RunMakeDemoModel(const Args& args);
 int RunBench(const Args& args);
 int RunSession(const Args& args);
 int RunTokenize(const Args& args);
+int RunRenderChat(const Args& args);
 
 }  // namespace jamba::cli
 

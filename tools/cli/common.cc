@@ -12,8 +12,9 @@
 namespace jamba::cli {
 
 void AddEngineFlags(FlagSpec& spec) {
-  for (const char* name : {"model", "threads", "device", "simd", "weights", "precision",
-                           "activations", "kv-dtype", "kv-memory-bytes", "weight-memory"})
+  for (const char* name :
+       {"model", "threads", "device", "simd", "weights", "precision", "activations", "kv-dtype",
+        "kv-memory-bytes", "weight-memory", "tool-call-format", "reasoning-format"})
     spec.values.insert(name);
 }
 
@@ -32,6 +33,8 @@ absl::StatusOr<EngineOptions> EngineOptionsFromFlags(const Flags& flags) {
   options.kv_dtype = flags.GetOr("kv-dtype", "");
   JAMBA_ASSIGN_OR_RETURN(options.kv_memory_bytes, flags.GetInt("kv-memory-bytes", 0));
   options.weight_memory = flags.GetOr("weight-memory", "packed");
+  options.tool_call_format = flags.GetOr("tool-call-format", "auto");
+  options.reasoning_format = flags.GetOr("reasoning-format", "auto");
   return options;
 }
 

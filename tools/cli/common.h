@@ -14,7 +14,8 @@
 namespace jamba::cli {
 
 // Flags every model-loading command accepts: --model --threads --device --simd --weights
-// --precision --activations --kv-dtype --kv-memory-bytes --weight-memory.
+// --precision --activations --kv-dtype --kv-memory-bytes --weight-memory --tool-call-format
+// --reasoning-format.
 void AddEngineFlags(FlagSpec& spec);
 absl::StatusOr<EngineOptions> EngineOptionsFromFlags(const Flags& flags);
 

@@ -59,6 +59,11 @@ struct EngineOptions {
   // from the memory-mapped checkpoint (no copy; its page cache is shared by every process that
   // maps the same files). Either way the weights occupy their size in memory once.
   std::string weight_memory = "packed";
+  // How chat completions are read (GenerateOptions::output_parsing): "auto" follows the chat
+  // template (Jamba 1.5+ <tool_calls>, Hermes <tool_call>, <think> reasoning); the others force
+  // a format, for fine-tunes whose template says nothing about it.
+  std::string tool_call_format = "auto";  // "auto", "jamba", "hermes" or "none"
+  std::string reasoning_format = "auto";  // "auto", "think" or "none"
   // Continuous batching.
   int64_t max_batch_tokens = 512;
   int64_t prefill_chunk = 256;
@@ -109,8 +114,8 @@ class Engine {
   // the session directory (no file is read).
   EngineStats stats() const;
 
-  // Needs a tokenizer (tokenizer.model in the model directory). The text is plain: special-token
-  // strings in it are not recognised (see TokenizeOptions).
+  // Needs a tokenizer (tokenizer.json or tokenizer.model in the model directory). The text is
+  // plain: special-token strings in it are not recognised (see TokenizeOptions).
   ABSL_MUST_USE_RESULT absl::StatusOr<std::vector<int32_t>> Tokenize(const std::string& text,
                                                                      bool add_bos) const;
   ABSL_MUST_USE_RESULT absl::StatusOr<std::vector<int32_t>> Tokenize(
@@ -124,6 +129,9 @@ class Engine {
   // Each token's vocabulary piece as the tokenizer spells it ("▁the", "<0x0A>"); "" for an
   // id that is not a piece. Empty without a tokenizer.
   std::vector<std::string> TokenPieces(std::span<const int32_t> tokens) const;
+  // The text the chat template renders for a chat `input` (what Tokenize(input) tokenizes), for
+  // checking a template outside the engine. FAILED_PRECONDITION without a chat template.
+  ABSL_MUST_USE_RESULT absl::StatusOr<std::string> RenderChat(const Input& input) const;
 
   // Runs `input` through the model and generates, streaming chunks to `on_chunk` (may be empty).
   // Blocks until done. Errors: INVALID_ARGUMENT (bad options or input, naming the field),

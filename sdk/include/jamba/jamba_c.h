@@ -107,7 +107,8 @@ enum {
   JAMBA_FINISH_STOP_STRING = 2,    /* a stop string matched (GenerateResultGetMatchedStopString) */
   JAMBA_FINISH_STOP_TOKEN = 3,     /* a stop token id was sampled */
   JAMBA_FINISH_CONTEXT_LENGTH = 4, /* the context window is full */
-  JAMBA_FINISH_CANCELLED = 5
+  JAMBA_FINISH_CANCELLED = 5,
+  JAMBA_FINISH_TOOL_CALLS = 6 /* the model ended its turn after calling tools (version 2) */
 };
 
 /* ForkSession's `position` for "the source session's end". */
@@ -215,8 +216,9 @@ typedef struct JambaApi {
    * repetition_penalty, presence_penalty, frequency_penalty, seed (unset: random, reported in the
    * result), max_tokens, ignore_eos ("true"/"false"/"1"/"0"), logprobs, top_logprobs,
    * timeout_ms (> 0: DEADLINE_EXCEEDED after that long from the start of the call), tenant (whose
-   * persisted checkpoints a stateless Generate may reuse; default "default"). Ranges are checked
-   * by Generate, naming the field. */
+   * persisted checkpoints a stateless Generate may reuse; default "default"), and since version 2
+   * tool_choice ("auto", "none", "required" or "function:NAME": whether a chat reply calls one of
+   * the chat input's tools). Ranges are checked by Generate, naming the field. */
 
   JambaStatus* (*CreateGenerateOptions)(JambaGenerateOptions** out);
   JambaStatus* (*SetGenerateOption)(JambaGenerateOptions* options, const char* key,
@@ -366,15 +368,38 @@ typedef struct JambaApi {
 
   /* -- Version 2 -- */
 
-  /* Sets an input option. Keys: parse_special_tokens ("true"/"false", text inputs only: whether
+  /* Sets an input option ("true"/"false" values). Text inputs: parse_special_tokens (whether
    * special-token strings such as "<|eom|>" in the text become those tokens; default false, the
-   * text is plain whatever it spells; chat message content is always plain). Another kind of
-   * input is FAILED_PRECONDITION; an unknown key or bad value INVALID_ARGUMENT. */
+   * text is plain whatever it spells; chat message content is always plain). Chat inputs:
+   * continue_conversation (the messages continue a conversation already in the sequence: only
+   * what they add is rendered). Token inputs are FAILED_PRECONDITION; an unknown key or bad value
+   * INVALID_ARGUMENT. */
   JambaStatus* (*SetInputOption)(JambaInput* input, const char* key, const char* value);
   /* The tokens Generate feeds the model for `input` as a new sequence (BOS, chat template and
    * all), with Generate's errors. *out_tokens is released with ReleaseTokens. */
   JambaStatus* (*TokenizeInput)(const JambaEngine* engine, const JambaInput* input,
                                 int32_t** out_tokens, size_t* out_n_tokens);
+  /* Chat inputs from OpenAI-style JSON (docs/c-api.md shows the shapes): key "messages" appends
+   * a list of messages (with tool_calls, tool results, reasoning_content), "tools" and
+   * "documents" set those lists, "template_variables" sets the template's extra variables (a
+   * JSON object such as {"enable_thinking": false}). Bad JSON is INVALID_ARGUMENT naming the
+   * field; another kind of input FAILED_PRECONDITION. */
+  JambaStatus* (*SetChatInputJson)(JambaInput* input, const char* key, const char* json,
+                                   size_t json_len);
+  /* The text the model's chat template renders for a chat input (what TokenizeInput tokenizes).
+   * *out_text is released with ReleaseText. */
+  JambaStatus* (*RenderChat)(const JambaEngine* engine, const JambaInput* input, char** out_text,
+                             size_t* out_text_len);
+  /* A chat reply's reasoning (its <think> block), apart from the answer text; "" otherwise.
+   * Streaming callbacks carry answer text only: read reasoning and tool calls here. */
+  JambaStatus* (*GenerateResultGetReasoning)(const JambaGenerateResult* result, const char** text,
+                                             size_t* text_len);
+  /* A chat reply's tool calls as a JSON list [{"id", "type": "function", "function": {"name",
+   * "arguments"}}] ("[]" when none); the finish reason is then JAMBA_FINISH_TOOL_CALLS. */
+  JambaStatus* (*GenerateResultGetToolCallsJson)(const JambaGenerateResult* result,
+                                                 const char** json, size_t* json_len);
+  /* 1 when the model wrote a tool-call block that did not parse (it is in the text as written). */
+  JambaStatus* (*GenerateResultGetMalformedToolCall)(const JambaGenerateResult* result, int* out);
 
   /* ---- End of version 2. Append new members below this line only. ---- */
 } JambaApi;

@@ -15,19 +15,52 @@
 
 namespace jamba {
 
+// A call of a tool, as the model wrote it (in an assistant message or a result).
+struct ToolCall {
+  std::string id;  // "call_..."; generated for calls the model makes
+  std::string name;
+  std::string arguments;  // a JSON object, as text
+};
+
 struct ChatMessage {
-  std::string role;  // "system", "user" or "assistant"
+  std::string role;  // "system", "user", "assistant" or "tool"
   std::string content;
+  std::vector<ToolCall> tool_calls;  // assistant: the tools it called
+  std::string tool_call_id;          // tool: the call this message answers
+  std::string name;                  // tool: the tool's name; others: an optional speaker name
+  std::string reasoning;             // assistant: its reasoning, for templates that show it
+};
+
+// A function the model may call, described as chat templates list it.
+struct Tool {
+  std::string name;
+  std::string description;
+  std::string parameters = "{}";  // JSON Schema of the arguments (an object), as text
+};
+
+// A document the model may use; templates that know documents render them (Jamba 1.5+).
+struct Document {
+  std::string title;
+  std::string text;
+  std::map<std::string, std::string> metadata;
 };
 
 // What to feed the model: text, token ids, or chat messages (rendered with the model's chat
-// template). Build one with Input::Text / Input::Tokens / Input::Chat.
+// template, with the tools and documents given). Build one with Input::Text / Input::Tokens /
+// Input::Chat.
 struct Input {
   enum class Kind { kText, kTokens, kChat };
   Kind kind = Kind::kText;
   std::string text;
   std::vector<int32_t> tokens;
   std::vector<ChatMessage> messages;
+  std::vector<Tool> tools;
+  std::vector<Document> documents;
+  // Chat: extra keyword variables for the template, a JSON object ({"enable_thinking": false}).
+  std::string template_variables = "{}";
+  // Chat: the messages continue a conversation already in the sequence, so only what they add is
+  // rendered (no BOS, no opening system turn). Implied when a session already holds tokens.
+  bool continue_conversation = false;
   // Text: prepend BOS when the sequence is empty. Chat: append the assistant prompt.
   bool add_special = true;
   // Text only: recognise special-token strings ("<|eom|>", "<|startoftext|>") in the text as
@@ -66,8 +99,30 @@ struct StopOptions {
   bool ignore_eos = false;
 };
 
+// How a completion's text is read. kAuto: a chat input's completion is split, per the chat
+// template, into the answer (text), reasoning (a <think> block) and tool calls; other inputs are
+// text. kChat: split it whatever the input (a caller that rendered the chat itself). kRaw: all
+// text.
+enum class OutputParsing { kAuto, kChat, kRaw };
+
+// Whether a chat reply calls a tool (OpenAI's tool_choice). kAuto: the model decides. kNone: it
+// does not (its tool-call markup is never produced nor read). kRequired / kFunction: it does, one
+// of the offered tools / the named one: the reply is constrained to the template's tool-call
+// markup with arguments that are a JSON object of at most `max_argument_bytes`, and the turn ends.
+struct ToolChoice {
+  enum class Mode { kAuto, kNone, kRequired, kFunction };
+  Mode mode = Mode::kAuto;
+  std::string function;  // kFunction: the tool's name
+  // The tools offered, by name; empty: those of the chat input. (A caller that renders the chat
+  // itself and feeds tokens names them here.)
+  std::vector<std::string> tools;
+  size_t max_argument_bytes = 1024;
+};
+
 struct GenerateOptions {
   SamplingOptions sampling;
+  OutputParsing output_parsing = OutputParsing::kAuto;
+  ToolChoice tool_choice;
   StopOptions stop;
   int top_logprobs = 0;  // 0..20 alternatives per token
   bool logprobs = false;
@@ -99,7 +154,16 @@ struct SessionOwner {
 };
 std::optional<SessionOwner> SessionOwnerOf(const absl::Status& status);
 
-enum class FinishReason { kEos, kLength, kStopString, kStopToken, kContextLength, kCancelled };
+// kToolCalls: the model ended its turn after calling tools (the result's tool_calls).
+enum class FinishReason {
+  kEos,
+  kLength,
+  kStopString,
+  kStopToken,
+  kContextLength,
+  kCancelled,
+  kToolCalls
+};
 const char* FinishReasonName(FinishReason reason);
 
 struct TokenLogprob {
@@ -117,7 +181,9 @@ struct GeneratedToken {
 // tokens are part of a multi-byte character or a possible stop string. `tokens` holds every
 // sampled token, including a final end-of-sequence or stop token (whose text is not returned).
 struct GenerateChunk {
-  std::string text;
+  std::string text;                  // answer text (all text when the output is not parsed)
+  std::string reasoning;             // reasoning text, as it comes
+  std::vector<ToolCall> tool_calls;  // tool calls, each once it is complete
   std::vector<GeneratedToken> tokens;
 };
 
@@ -153,7 +219,12 @@ struct SessionInfo {
 };
 
 struct GenerateResult {
-  std::string text;
+  std::string text;                  // the answer (for a parsed chat output, without reasoning and
+                                     // tool-call markup)
+  std::string reasoning;             // a parsed chat output's reasoning
+  std::vector<ToolCall> tool_calls;  // a parsed chat output's tool calls
+  // A tool-call block whose JSON did not parse: it is in `text` as the model wrote it.
+  bool malformed_tool_call = false;
   std::vector<int32_t> tokens;          // output tokens (without a final EOS or stop token)
   std::vector<int32_t> sampled_tokens;  // every sampled token (with a final EOS or stop token)
   FinishReason finish_reason = FinishReason::kLength;
@@ -203,11 +274,16 @@ struct ModelInfo {
   std::string activations;
   std::string kv_dtype;
   bool has_tokenizer = false;
+  std::string tokenizer_kind;  // "tokenizer.json" or "sentencepiece"; "" without a tokenizer
   // Tokenizer facts (from the tokenizer files, else config.json); -1 means none.
   int32_t bos_token_id = -1;
   std::vector<int32_t> eos_token_ids;  // generation stops at these unless ignore_eos
   int32_t pad_token_id = -1;
-  bool has_chat_template = false;  // Input::Chat works
+  bool has_chat_template = false;    // Input::Chat works
+  std::string chat_template_origin;  // "tokenizer_config.json", "built-in (Jamba 1.5+)", ...
+  std::string chat_template_family;  // "jamba", "chatml" or "other"
+  std::string tool_call_format;      // how completions are read: "jamba", "hermes" or "none"
+  bool reasoning = false;            // completions' <think> blocks are read as reasoning
   std::string backend;
   std::vector<LayerInfo> layers;
 };

@@ -122,6 +122,22 @@ TEST_F(PlainTextEncodingTest, SegmentsParseSpecialTokensOnlyWhereTheyAsk) {
   EXPECT_EQ(*tokenizer().Encode(cut, {}), Ids("hello world"));
 }
 
+TEST_F(PlainTextEncodingTest, ATokenThatBeginsInMarkupMayRunIntoUserData) {
+  // Templates build tags from fixed names: "<|" ~ role ~ "|> ", the role coming from the request.
+  const std::vector<TextSegment> built = {{"<|bom|><|", true}, {"user", false}, {"|> hi", true}};
+  auto ids = tokenizer().Encode(built, {});
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  std::vector<int32_t> expected = {Id("<|bom|>"), Id("<|user|>")};
+  const std::vector<int32_t> hi = Ids("hi");
+  expected.insert(expected.end(), hi.begin(), hi.end());
+  EXPECT_EQ(*ids, expected);
+  // A token that begins in user data never is one, whatever markup follows.
+  const std::vector<TextSegment> smuggled = {{"x<|e", false}, {"om|>", true}};
+  auto plain = tokenizer().Encode(smuggled, {});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_THAT(*plain, Each(Not(Id("<|eom|>"))));
+}
+
 TEST_F(PlainTextEncodingTest, InvalidUtf8InAnySegmentIsReportedWithItsOffset) {
   const std::vector<TextSegment> segments = {{"abc", true}, {"de\xFF", false}};
   auto ids = tokenizer().Encode(segments, {});

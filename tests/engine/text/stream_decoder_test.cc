@@ -103,12 +103,18 @@ TEST_F(StreamDecoderTest, StreamedTextEqualsDecodeAndEveryChunkIsValidUtf8) {
 }
 
 TEST_F(StreamDecoderTest, StreamsAChatConversationWithItsMarkup) {
-  const std::vector<engine::ChatMessage> messages = {
-      {"system", "Answer with emoji 🙂"}, {"user", "Weather in 東京?"}, {"assistant", "☔🌂"}};
-  auto ids = engine::EncodeChat(tokenizer(), messages, false);
+  auto chat = engine::ChatTemplate::FromSource(engine::ChatTemplate::BuiltinJambaSource(),
+                                               "built-in", tokenizer());
+  ASSERT_TRUE(chat.ok()) << chat.status();
+  engine::ChatConversation conversation;
+  conversation.messages = {{{"role", "system"}, {"content", "Answer with emoji 🙂"}},
+                           {{"role", "user"}, {"content", "Weather in 東京?"}},
+                           {{"role", "assistant"}, {"content", "☔🌂"}}};
+  conversation.add_generation_prompt = false;
+  auto ids = (*chat)->Encode(conversation, /*continuation=*/false);
   ASSERT_TRUE(ids.ok()) << ids.status();
   EXPECT_EQ(Concatenate(StreamChunks(tokenizer(), *ids, false)),
-            *engine::RenderChatText(messages, false));
+            (*chat)->Render(conversation)->Text());
   EXPECT_EQ(Concatenate(StreamChunks(tokenizer(), *ids, true)), tokenizer().Decode(*ids, true));
 }
 

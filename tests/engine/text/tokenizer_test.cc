@@ -438,7 +438,8 @@ TEST_F(TokenizerTrainerTest, TrainingIsDeterministic) {
   TempDir first, second;
   ASSERT_TRUE(engine::TrainDemoTokenizer(corpus, kDemoTestVocabSize, first.path()).ok());
   ASSERT_TRUE(engine::TrainDemoTokenizer(corpus, kDemoTestVocabSize, second.path()).ok());
-  for (const char* name : {"tokenizer.model", "tokenizer_config.json", "special_tokens_map.json"}) {
+  for (const char* name :
+       {"tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}) {
     const std::string a = ReadFile(first.File(name));
     ASSERT_FALSE(a.empty()) << name;
     EXPECT_EQ(a, ReadFile(second.File(name))) << name << " differs between two trainings";
@@ -465,6 +466,14 @@ TEST_F(TokenizerTrainerTest, WritesTheHuggingFaceTokenizerFiles) {
   auto loaded = Tokenizer::Load(dir.path(), ModelConfig());
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ((*loaded)->num_pieces(), 1024);
+  EXPECT_EQ((*loaded)->kind(), "tokenizer.json");  // preferred when both files exist
+  const auto json = nlohmann::json::parse(ReadFile(dir.File("tokenizer.json")));
+  EXPECT_EQ(json["model"]["type"], "BPE");
+  EXPECT_EQ(json["model"]["byte_fallback"], true);
+  EXPECT_EQ(json["pre_tokenizer"]["type"], "Metaspace");
+  EXPECT_EQ(json["pre_tokenizer"]["prepend_scheme"], "first");
+  EXPECT_EQ(json["added_tokens"].size(), 9u);
+  EXPECT_EQ(json["post_processor"]["single"][0]["SpecialToken"]["id"], "<|startoftext|>");
 }
 
 TEST_F(TokenizerTrainerTest, RejectsUnusableInput) {
