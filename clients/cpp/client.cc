@@ -1,5 +1,6 @@
 // The jamba C++ client over the generated stubs: channels and credentials, per-call metadata
-// and deadlines, paging, chunked appends with a progress reader thread, and generation streams.
+// (API key, x-jamba-session) and deadlines, retries of refused calls, paging, chunked appends
+// with a progress reader thread, and generation streams.
 #include "jamba/client/client.h"
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace jamba::client {
 namespace {
@@ -70,28 +72,75 @@ std::vector<absl::string_view> SplitUtf8(absl::string_view text, size_t max_byte
   return pieces;
 }
 
+v1::ChatMessage GenerateResult::AssistantMessage() const {
+  return client::AssistantMessage(text, tool_calls, reasoning);
+}
+
+bool RetryPolicy::Wait(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kUnavailable || left_ <= 0) return false;
+  std::optional<google::rpc::RetryInfo> info = GetErrorDetail<google::rpc::RetryInfo>(status);
+  if (!info.has_value()) return false;  // not the server's refusal: maybe it did some work
+  const absl::Duration delay =
+      absl::Seconds(info->retry_delay().seconds()) + absl::Nanoseconds(info->retry_delay().nanos());
+  if (absl::Now() + delay >= deadline_) return false;
+  --left_;
+  absl::SleepFor(delay);
+  return true;
+}
+
 // GenerateStream.
 
-GenerateStream::GenerateStream(std::unique_ptr<grpc::ClientContext> context,
-                               std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader)
-    : context_(std::move(context)), reader_(std::move(reader)) {}
+GenerateStream::GenerateStream(ContextFactory new_context, Starter start, RetryPolicy retry)
+    : new_context_(std::move(new_context)), start_(std::move(start)), retry_(retry) {
+  Start();
+}
+
+void GenerateStream::Start() {
+  std::unique_ptr<grpc::ClientContext> context = new_context_();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (cancelled_) context->TryCancel();
+    std::swap(context_, context);
+  }
+  reader_ = start_(context_.get());
+}
 
 GenerateStream::~GenerateStream() {
   if (!status_.has_value()) {
-    context_->TryCancel();
+    Cancel();
     Finish().IgnoreError();
   }
 }
 
 bool GenerateStream::Read(v1::GenerateResponse* response) {
-  if (status_.has_value() || !reader_->Read(response)) return false;
+  if (status_.has_value()) return false;
+  while (!reader_->Read(response)) {
+    if (received_) return false;  // Finish() reports how it ended
+    // Ended before any response: a refusal is sent again.
+    absl::Status status = FromGrpcStatus(reader_->Finish());
+    bool cancelled;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      cancelled = cancelled_;
+    }
+    if (cancelled || !retry_.Wait(status)) {
+      status_ = status;
+      return false;
+    }
+    Start();
+  }
+  received_ = true;
   result_.text += response->text();
+  result_.reasoning += response->reasoning();
+  result_.tool_calls.insert(result_.tool_calls.end(), response->tool_calls().begin(),
+                            response->tool_calls().end());
   result_.token_ids.insert(result_.token_ids.end(), response->token_ids().begin(),
                            response->token_ids().end());
   if (response->finish_reason() != v1::FINISH_REASON_UNSPECIFIED) {
     result_.finish_reason = response->finish_reason();
     result_.usage = response->usage();
     result_.matched_stop_string = response->matched_stop_string();
+    result_.malformed_tool_call = response->malformed_tool_call();
     if (response->has_seed()) result_.seed = response->seed();
   }
   if (response->has_session()) result_.session = response->session();
@@ -108,7 +157,11 @@ absl::Status GenerateStream::Finish() {
   return *status_;
 }
 
-void GenerateStream::Cancel() { context_->TryCancel(); }
+void GenerateStream::Cancel() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  cancelled_ = true;
+  context_->TryCancel();
+}
 
 // Client.
 
@@ -130,25 +183,47 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
   } else {
     credentials = grpc::InsecureChannelCredentials();
   }
+  if (options.max_retries < 0) return absl::InvalidArgumentError("max_retries is negative");
   return std::make_unique<Client>(grpc::CreateCustomChannel(options.target, credentials, arguments),
-                                  options.api_key, options.timeout);
+                                  options.api_key, options.timeout, options.max_retries);
 }
 
-Client::Client(std::shared_ptr<grpc::Channel> channel, std::string api_key, absl::Duration timeout)
+Client::Client(std::shared_ptr<grpc::Channel> channel, std::string api_key, absl::Duration timeout,
+               int max_retries)
     : channel_(std::move(channel)),
       api_key_(std::move(api_key)),
       timeout_(timeout),
+      max_retries_(max_retries),
       sessions_(v1::SessionService::NewStub(channel_)),
       generation_(v1::GenerationService::NewStub(channel_)),
       models_(v1::ModelService::NewStub(channel_)) {}
 
-std::unique_ptr<grpc::ClientContext> Client::NewContext() const {
+std::unique_ptr<grpc::ClientContext> Client::NewContext(absl::string_view session,
+                                                        absl::Time deadline) const {
   auto context = std::make_unique<grpc::ClientContext>();
   if (!api_key_.empty()) context->AddMetadata("authorization", absl::StrCat("Bearer ", api_key_));
-  if (timeout_ != absl::InfiniteDuration()) {
-    context->set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
-  }
+  if (!session.empty()) context->AddMetadata(kSessionMetadataKey, SessionName(session));
+  if (deadline != absl::InfiniteFuture()) context->set_deadline(absl::ToChronoTime(deadline));
   return context;
+}
+
+RetryPolicy Client::NewRetryPolicy() const {
+  return RetryPolicy(max_retries_, timeout_ == absl::InfiniteDuration() ? absl::InfiniteFuture()
+                                                                        : absl::Now() + timeout_);
+}
+
+template <typename Response>
+absl::StatusOr<Response> Client::Call(
+    absl::string_view session,
+    const std::function<grpc::Status(grpc::ClientContext*, Response*)>& call) {
+  RetryPolicy retry = NewRetryPolicy();
+  while (true) {
+    std::unique_ptr<grpc::ClientContext> context = NewContext(session, retry.deadline());
+    Response response;
+    absl::Status status = FromGrpcStatus(call(context.get(), &response));
+    if (status.ok()) return response;
+    if (!retry.Wait(status)) return status;
+  }
 }
 
 absl::Status Client::WaitForConnected(absl::Duration timeout) {
@@ -165,30 +240,29 @@ absl::StatusOr<v1::Session> Client::CreateSession(absl::string_view session_id,
   request.set_session_id(std::string(session_id));
   request.mutable_session()->set_display_name(std::string(display_name));
   request.mutable_session()->set_skip_bos(skip_bos);
-  v1::Session session;
-  auto context = NewContext();
-  grpc::Status status = sessions_->CreateSession(context.get(), request, &session);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return session;
+  return Call<v1::Session>(session_id, [&](grpc::ClientContext* context, v1::Session* session) {
+    return sessions_->CreateSession(context, request, session);
+  });
 }
 
 absl::StatusOr<v1::Session> Client::GetSession(absl::string_view session) {
   v1::GetSessionRequest request;
   request.set_name(SessionName(session));
-  v1::Session result;
-  auto context = NewContext();
-  grpc::Status status = sessions_->GetSession(context.get(), request, &result);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return result;
+  return Call<v1::Session>(session, [&](grpc::ClientContext* context, v1::Session* result) {
+    return sessions_->GetSession(context, request, result);
+  });
 }
 
 absl::Status Client::DeleteSession(absl::string_view session, absl::string_view etag) {
   v1::DeleteSessionRequest request;
   request.set_name(SessionName(session));
   request.set_etag(std::string(etag));
-  google::protobuf::Empty empty;
-  auto context = NewContext();
-  return FromGrpcStatus(sessions_->DeleteSession(context.get(), request, &empty));
+  return Call<google::protobuf::Empty>(
+             session,
+             [&](grpc::ClientContext* context, google::protobuf::Empty* empty) {
+               return sessions_->DeleteSession(context, request, empty);
+             })
+      .status();
 }
 
 absl::StatusOr<v1::ListSessionsResponse> Client::ListSessionsPage(int page_size,
@@ -196,11 +270,10 @@ absl::StatusOr<v1::ListSessionsResponse> Client::ListSessionsPage(int page_size,
   v1::ListSessionsRequest request;
   request.set_page_size(page_size);
   request.set_page_token(std::string(page_token));
-  v1::ListSessionsResponse page;
-  auto context = NewContext();
-  grpc::Status status = sessions_->ListSessions(context.get(), request, &page);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return page;
+  return Call<v1::ListSessionsResponse>(
+      "", [&](grpc::ClientContext* context, v1::ListSessionsResponse* page) {
+        return sessions_->ListSessions(context, request, page);
+      });
 }
 
 absl::StatusOr<Listing<v1::Session>> Client::ListSessions(int page_size) {
@@ -222,11 +295,10 @@ absl::StatusOr<v1::ListCheckpointsResponse> Client::ListCheckpointsPage(
   request.set_parent(SessionName(session));
   request.set_page_size(page_size);
   request.set_page_token(std::string(page_token));
-  v1::ListCheckpointsResponse page;
-  auto context = NewContext();
-  grpc::Status status = sessions_->ListCheckpoints(context.get(), request, &page);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return page;
+  return Call<v1::ListCheckpointsResponse>(
+      session, [&](grpc::ClientContext* context, v1::ListCheckpointsResponse* page) {
+        return sessions_->ListCheckpoints(context, request, page);
+      });
 }
 
 absl::StatusOr<Listing<v1::Checkpoint>> Client::ListCheckpoints(absl::string_view session,
@@ -252,11 +324,9 @@ absl::StatusOr<v1::Session> Client::ForkSession(absl::string_view session,
   request.set_name(SessionName(session));
   request.set_session_id(std::string(new_session_id));
   request.set_checkpoint(std::string(checkpoint));
-  v1::Session fork;
-  auto context = NewContext();
-  grpc::Status status = sessions_->ForkSession(context.get(), request, &fork);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return fork;
+  return Call<v1::Session>(session, [&](grpc::ClientContext* context, v1::Session* fork) {
+    return sessions_->ForkSession(context, request, fork);
+  });
 }
 
 absl::StatusOr<v1::Session> Client::RewindSession(absl::string_view session,
@@ -266,16 +336,16 @@ absl::StatusOr<v1::Session> Client::RewindSession(absl::string_view session,
   request.set_name(SessionName(session));
   request.set_checkpoint(std::string(checkpoint));
   request.set_etag(std::string(etag));
-  v1::Session result;
-  auto context = NewContext();
-  grpc::Status status = sessions_->RewindSession(context.get(), request, &result);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return result;
+  return Call<v1::Session>(session, [&](grpc::ClientContext* context, v1::Session* result) {
+    return sessions_->RewindSession(context, request, result);
+  });
 }
 
-absl::StatusOr<v1::Session> Client::Append(absl::string_view session, const ChunkSource& next_chunk,
-                                           const AppendOptions& options) {
-  auto context = NewContext();
+absl::StatusOr<v1::Session> Client::AppendOnce(absl::string_view session,
+                                               const ChunkSource& next_chunk,
+                                               const AppendOptions& options, absl::Time deadline,
+                                               bool& taken) {
+  auto context = NewContext(session, deadline);
   std::unique_ptr<grpc::ClientReaderWriter<v1::AppendToSessionRequest, v1::AppendToSessionResponse>>
       stream = sessions_->AppendToSession(context.get());
 
@@ -307,6 +377,7 @@ absl::StatusOr<v1::Session> Client::Append(absl::string_view session, const Chun
       break;
     }
     if (!*more) break;
+    taken = true;
     writing = stream->Write(request);
   }
   stream->WritesDone();
@@ -320,51 +391,90 @@ absl::StatusOr<v1::Session> Client::Append(absl::string_view session, const Chun
   return *std::move(committed);
 }
 
+absl::StatusOr<v1::Session> Client::Append(absl::string_view session, const ChunkSource& next_chunk,
+                                           const AppendOptions& options) {
+  RetryPolicy retry = NewRetryPolicy();
+  while (true) {
+    bool taken = false;
+    absl::StatusOr<v1::Session> result =
+        AppendOnce(session, next_chunk, options, retry.deadline(), taken);
+    // A one-shot source is sent again only if none of it was taken.
+    if (result.ok() || taken || !retry.Wait(result.status())) return result;
+  }
+}
+
+absl::StatusOr<v1::Session> Client::AppendReplayable(absl::string_view session,
+                                                     const std::function<ChunkSource()>& open,
+                                                     const AppendOptions& options) {
+  RetryPolicy retry = NewRetryPolicy();
+  while (true) {
+    bool taken = false;
+    absl::StatusOr<v1::Session> result =
+        AppendOnce(session, open(), options, retry.deadline(), taken);
+    if (result.ok() || !retry.Wait(result.status())) return result;
+  }
+}
+
 absl::StatusOr<v1::Session> Client::AppendText(absl::string_view session, absl::string_view text,
                                                const AppendOptions& options) {
-  std::vector<absl::string_view> pieces = SplitUtf8(text, options.chunk_bytes);
-  size_t next = 0;
-  return Append(
+  const std::vector<absl::string_view> pieces = SplitUtf8(text, options.chunk_bytes);
+  return AppendReplayable(
       session,
-      [&](v1::AppendToSessionRequest& request) -> absl::StatusOr<bool> {
-        if (next == pieces.size()) return false;
-        request.set_text(std::string(pieces[next++]));
-        return true;
+      [&pieces]() -> ChunkSource {
+        return [&pieces, next = size_t{0}](
+                   v1::AppendToSessionRequest& request) mutable -> absl::StatusOr<bool> {
+          if (next == pieces.size()) return false;
+          request.set_text(std::string(pieces[next++]));
+          return true;
+        };
       },
       options);
 }
 
 absl::StatusOr<v1::Session> Client::AppendFile(absl::string_view session, const std::string& path,
                                                const AppendOptions& options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  if (!std::ifstream(path, std::ios::binary)) {
+    return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  }
   const size_t chunk_bytes = std::max<size_t>(options.chunk_bytes, 4);
-  std::string pending;  // bytes of a character cut by the previous read
-  return Append(
+  return AppendReplayable(
       session,
-      [&](v1::AppendToSessionRequest& request) -> absl::StatusOr<bool> {
-        std::string buffer = std::move(pending);
-        pending.clear();
-        const size_t have = buffer.size();
-        buffer.resize(chunk_bytes);
-        in.read(buffer.data() + have, static_cast<std::streamsize>(chunk_bytes - have));
-        if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read ", path));
-        const size_t got = static_cast<size_t>(in.gcount());
-        buffer.resize(have + got);
-        if (buffer.empty()) return false;
-        const size_t cut = got == 0 ? buffer.size() : Utf8Boundary(buffer);
-        pending = buffer.substr(cut);
-        buffer.resize(cut);
-        request.set_text(std::move(buffer));
-        return true;
+      [&path, chunk_bytes]() -> ChunkSource {
+        // Each attempt reads the file from the start.
+        auto in = std::make_shared<std::ifstream>(path, std::ios::binary);
+        auto pending = std::make_shared<std::string>();  // bytes of a character cut by a read
+        return [in, pending, &path,
+                chunk_bytes](v1::AppendToSessionRequest& request) -> absl::StatusOr<bool> {
+          if (!in->is_open()) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+          std::string buffer = std::move(*pending);
+          pending->clear();
+          const size_t have = buffer.size();
+          buffer.resize(chunk_bytes);
+          in->read(buffer.data() + have, static_cast<std::streamsize>(chunk_bytes - have));
+          if (in->bad()) return absl::DataLossError(absl::StrCat("cannot read ", path));
+          const size_t got = static_cast<size_t>(in->gcount());
+          buffer.resize(have + got);
+          if (buffer.empty()) return false;
+          const size_t cut = got == 0 ? buffer.size() : Utf8Boundary(buffer);
+          *pending = buffer.substr(cut);
+          buffer.resize(cut);
+          request.set_text(std::move(buffer));
+          return true;
+        };
       },
       options);
 }
 
 std::unique_ptr<GenerateStream> Client::StartGenerate(const v1::GenerateRequest& request) {
-  auto context = NewContext();
-  auto reader = generation_->Generate(context.get(), request);
-  return std::make_unique<GenerateStream>(std::move(context), std::move(reader));
+  RetryPolicy retry = NewRetryPolicy();
+  const std::string session = request.has_session() ? request.session().session() : "";
+  const absl::Time deadline = retry.deadline();
+  return std::make_unique<GenerateStream>(
+      [this, session, deadline] { return NewContext(session, deadline); },
+      [this, request](grpc::ClientContext* context) {
+        return generation_->Generate(context, request);
+      },
+      retry);
 }
 
 absl::StatusOr<GenerateResult> Client::Generate(
@@ -381,32 +491,43 @@ absl::StatusOr<GenerateResult> Client::Generate(
 }
 
 absl::StatusOr<v1::ModelInfo> Client::GetModelInfo() {
-  v1::ModelInfo info;
-  auto context = NewContext();
-  grpc::Status status = models_->GetModelInfo(context.get(), v1::GetModelInfoRequest(), &info);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return info;
+  return Call<v1::ModelInfo>("", [&](grpc::ClientContext* context, v1::ModelInfo* info) {
+    return models_->GetModelInfo(context, v1::GetModelInfoRequest(), info);
+  });
 }
 
 absl::StatusOr<std::vector<int32_t>> Client::Tokenize(absl::string_view text, bool skip_bos) {
   v1::TokenizeRequest request;
   request.set_text(std::string(text));
   request.set_skip_bos(skip_bos);
-  v1::TokenizeResponse response;
-  auto context = NewContext();
-  grpc::Status status = models_->Tokenize(context.get(), request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return std::vector<int32_t>(response.token_ids().begin(), response.token_ids().end());
+  absl::StatusOr<v1::TokenizeResponse> response =
+      Call<v1::TokenizeResponse>("", [&](grpc::ClientContext* context, v1::TokenizeResponse* out) {
+        return models_->Tokenize(context, request, out);
+      });
+  if (!response.ok()) return response.status();
+  return std::vector<int32_t>(response->token_ids().begin(), response->token_ids().end());
+}
+
+absl::StatusOr<std::vector<int32_t>> Client::Tokenize(const v1::ChatMessages& chat) {
+  v1::TokenizeRequest request;
+  *request.mutable_messages() = chat;
+  absl::StatusOr<v1::TokenizeResponse> response =
+      Call<v1::TokenizeResponse>("", [&](grpc::ClientContext* context, v1::TokenizeResponse* out) {
+        return models_->Tokenize(context, request, out);
+      });
+  if (!response.ok()) return response.status();
+  return std::vector<int32_t>(response->token_ids().begin(), response->token_ids().end());
 }
 
 absl::StatusOr<std::string> Client::Detokenize(const std::vector<int32_t>& token_ids) {
   v1::DetokenizeRequest request;
   request.mutable_token_ids()->Add(token_ids.begin(), token_ids.end());
-  v1::DetokenizeResponse response;
-  auto context = NewContext();
-  grpc::Status status = models_->Detokenize(context.get(), request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return response.text();
+  absl::StatusOr<v1::DetokenizeResponse> response = Call<v1::DetokenizeResponse>(
+      "", [&](grpc::ClientContext* context, v1::DetokenizeResponse* out) {
+        return models_->Detokenize(context, request, out);
+      });
+  if (!response.ok()) return response.status();
+  return response->text();
 }
 
 }  // namespace jamba::client

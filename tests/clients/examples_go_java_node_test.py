@@ -3,7 +3,9 @@
 TLS and mutual TLS: a document ingested by one language's process is resumed by another's after
 a server restart, and the resumed question must restore the whole document; each language reports a missing session
 and a bad API key with the gRPC code and the ErrorInfo reason; with client certificates
-required, each connects with its certificate and is refused without one.
+required, each connects with its certificate and is refused without one. Then each language's
+tool_call example on the reasoning-3b demo model, over TLS: the model calls the weather tool,
+the example sends the result back, and generation goes on from a longer prompt.
 
 Usage: examples_go_java_node_test.py --build-dir BUILD_DIR
 """
@@ -11,6 +13,7 @@ Usage: examples_go_java_node_test.py --build-dir BUILD_DIR
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import sys
@@ -26,6 +29,32 @@ API_KEY = "examples-key-1"
 DOCUMENT = SOURCE_DIR / "clients" / "conformance" / "document.txt"
 INGESTED = re.compile(r"ingested sessions/\S+: (\d+) tokens")
 USAGE = re.compile(r"; (\d+) prompt tokens: (\d+) restored, (\d+) computed; (\d+) generated\]")
+TURN = re.compile(r"^\[(FINISH_REASON_\w+); (\d+) prompt tokens, (\d+) generated\]$", re.M)
+TOOL_CALL = re.compile(r"^tool call (call_\w+): get_weather (.*)$", re.M)
+
+
+def tool_call_example(language: str, build_dir: Path) -> list[str]:
+    if language == "go":
+        return [str(build_dir / "clients" / "go" / "bin" / "tool-call")]
+    if language == "java":
+        jar = build_dir / "clients" / "java" / "jamba-examples.jar"
+        return ["java", "-cp", str(jar), "ai.jamba.examples.ToolCallExample"]
+    return ["node", str(SOURCE_DIR / "clients" / "node" / "dist" / "examples" / "tool_call.js")]
+
+
+def check_tool_call(out: str) -> None:
+    """The tool_call example's output: a forced call, its result, and a second turn."""
+    if "tool calls read as 'hermes'" not in out:
+        raise AssertionError("the example did not report the model's tool-call format")
+    call = TOOL_CALL.search(out)
+    if call is None or "tool result: " not in out:
+        raise AssertionError("no tool call of get_weather and its result")
+    json.loads(call.group(2))  # the arguments are JSON
+    turns = TURN.findall(out)
+    if len(turns) != 2 or turns[0][0] != "FINISH_REASON_TOOL_CALLS":
+        raise AssertionError(f"turns {turns}: a tool call, then the reply to its result")
+    if int(turns[1][1]) <= int(turns[0][1]) or int(turns[1][2]) < 1:
+        raise AssertionError(f"turns {turns}: the second prompt carries the call and result")
 
 
 def example(language: str, build_dir: Path) -> list[str]:
@@ -62,8 +91,9 @@ class Runner:
         self.passed = 0
         self.failed = 0
 
-    def run(self, language: str, args: list[str], expect_ok: bool = True) -> subprocess.CompletedProcess[str]:
-        command = example(language, self.build_dir) + args
+    def run(self, language: str, args: list[str], expect_ok: bool = True,
+            program: Callable[[str, Path], list[str]] = example) -> subprocess.CompletedProcess[str]:
+        command = program(language, self.build_dir) + args
         result = subprocess.run(command, capture_output=True, text=True, timeout=300)
         print(f"$ {language} {' '.join(args)}\n{result.stdout}{result.stderr[-1500:]}", flush=True)
         if (result.returncode == 0) != expect_ok:
@@ -75,7 +105,7 @@ class Runner:
             body()
             self.passed += 1
             print(f"{name}: passed", flush=True)
-        except (AssertionError, AttributeError, subprocess.TimeoutExpired) as error:
+        except (AssertionError, AttributeError, ValueError, subprocess.TimeoutExpired) as error:
             self.failed += 1
             print(f"{name}: FAILED: {error}", flush=True)
 
@@ -156,6 +186,21 @@ def main() -> int:
             for language in ("go", "java", "node"):
                 runner.check(f"mTLS: {language} with and without a client certificate",
                              lambda lang=language: mutual(lang))
+
+        # A tool-call round trip on the reasoning-3b demo model, over TLS.
+        reasoning_model = build_dir / "demo-model-reasoning-3b"
+        with JambadServer(jambad, reasoning_model, {"examples": API_KEY},
+                          extra_flags=server_tls) as server:
+            common = ["--server", server.address, "--api-key", API_KEY] + tls
+
+            def tool_call(language: str) -> None:
+                out = runner.run(language, common + ["--tool-choice", "get_weather"],
+                                 program=tool_call_example).stdout
+                check_tool_call(out)
+
+            for language in ("go", "java", "node"):
+                runner.check(f"TLS: {language} tool call round trip",
+                             lambda lang=language: tool_call(lang))
     print(f"examples: {runner.passed} passed, {runner.failed} failed")
     return 1 if runner.failed else 0
 

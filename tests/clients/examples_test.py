@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Runs the clients' resume_document examples against a real jambad (demo model): a document
-ingested by one process is resumed by another after a server restart, across languages (Python
-ingests, C++ resumes, and the other way round). The resumed question must restore the whole
-document.
+"""Runs the Python and C++ clients' examples against a real jambad. resume_document (demo
+model): a document ingested by one process is resumed by another after a server restart, across
+languages (Python ingests, C++ resumes, and the other way round); the resumed question must
+restore the whole document. tool_call (the reasoning-3b demo model): the model calls the weather
+tool, the example sends the result back, and generation goes on from a longer prompt.
 
 Usage: examples_test.py --build-dir BUILD_DIR
 """
@@ -10,6 +11,7 @@ Usage: examples_test.py --build-dir BUILD_DIR
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -24,15 +26,32 @@ from jambad_server import JambadServer  # noqa: E402
 API_KEY = "examples-key-1"
 DOCUMENT = SOURCE_DIR / "clients" / "conformance" / "document.txt"
 USAGE = re.compile(r"; (\d+) prompt tokens: (\d+) restored, (\d+) computed; (\d+) generated\]")
+TURN = re.compile(r"^\[(FINISH_REASON_\w+); (\d+) prompt tokens, (\d+) generated\]$", re.M)
+TOOL_CALL = re.compile(r"^tool call (call_\w+): get_weather (.*)$", re.M)
 
 
-def example(language: str, build_dir: Path) -> list[str]:
+def check_tool_call(out: str) -> None:
+    """The tool_call example's output: a forced call, its result, and a second turn."""
+    if "tool calls read as 'hermes'" not in out:
+        raise AssertionError("the example did not report the model's tool-call format")
+    call = TOOL_CALL.search(out)
+    if call is None or "tool result: " not in out:
+        raise AssertionError("no tool call of get_weather and its result")
+    json.loads(call.group(2))  # the arguments are JSON
+    turns = TURN.findall(out)
+    if len(turns) != 2 or turns[0][0] != "FINISH_REASON_TOOL_CALLS":
+        raise AssertionError(f"turns {turns}: a tool call, then the reply to its result")
+    if int(turns[1][1]) <= int(turns[0][1]) or int(turns[1][2]) < 1:
+        raise AssertionError(f"turns {turns}: the second prompt carries the call and result")
+
+
+def example(language: str, build_dir: Path, name: str = "resume_document") -> list[str]:
     if language == "python":
         return [
             str(SOURCE_DIR / "clients" / "python" / "python.sh"),
-            str(SOURCE_DIR / "clients" / "python" / "examples" / "resume_document.py"),
+            str(SOURCE_DIR / "clients" / "python" / "examples" / f"{name}.py"),
         ]
-    return [str(build_dir / "clients" / "cpp" / "jamba_client_resume_document")]
+    return [str(build_dir / "clients" / "cpp" / f"jamba_client_{name}")]
 
 
 def run(command: list[str], build_dir: Path) -> str:
@@ -88,7 +107,23 @@ def main() -> int:
             except (AssertionError, OSError, RuntimeError, subprocess.TimeoutExpired) as error:
                 failures += 1
                 print(f"{ingest} ingest -> {resume} resume: FAILED: {error}", flush=True)
-    print(f"examples: {2 - failures} passed, {failures} failed")
+        # A tool-call round trip on the reasoning-3b demo model.
+        reasoning_model = build_dir / "demo-model-reasoning-3b"
+        with JambadServer(jambad, reasoning_model, keys) as server:
+            for language in ("python", "cpp"):
+                try:
+                    out = run(
+                        example(language, build_dir, "tool_call")
+                        + ["--server", server.address, "--api-key", API_KEY]
+                        + ["--tool-choice", "get_weather"],
+                        build_dir,
+                    )
+                    check_tool_call(out)
+                    print(f"{language} tool call round trip: passed", flush=True)
+                except (AssertionError, OSError, ValueError, subprocess.TimeoutExpired) as error:
+                    failures += 1
+                    print(f"{language} tool call round trip: FAILED: {error}", flush=True)
+    print(f"examples: {4 - failures} passed, {failures} failed")
     return 1 if failures else 0
 
 

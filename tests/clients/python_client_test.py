@@ -1,6 +1,9 @@
 """Unit tests of the Python client (jamba_client) against an in-process fake jambad: TLS and
 mutual TLS connections, the API key header, errors mapped to JambaError subclasses with their
-google.rpc details, paging, chunked appends with progress, and generation streams.
+google.rpc details, paging, chunked appends with progress, generation streams with reasoning and
+tool calls, the chat builders, the x-jamba-session routing metadata, and retries of calls the
+server refused (UNAVAILABLE with RetryInfo); and, against a real draining jambad, the retries and
+their bound.
 
 Run by CTest as `clients/python/python.sh -m unittest python_client_test` (which puts the
 generated stubs and jamba_client on the path).
@@ -10,9 +13,14 @@ from __future__ import annotations
 
 import collections
 import io
+import json
+import os
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
+import time
 import unittest
 from concurrent import futures
 from pathlib import Path
@@ -33,6 +41,8 @@ from jamba.v1 import (
 )
 
 API_KEY = "test-key-1"
+SOURCE_DIR = Path(__file__).resolve().parent.parent.parent
+RETRY_DELAY = 0.05  # seconds, the fake server's RetryInfo
 
 
 class RichStatus(
@@ -65,6 +75,39 @@ def check_key(context: grpc.ServicerContext) -> None:
         )
 
 
+class Recorder:
+    """What a fake service saw of each call (method and metadata), and the calls it refuses as a
+    draining jambad does: UNAVAILABLE with RetryInfo, before doing anything."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, str]]] = []
+        self.refuse: dict[str, int] = {}  # method -> how many more calls to refuse
+        self.refuse_without_retry_info = False
+        self.refuse_appends_after_a_chunk = 0  # appends refused once their first chunk is read
+
+    def enter(self, method: str, context: grpc.ServicerContext) -> None:
+        self.calls.append((method, dict(context.invocation_metadata())))
+        if self.refuse.get(method, 0) > 0:
+            self.refuse[method] -= 1
+            self.unavailable(context)
+
+    def unavailable(self, context: grpc.ServicerContext) -> None:
+        details: list[Any] = [
+            error_details_pb2.ErrorInfo(reason="SERVER_UNAVAILABLE", domain="jamba.ai")
+        ]
+        if not self.refuse_without_retry_info:
+            delay = duration_pb2.Duration(nanos=int(RETRY_DELAY * 1e9))
+            details.append(error_details_pb2.RetryInfo(retry_delay=delay))
+        abort(context, grpc.StatusCode.UNAVAILABLE, "draining", *details)
+
+    def sessions_of(self, method: str) -> list[Optional[str]]:
+        """The x-jamba-session of every call of a method."""
+        return [md.get("x-jamba-session") for m, md in self.calls if m == method]
+
+    def count(self, method: str) -> int:
+        return sum(1 for m, _ in self.calls if m == method)
+
+
 def page(items: list[Any], page_size: int, token: str) -> tuple[list[Any], str]:
     """Offset paging with the offset as the token (the real server's tokens are opaque)."""
     start = int(token or 0)
@@ -73,7 +116,8 @@ def page(items: list[Any], page_size: int, token: str) -> tuple[list[Any], str]:
 
 
 class FakeSessions(session_service_pb2_grpc.SessionServiceServicer):
-    def __init__(self) -> None:
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
         self.sessions = [session_pb2.Session(name=f"sessions/s{i}") for i in range(5)]
         self.page_sizes: list[int] = []
         self.appended: list[str] = []
@@ -81,6 +125,7 @@ class FakeSessions(session_service_pb2_grpc.SessionServiceServicer):
 
     def CreateSession(self, request: Any, context: grpc.ServicerContext) -> session_pb2.Session:
         check_key(context)
+        self.recorder.enter("CreateSession", context)
         if request.session_id == "taken":
             abort(
                 context,
@@ -94,6 +139,7 @@ class FakeSessions(session_service_pb2_grpc.SessionServiceServicer):
 
     def GetSession(self, request: Any, context: grpc.ServicerContext) -> session_pb2.Session:
         check_key(context)
+        self.recorder.enter("GetSession", context)
         abort(
             context,
             grpc.StatusCode.NOT_FOUND,
@@ -107,6 +153,7 @@ class FakeSessions(session_service_pb2_grpc.SessionServiceServicer):
 
     def DeleteSession(self, request: Any, context: grpc.ServicerContext) -> empty_pb2.Empty:
         check_key(context)
+        self.recorder.enter("DeleteSession", context)
         if request.etag != "current":
             abort(
                 context,
@@ -118,6 +165,7 @@ class FakeSessions(session_service_pb2_grpc.SessionServiceServicer):
 
     def ListSessions(self, request: Any, context: grpc.ServicerContext) -> Any:
         check_key(context)
+        self.recorder.enter("ListSessions", context)
         if request.page_size < 0:
             abort(
                 context,
@@ -138,6 +186,7 @@ class FakeSessions(session_service_pb2_grpc.SessionServiceServicer):
 
     def ListCheckpoints(self, request: Any, context: grpc.ServicerContext) -> Any:
         check_key(context)
+        self.recorder.enter("ListCheckpoints", context)
         checkpoints = [
             session_pb2.Checkpoint(name=f"{request.parent}/checkpoints/{n}", token_count=n)
             for n in (1, 16, 32)
@@ -149,7 +198,15 @@ class FakeSessions(session_service_pb2_grpc.SessionServiceServicer):
 
     def AppendToSession(self, request_iterator: Iterator[Any], context: Any) -> Iterator[Any]:
         check_key(context)
+        self.recorder.enter("AppendToSession", context)
+        self.config = None
+        self.appended = []
         progress = session_service_pb2.AppendProgress()
+        if self.recorder.refuse_appends_after_a_chunk > 0:
+            self.recorder.refuse_appends_after_a_chunk -= 1
+            next(request_iterator)  # the config
+            next(request_iterator)  # a chunk: the client has read some of its content
+            self.recorder.unavailable(context)
         for request in request_iterator:
             if self.config is None:
                 self.config = request.config
@@ -165,21 +222,28 @@ class FakeSessions(session_service_pb2_grpc.SessionServiceServicer):
 
     def RewindSession(self, request: Any, context: grpc.ServicerContext) -> Any:
         check_key(context)
+        self.recorder.enter("RewindSession", context)
         position = int(request.checkpoint.rsplit("/", 1)[1])
         return session_pb2.Session(name=request.name, token_count=position)
 
     def ForkSession(self, request: Any, context: grpc.ServicerContext) -> Any:
         check_key(context)
+        self.recorder.enter("ForkSession", context)
         return session_pb2.Session(name=f"sessions/{request.session_id}", token_count=7)
 
 
 class FakeGeneration(generation_service_pb2_grpc.GenerationServiceServicer):
-    def __init__(self) -> None:
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
         self.requests: list[generation_service_pb2.GenerateRequest] = []
 
     def Generate(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         check_key(context)
+        self.recorder.enter("Generate", context)
         self.requests.append(request)
+        if request.WhichOneof("input") == "messages":
+            yield from self.chat_reply(request)
+            return
         yield generation_service_pb2.GenerateResponse(text="Hel", token_ids=[5, 6])
         if request.prompt == "fail midway":
             abort(
@@ -187,6 +251,13 @@ class FakeGeneration(generation_service_pb2_grpc.GenerationServiceServicer):
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 "queue full",
                 error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=2)),
+            )
+        if request.prompt == "unavailable midway":
+            abort(
+                context,
+                grpc.StatusCode.UNAVAILABLE,
+                "gone",
+                error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(nanos=1000)),
             )
         yield generation_service_pb2.GenerateResponse(
             text="lo",
@@ -196,6 +267,24 @@ class FakeGeneration(generation_service_pb2_grpc.GenerationServiceServicer):
                 prompt_tokens=10, restored_tokens=8, recomputed_tokens=2, completion_tokens=3
             ),
             seed=42,
+        )
+
+
+    def chat_reply(self, request: Any) -> Iterator[Any]:
+        """A reply as jambad streams one: reasoning first, then a tool call when its markup is
+        complete, then the answer; the last response says how it ended."""
+        Response = generation_service_pb2.GenerateResponse
+        yield Response(reasoning="The user wants ", token_ids=[1, 2])
+        yield Response(reasoning="the weather.", token_ids=[3])
+        call = generation_pb2.ToolCall(
+            id="call_1", name="get_weather", arguments='{"city": "Paris"}'
+        )
+        yield Response(tool_calls=[call], token_ids=[4, 5, 6])
+        yield Response(text="Checking.", token_ids=[7])
+        yield Response(
+            token_ids=[8],
+            finish_reason=generation_pb2.FINISH_REASON_TOOL_CALLS,
+            malformed_tool_call=request.messages.messages[-1].content == "malformed",
         )
 
 
@@ -226,8 +315,9 @@ class FakeServer:
     """The fake services on 127.0.0.1, plaintext or with server credentials."""
 
     def __init__(self, credentials: Optional[grpc.ServerCredentials] = None) -> None:
-        self.sessions = FakeSessions()
-        self.generation = FakeGeneration()
+        self.recorder = Recorder()
+        self.sessions = FakeSessions(self.recorder)
+        self.generation = FakeGeneration(self.recorder)
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         session_service_pb2_grpc.add_SessionServiceServicer_to_server(self.sessions, self.server)
         generation_service_pb2_grpc.add_GenerationServiceServicer_to_server(
@@ -388,6 +478,279 @@ class PlaintextTest(unittest.TestCase):
             self.client.generate("a", session="doc")
         with self.assertRaises(ValueError):
             self.client.generate(text="no session")
+
+
+class ChatTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.fake = FakeServer()
+        self.client = jamba_client.Client(self.fake.address, api_key=API_KEY, timeout=10)
+
+    def tearDown(self) -> None:
+        self.client.close()
+        self.fake.stop()
+
+    def test_a_chat_request_carries_tools_documents_variables_and_the_tool_choice(self) -> None:
+        weather = jamba_client.tool(
+            "get_weather", "The weather in a city", {"type": "object", "properties": {}}
+        )
+        report = jamba_client.document(
+            "Revenue grew.", title="Q3", metadata={"author": "Finance", "pages": 3}
+        )
+        self.client.generate(
+            messages=[jamba_client.system("Be brief."), {"role": "user", "content": "Paris?"}],
+            tools=[weather, {"type": "function", "function": {"name": "get_time"}}],
+            documents=[report, "A second document."],
+            template_variables={"enable_thinking": False},
+            tool_choice=jamba_client.function_choice("get_weather"),
+        ).collect()
+        request = self.fake.generation.requests[-1]
+        chat = request.messages
+        self.assertEqual(
+            [m.role for m in chat.messages],
+            [generation_pb2.ChatMessage.SYSTEM, generation_pb2.ChatMessage.USER],
+        )
+        self.assertEqual([t.name for t in chat.tools], ["get_weather", "get_time"])
+        parameters = json.loads(chat.tools[0].parameters)
+        self.assertEqual(parameters, {"type": "object", "properties": {}})
+        self.assertEqual(chat.tools[1].parameters, "")  # the server's default, {}
+        self.assertEqual(chat.documents[0].title, "Q3")
+        self.assertEqual(dict(chat.documents[0].metadata), {"author": "Finance", "pages": "3"})
+        self.assertEqual(chat.documents[1].text, "A second document.")
+        self.assertEqual(json.loads(chat.template_variables), {"enable_thinking": False})
+        self.assertEqual(request.tool_choice.mode, generation_service_pb2.ToolChoice.FUNCTION)
+        self.assertEqual(request.tool_choice.function, "get_weather")
+
+        self.client.generate(
+            session="agent",
+            messages=[jamba_client.user("x")],
+            tools=[weather],
+            tool_choice="required",
+            commit=True,
+        ).collect()
+        request = self.fake.generation.requests[-1]
+        self.assertEqual(request.session.messages.tools[0].name, "get_weather")
+        self.assertEqual(request.tool_choice.mode, generation_service_pb2.ToolChoice.REQUIRED)
+        self.assertTrue(request.session.commit)
+
+    def test_the_stream_keeps_reasoning_tool_calls_and_answer_apart(self) -> None:
+        stream = self.client.generate(messages=[jamba_client.user("Weather in Paris?")])
+        deltas = list(stream)
+        self.assertEqual(
+            [d.reasoning for d in deltas if d.reasoning], ["The user wants ", "the weather."]
+        )
+        self.assertEqual(stream.reasoning, "The user wants the weather.")
+        self.assertEqual(stream.text, "Checking.")
+        self.assertEqual([(c.id, c.name) for c in stream.tool_calls], [("call_1", "get_weather")])
+        self.assertEqual(json.loads(stream.tool_calls[0].arguments), {"city": "Paris"})
+        self.assertEqual(stream.finish_reason_name, "FINISH_REASON_TOOL_CALLS")
+        self.assertFalse(stream.malformed_tool_call)
+        self.assertEqual(stream.token_ids, [1, 2, 3, 4, 5, 6, 7, 8])
+
+        # The reply goes back as the assistant turn, followed by the tool's result.
+        reply = stream.message()
+        self.assertEqual(reply.role, generation_pb2.ChatMessage.ASSISTANT)
+        self.assertEqual(reply.content, "Checking.")
+        self.assertEqual(reply.reasoning, "The user wants the weather.")
+        self.assertEqual(reply.tool_calls[0].id, "call_1")
+        result = jamba_client.tool_result(stream.tool_calls[0], "22 degrees")
+        self.assertEqual(result.role, generation_pb2.ChatMessage.TOOL)
+        self.assertEqual((result.tool_call_id, result.name), ("call_1", "get_weather"))
+        self.client.generate(messages=[jamba_client.user("Weather?"), reply, result]).collect()
+        sent = self.fake.generation.requests[-1].messages.messages
+        self.assertEqual(sent[1], reply)
+        self.assertEqual(sent[2].tool_call_id, "call_1")
+
+        malformed = self.client.generate(messages=[jamba_client.user("malformed")]).collect()
+        self.assertTrue(malformed.malformed_tool_call)
+
+    def test_builders_refuse_bad_input_clearly(self) -> None:
+        with self.assertRaisesRegex(ValueError, "unknown role 'robot'"):
+            jamba_client.chat_message({"role": "robot", "content": "x"})
+        with self.assertRaisesRegex(ValueError, "unknown message fields"):
+            jamba_client.chat_message({"role": "user", "contents": "x"})
+        with self.assertRaisesRegex(ValueError, "unknown tool choice 'requierd'"):
+            jamba_client.tool_choice("requierd")
+        with self.assertRaisesRegex(ValueError, "must be a JSON object"):
+            jamba_client.tool("f", parameters="[1, 2]")
+        with self.assertRaisesRegex(ValueError, "not valid JSON"):
+            jamba_client.tool("f", parameters="{type: object}")
+        with self.assertRaisesRegex(ValueError, "needs a name"):
+            jamba_client.tool("")
+        with self.assertRaisesRegex(ValueError, "needs the id"):
+            jamba_client.tool_result(generation_pb2.ToolCall(name="f"), "x")
+        with self.assertRaisesRegex(ValueError, "needs its text"):
+            jamba_client.document("")
+        with self.assertRaisesRegex(ValueError, "go with messages"):
+            self.client.generate("a prompt", tools=[jamba_client.tool("f")])
+        call = jamba_client.tool_call(
+            {"id": "c", "function": {"name": "f", "arguments": {"a": 1}}}
+        )
+        self.assertEqual((call.id, call.name, json.loads(call.arguments)), ("c", "f", {"a": 1}))
+
+
+class RoutingAndRetryTest(unittest.TestCase):
+    def setUp(self) -> None:
+        self.fake = FakeServer()
+        self.recorder = self.fake.recorder
+        self.client = jamba_client.Client(self.fake.address, api_key=API_KEY, timeout=10)
+
+    def tearDown(self) -> None:
+        self.client.close()
+        self.fake.stop()
+
+    def test_session_calls_name_their_session_in_the_metadata(self) -> None:
+        client = self.client
+        client.create_session("doc")
+        client.create_session()  # the server picks the id: nothing to route by
+        client.delete_session("doc", etag="current")
+        with self.assertRaises(jamba_client.NotFoundError):
+            client.get_session("sessions/doc")
+        list(client.list_checkpoints("doc", page_size=2))
+        client.fork_session("doc", session_id="draft")
+        client.rewind_session("draft", 16)
+        client.append_text("doc", "some text", chunk_bytes=4)
+        client.generate(session="doc", text="Q?").collect()
+        client.generate("stateless").collect()
+        list(client.list_sessions())
+        self.assertEqual(self.recorder.sessions_of("CreateSession"), ["sessions/doc", None])
+        for method in ("DeleteSession", "GetSession", "AppendToSession"):
+            self.assertEqual(self.recorder.sessions_of(method), ["sessions/doc"], method)
+        self.assertEqual(self.recorder.sessions_of("ListCheckpoints"), ["sessions/doc"] * 2)
+        self.assertEqual(self.recorder.sessions_of("ForkSession"), ["sessions/doc"])
+        self.assertEqual(self.recorder.sessions_of("RewindSession"), ["sessions/draft"])
+        self.assertEqual(self.recorder.sessions_of("Generate"), ["sessions/doc", None])
+        self.assertEqual(self.recorder.sessions_of("ListSessions"), [None])
+
+    def test_a_refused_call_is_retried_after_the_delay(self) -> None:
+        self.recorder.refuse["ForkSession"] = 2
+        started = time.monotonic()
+        fork = self.client.fork_session("doc", session_id="draft")
+        self.assertEqual(fork.name, "sessions/draft")
+        self.assertEqual(self.recorder.count("ForkSession"), 3)
+        self.assertGreaterEqual(time.monotonic() - started, 2 * RETRY_DELAY)
+
+    def test_retries_are_bounded(self) -> None:
+        self.recorder.refuse["GetSession"] = 10
+        with self.assertRaises(jamba_client.UnavailableError) as caught:
+            self.client.get_session("doc")
+        self.assertEqual(caught.exception.reason, "SERVER_UNAVAILABLE")
+        self.assertEqual(self.recorder.count("GetSession"), 1 + jamba_client.DEFAULT_MAX_RETRIES)
+        with jamba_client.Client(self.fake.address, api_key=API_KEY, max_retries=0) as once:
+            with self.assertRaises(jamba_client.UnavailableError):
+                once.get_session("doc")
+        self.assertEqual(self.recorder.count("GetSession"), 2 + jamba_client.DEFAULT_MAX_RETRIES)
+        with self.assertRaises(ValueError):
+            jamba_client.Client(self.fake.address, max_retries=-1)
+
+    def test_only_unavailable_with_retry_info_is_retried(self) -> None:
+        self.recorder.refuse["GetSession"] = 2
+        self.recorder.refuse_without_retry_info = True  # e.g. a proxy's or the transport's
+        with self.assertRaises(jamba_client.UnavailableError):
+            self.client.get_session("doc")
+        self.assertEqual(self.recorder.count("GetSession"), 1)
+        with self.assertRaises(jamba_client.ResourceExhaustedError):  # RetryInfo, other code
+            self.client.generate("fail midway").collect()
+        self.assertEqual(self.recorder.count("Generate"), 1)
+
+    def test_no_retry_past_the_deadline(self) -> None:
+        self.recorder.refuse["GetSession"] = 1
+        with self.assertRaises(jamba_client.UnavailableError):
+            self.client.get_session("doc", timeout=RETRY_DELAY / 2)
+        self.assertEqual(self.recorder.count("GetSession"), 1)
+
+    def test_a_generation_is_retried_only_before_its_first_response(self) -> None:
+        self.recorder.refuse["Generate"] = 2
+        stream = self.client.generate(session="doc", text="Q?", commit=True)
+        self.assertEqual(stream.collect().text, "Hello")
+        self.assertEqual(self.recorder.count("Generate"), 3)
+        with self.assertRaises(jamba_client.UnavailableError):
+            self.client.generate("unavailable midway").collect()
+        self.assertEqual(self.recorder.count("Generate"), 4)
+
+    def test_a_refused_append_is_sent_again_from_the_start(self) -> None:
+        text = "ünïcödé text " * 20
+        self.recorder.refuse["AppendToSession"] = 2
+        session = self.client.append_text("doc", text, chunk_bytes=16)
+        self.assertEqual(session.token_count, len(text.encode()))
+        self.assertEqual("".join(self.fake.sessions.appended), text)
+        self.assertEqual(self.recorder.count("AppendToSession"), 3)
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt") as document:
+            document.write(text)
+            document.flush()
+            self.recorder.refuse["AppendToSession"] = 1
+            self.client.append_file("doc", document.name, chunk_bytes=16)
+        self.assertEqual("".join(self.fake.sessions.appended), text)
+        self.recorder.refuse["AppendToSession"] = 1
+        self.client.append("doc", ["a", [1, 2], "b"])  # a list: replayable
+        self.assertEqual(self.fake.sessions.appended, ["a", "", "b"])
+
+    def test_an_append_is_replayed_only_if_its_content_can_be(self) -> None:
+        # Refused once a chunk was read: a list is sent again whole, a one-shot iterator not.
+        self.recorder.refuse_appends_after_a_chunk = 1
+        self.client.append("doc", ["one", "two"])
+        self.assertEqual(self.fake.sessions.appended, ["one", "two"])
+        self.assertEqual(self.recorder.count("AppendToSession"), 2)
+        self.recorder.refuse_appends_after_a_chunk = 1
+        with self.assertRaises(jamba_client.UnavailableError):
+            self.client.append("doc", iter(["one", "two"]))
+        self.assertEqual(self.recorder.count("AppendToSession"), 3)
+
+
+@unittest.skipUnless(os.environ.get("JAMBA_BUILD_DIR"), "needs the build's jambad")
+class DrainingJambadTest(unittest.TestCase):
+    """Against a real jambad that drains: new calls are refused with UNAVAILABLE and RetryInfo,
+    which the client retries max_retries times, retry_delay apart."""
+
+    def test_calls_refused_while_draining_are_retried_then_reported(self) -> None:
+        sys.path.insert(0, str(SOURCE_DIR / "clients" / "conformance"))
+        from jambad_server import JambadServer
+
+        build = Path(os.environ["JAMBA_BUILD_DIR"])
+        flags = ("--retry-delay", "200ms", "--drain-timeout", "30s")
+        with JambadServer(
+            build / "service" / "jambad", build / "demo-model", {"t": API_KEY}, extra_flags=flags
+        ) as server:
+            client = jamba_client.Client(
+                server.address, api_key=API_KEY, max_retries=2, timeout=20
+            )
+            self.addCleanup(client.close)
+            client.create_session("held")
+            # An append held open (its stream accepted, never half-closed) keeps the draining
+            # server up.
+            channel = grpc.insecure_channel(server.address)
+            self.addCleanup(channel.close)
+            release = threading.Event()
+            self.addCleanup(release.set)
+            config = session_service_pb2.AppendToSessionConfig(session="sessions/held")
+
+            def requests() -> Iterator[Any]:
+                yield session_service_pb2.AppendToSessionRequest(config=config)
+                yield session_service_pb2.AppendToSessionRequest(text="held open")
+                release.wait(30)
+
+            held = session_service_pb2_grpc.SessionServiceStub(channel).AppendToSession(
+                requests(), metadata=(("authorization", f"Bearer {API_KEY}"),)
+            )
+            held.initial_metadata()  # the server accepted the stream
+            assert server._process is not None
+            server._process.send_signal(signal.SIGTERM)
+            while '"event":"draining"' not in server.log():
+                time.sleep(0.01)
+            started = time.monotonic()
+            with self.assertRaises(jamba_client.UnavailableError) as caught:
+                client.get_session("held")
+            elapsed = time.monotonic() - started
+            release.set()
+            for _ in held:
+                pass
+            self.assertEqual(caught.exception.retry_delay.total_seconds(), 0.2)
+            refused = [
+                line for line in server.log().splitlines()
+                if '"method":"jamba.v1.SessionService/GetSession"' in line
+                and '"code":"UNAVAILABLE"' in line
+            ]
+            self.assertEqual(len(refused), 3)  # the call and its 2 retries
+            self.assertGreaterEqual(elapsed, 0.4)
 
 
 class TlsTest(unittest.TestCase):

@@ -19,18 +19,22 @@ import (
 
 // Client talks to one jambad. It is safe for concurrent use; Close it when done.
 type Client struct {
-	conn       *grpc.ClientConn
-	Sessions   jambapb.SessionServiceClient    // the generated stubs, for anything not wrapped here
-	Generation jambapb.GenerationServiceClient // (their errors are plain gRPC errors)
+	conn *grpc.ClientConn
+	// The generated stubs, for anything not wrapped here: their errors are plain gRPC errors;
+	// their unary calls are routed and retried as the client's own (see routing.go).
+	Sessions   jambapb.SessionServiceClient
+	Generation jambapb.GenerationServiceClient
 	Model      jambapb.ModelServiceClient
+	maxRetries int
 }
 
 type options struct {
-	apiKey    string
-	tlsConfig *tls.Config
-	tlsErr    error
-	insecure  bool
-	dialOpts  []grpc.DialOption
+	apiKey     string
+	tlsConfig  *tls.Config
+	tlsErr     error
+	insecure   bool
+	dialOpts   []grpc.DialOption
+	maxRetries *int
 }
 
 // Option configures Dial.
@@ -109,7 +113,14 @@ func Dial(target string, opts ...Option) (*Client, error) {
 	if o.tlsErr != nil {
 		return nil, o.tlsErr
 	}
-	dialOpts := []grpc.DialOption{}
+	maxRetries := DefaultMaxRetries
+	if o.maxRetries != nil {
+		if *o.maxRetries < 0 {
+			return nil, errors.New("jamba: WithMaxRetries needs a count >= 0")
+		}
+		maxRetries = *o.maxRetries
+	}
+	dialOpts := []grpc.DialOption{grpc.WithChainUnaryInterceptor(unaryInterceptor(maxRetries))}
 	switch {
 	case o.insecure && o.tlsConfig != nil:
 		return nil, errors.New("jamba: WithInsecure and a TLS option are exclusive")
@@ -132,6 +143,7 @@ func Dial(target string, opts ...Option) (*Client, error) {
 		Sessions:   jambapb.NewSessionServiceClient(conn),
 		Generation: jambapb.NewGenerationServiceClient(conn),
 		Model:      jambapb.NewModelServiceClient(conn),
+		maxRetries: maxRetries,
 	}, nil
 }
 
@@ -269,7 +281,8 @@ type AppendOptions struct {
 	OnProgress func(*jambapb.AppendProgress)
 }
 
-// AppendFile streams a UTF-8 text file into a session and returns the committed session.
+// AppendFile streams a UTF-8 text file into a session and returns the committed session. A
+// refused append reads the file again from the start.
 func (c *Client) AppendFile(ctx context.Context, session, path string, opts *AppendOptions) (*jambapb.Session, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -280,16 +293,62 @@ func (c *Client) AppendFile(ctx context.Context, session, path string, opts *App
 }
 
 // AppendText streams UTF-8 text from r into a session and returns the committed session.
-// All or nothing: on any error (or a cancelled ctx) the session is unchanged.
+// All or nothing: on any error (or a cancelled ctx) the session is unchanged. An append jambad
+// refused before doing anything (UNAVAILABLE with RetryInfo) is sent again from where r started
+// when r is an io.Seeker (a file, a strings.Reader, ...); another reader only if none of it had
+// been read.
 func (c *Client) AppendText(ctx context.Context, session string, r io.Reader, opts *AppendOptions) (*jambapb.Session, error) {
 	if opts == nil {
 		opts = &AppendOptions{}
 	}
+	seeker, seekable := r.(io.Seeker)
+	var start int64
+	if seekable {
+		var err error
+		if start, err = seeker.Seek(0, io.SeekCurrent); err != nil {
+			seekable = false // a pipe, a terminal: not seekable after all
+		}
+	}
+	retry := retrier{left: c.maxRetries}
+	for {
+		counted := &countingReader{r: r}
+		committed, err := c.appendOnce(ctx, session, counted, opts)
+		if err == nil {
+			return committed, nil
+		}
+		if !seekable && counted.n > 0 {
+			return nil, err // some of a one-shot reader was read: it cannot be sent again
+		}
+		if !retry.wait(ctx, err) {
+			return nil, err
+		}
+		if seekable {
+			if _, serr := seeker.Seek(start, io.SeekStart); serr != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// appendOnce is one AppendToSession call.
+func (c *Client) appendOnce(ctx context.Context, session string, r io.Reader, opts *AppendOptions) (*jambapb.Session, error) {
 	chunkBytes := opts.ChunkBytes
 	if chunkBytes <= 0 {
 		chunkBytes = 256 << 10
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(withSession(ctx, session))
 	defer cancel() // on an early return, abandons the call: the server then commits nothing
 	stream, err := c.Sessions.AppendToSession(ctx)
 	if err != nil {

@@ -101,7 +101,7 @@ absl::Status ApplyToolChoice(const Flags& flags, const v1::ChatMessages& offered
 
 absl::StatusOr<v1::Session> AppendOne(const Connection& connection, const std::string& name,
                                       const v1::AppendToSessionRequest& content) {
-  const auto context = connection.NewContext();
+  const auto context = connection.NewContext(name);
   auto stream = connection.sessions().AppendToSession(context.get());
   v1::AppendToSessionRequest config;
   config.mutable_config()->set_session(name);
@@ -140,7 +140,7 @@ absl::Status Chat(const Flags& flags, const Connection& connection) {
     }
     v1::GetSessionRequest request;
     request.set_name(SessionName(*id));
-    const auto context = connection.NewContext();
+    const auto context = connection.NewContext(request.name());
     JAMBA_RETURN_IF_ERROR(
         FromGrpc(connection.sessions().GetSession(context.get(), request, &session)));
   } else {
@@ -176,7 +176,7 @@ absl::Status Chat(const Flags& flags, const Connection& connection) {
       v1::RewindSessionRequest request;
       request.set_name(name);
       request.set_checkpoint(absl::StrCat(name, "/checkpoints/", start));
-      const auto context = connection.NewContext();
+      const auto context = connection.NewContext(name);
       JAMBA_RETURN_IF_ERROR(
           FromGrpc(connection.sessions().RewindSession(context.get(), request, &session)));
       if (!quiet) std::cerr << "(the conversation starts over)\n";

@@ -106,9 +106,10 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::FromFlags(const Flags& f
   return connection;
 }
 
-std::unique_ptr<grpc::ClientContext> Connection::NewContext() const {
+std::unique_ptr<grpc::ClientContext> Connection::NewContext(const std::string& session) const {
   auto context = std::make_unique<grpc::ClientContext>();
   if (!api_key_.empty()) context->AddMetadata("authorization", "Bearer " + api_key_);
+  if (!session.empty()) context->AddMetadata("x-jamba-session", SessionName(session));
   if (timeout_seconds_ > 0) {
     context->set_deadline(std::chrono::system_clock::now() +
                           std::chrono::microseconds(static_cast<int64_t>(timeout_seconds_ * 1e6)));
@@ -224,7 +225,8 @@ absl::StatusOr<StreamResult> StreamGenerate(
     const Connection& connection, const v1::GenerateRequest& request,
     const std::function<void(const v1::GenerateResponse&)>& on_response) {
   StreamResult result;
-  const std::unique_ptr<grpc::ClientContext> context = connection.NewContext();
+  const std::unique_ptr<grpc::ClientContext> context =
+      connection.NewContext(request.has_session() ? request.session().session() : "");
   const Clock::time_point start = Clock::now();
   std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader =
       connection.generation().Generate(context.get(), request);

@@ -47,8 +47,10 @@ class Connection {
   // Reads the key and certificate files the flags name; connects lazily (the first call).
   static absl::StatusOr<std::unique_ptr<Connection>> FromFlags(const Flags& flags);
 
-  // A context for one call: the API key as `authorization: Bearer`, and --timeout's deadline.
-  std::unique_ptr<grpc::ClientContext> NewContext() const;
+  // A context for one call: the API key as `authorization: Bearer`, --timeout's deadline, and
+  // the session the call acts on (an id or a name; "" for none) as `x-jamba-session:
+  // sessions/{id}` metadata, which consistent-hash load balancers route by.
+  std::unique_ptr<grpc::ClientContext> NewContext(const std::string& session = "") const;
 
   v1::SessionService::Stub& sessions() const { return *sessions_; }
   v1::GenerationService::Stub& generation() const { return *generation_; }

@@ -99,7 +99,7 @@ absl::Status Create(Context& c) {
   request.mutable_session()->set_display_name(c.flags.GetOr("name", ""));
   request.mutable_session()->set_skip_bos(c.flags.GetBool("skip-bos"));
   v1::Session session;
-  const auto context = c.connection->NewContext();
+  const auto context = c.connection->NewContext(request.session_id());
   JAMBA_RETURN_IF_ERROR(
       FromGrpc(c.connection->sessions().CreateSession(context.get(), request, &session)));
   std::cout << SessionId(session.name()) << "\n";
@@ -278,7 +278,7 @@ absl::Status Append(Context& c) {
     config.mutable_config()->set_message_role(value);
   }
 
-  const auto context = c.connection->NewContext();
+  const auto context = c.connection->NewContext(name);
   const Clock::time_point start = Clock::now();
   auto stream = c.connection->sessions().AppendToSession(context.get());
   // The writer streams the content while this thread reads the progress: neither waits for the
@@ -384,7 +384,7 @@ absl::Status Fork(Context& c) {
     request.set_checkpoint(absl::StrCat(name, "/checkpoints/", at));
   }
   v1::Session session;
-  const auto context = c.connection->NewContext();
+  const auto context = c.connection->NewContext(name);  // routed by the session forked from
   JAMBA_RETURN_IF_ERROR(
       FromGrpc(c.connection->sessions().ForkSession(context.get(), request, &session)));
   std::cout << absl::StrFormat("forked %s at %d tokens into %s\n", SessionId(name),
@@ -399,7 +399,7 @@ absl::Status Rewind(Context& c) {
   request.set_name(name);
   request.set_checkpoint(absl::StrCat(name, "/checkpoints/", to));
   v1::Session session;
-  const auto context = c.connection->NewContext();
+  const auto context = c.connection->NewContext(name);
   JAMBA_RETURN_IF_ERROR(
       FromGrpc(c.connection->sessions().RewindSession(context.get(), request, &session)));
   std::cout << absl::StrFormat("rewound %s to %d tokens\n", SessionId(name), session.token_count());
@@ -416,7 +416,7 @@ absl::Status Checkpoints(Context& c) {
     request.set_page_size(1000);
     request.set_page_token(token);
     v1::ListCheckpointsResponse response;
-    const auto context = c.connection->NewContext();
+    const auto context = c.connection->NewContext(name);
     JAMBA_RETURN_IF_ERROR(
         FromGrpc(c.connection->sessions().ListCheckpoints(context.get(), request, &response)));
     for (const v1::Checkpoint& cp : response.checkpoints()) {
@@ -475,7 +475,7 @@ absl::Status Delete(Context& c) {
   v1::DeleteSessionRequest request;
   request.set_name(name);
   google::protobuf::Empty empty;
-  const auto context = c.connection->NewContext();
+  const auto context = c.connection->NewContext(name);
   JAMBA_RETURN_IF_ERROR(
       FromGrpc(c.connection->sessions().DeleteSession(context.get(), request, &empty)));
   std::cout << "deleted " << SessionId(name) << "\n";

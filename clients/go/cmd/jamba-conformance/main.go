@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/jamba-project/jamba/clients/go/jamba"
 	"github.com/jamba-project/jamba/clients/go/jambapb"
+	"google.golang.org/protobuf/proto"
 )
 
 type scenario struct {
@@ -26,6 +28,7 @@ type scenario struct {
 type step struct {
 	Name              string   `json:"name"`
 	Call              string   `json:"call"`
+	Server            string   `json:"server"`
 	Key               string   `json:"key"`
 	APIKey            *string  `json:"api_key"`
 	SessionID         string   `json:"session_id"`
@@ -44,18 +47,62 @@ type step struct {
 	SessionIDPrefix   string   `json:"session_id_prefix"`
 	ExpectCode        string   `json:"expect_code"`
 	Record            []string `json:"record"`
+	// Chat steps.
+	HistoryFrom       string       `json:"history_from"`
+	Messages          []message    `json:"messages"`
+	Tools             []tool       `json:"tools"`
+	Documents         []document   `json:"documents"`
+	TemplateVariables *string      `json:"template_variables"`
+	ToolChoice        *toolChoice  `json:"tool_choice"`
+	ToolResults       *toolResults `json:"tool_results"`
+}
+
+type message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+type tool struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Parameters  string `json:"parameters"`
+}
+
+type document struct {
+	Title    string            `json:"title"`
+	Text     string            `json:"text"`
+	Metadata map[string]string `json:"metadata"`
+}
+
+type toolChoice struct {
+	Mode     string `json:"mode"`
+	Function string `json:"function"`
+}
+
+type toolResults struct {
+	For      string   `json:"for"`
+	Contents []string `json:"contents"`
+}
+
+// chat is what a chat Generate step sent and got back, for the steps that continue it.
+type chat struct {
+	sent  *jambapb.ChatMessages
+	reply *jamba.Completion
 }
 
 type runner struct {
-	server  string
-	dir     string // the scenario's directory: text_file paths are relative to it
+	servers map[string]string // "" is the default server
+	dir     string            // the scenario's directory: text_file paths are relative to it
 	prefix  string
 	keys    map[string]string
-	clients map[string]*jamba.Client // one per API key
+	clients map[[2]string]*jamba.Client // one per server and API key
+	chats   map[string]chat
+	stdin   *bufio.Reader
 }
 
 func main() {
 	server := flag.String("server", "", "jambad address, HOST:PORT (plaintext)")
+	servers := flag.String("servers", "", "NAME=HOST:PORT,... of the scenario's other servers")
 	scenarioPath := flag.String("scenario", "", "path of scenario.json")
 	prefix := flag.String("prefix", "", "replaces {prefix} in session ids")
 	flag.Parse()
@@ -73,8 +120,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "scenario:", err)
 		os.Exit(2)
 	}
-	r := &runner{server: *server, dir: filepath.Dir(*scenarioPath), prefix: *prefix,
-		keys: sc.APIKeys, clients: map[string]*jamba.Client{}}
+	r := &runner{servers: map[string]string{"": *server}, dir: filepath.Dir(*scenarioPath),
+		prefix: *prefix, keys: sc.APIKeys, clients: map[[2]string]*jamba.Client{},
+		chats: map[string]chat{}, stdin: bufio.NewReader(os.Stdin)}
+	for _, entry := range strings.Split(*servers, ",") {
+		if entry == "" {
+			continue
+		}
+		parts := strings.SplitN(entry, "=", 2)
+		if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+			fmt.Fprintf(os.Stderr, "--servers: %q is not NAME=HOST:PORT\n", entry)
+			os.Exit(2)
+		}
+		r.servers[parts[0]] = parts[1]
+	}
 	out := json.NewEncoder(os.Stdout)
 	for _, s := range sc.Steps {
 		values := map[string]interface{}{}
@@ -120,18 +179,111 @@ func (r *runner) client(s step) (*jamba.Client, error) {
 	if s.APIKey != nil {
 		key = *s.APIKey
 	}
-	if c, ok := r.clients[key]; ok {
+	id := [2]string{s.Server, key}
+	if c, ok := r.clients[id]; ok {
 		return c, nil
 	}
-	c, err := jamba.Dial(r.server, jamba.WithInsecure(), jamba.WithAPIKey(key))
+	address, ok := r.servers[s.Server]
+	if !ok {
+		return nil, fmt.Errorf("no --servers address for %q", s.Server)
+	}
+	c, err := jamba.Dial(address, jamba.WithInsecure(), jamba.WithAPIKey(key))
 	if err != nil {
 		return nil, err
 	}
-	r.clients[key] = c
+	r.clients[id] = c
 	return c, nil
 }
 
+// restart asks the runner to restart a server (a control line on stdout) and waits for its new
+// address on stdin.
+func (r *runner) restart(server string) error {
+	for id, c := range r.clients {
+		if id[0] == server {
+			c.Close()
+			delete(r.clients, id)
+		}
+	}
+	line, _ := json.Marshal(map[string]string{"control": "restart", "server": server})
+	fmt.Println(string(line))
+	reply, err := r.stdin.ReadString('\n')
+	parts := strings.SplitN(strings.TrimSpace(reply), "=", 2)
+	if err != nil || len(parts) != 2 || parts[0] != server || parts[1] == "" {
+		return fmt.Errorf("the runner did not restart %q: %q (%v)", server, reply, err)
+	}
+	r.servers[server] = parts[1]
+	return nil
+}
+
+// conversation is the step's chat, or nil: the history of an earlier step with its reply
+// (history_from), the step's own messages, tools, documents and template variables, then a
+// result for each tool call of an earlier step's reply (tool_results).
+func (r *runner) conversation(s step) (*jambapb.ChatMessages, error) {
+	if s.HistoryFrom == "" && s.Messages == nil && s.Tools == nil && s.Documents == nil &&
+		s.TemplateVariables == nil && s.ToolResults == nil {
+		return nil, nil
+	}
+	conv := &jambapb.ChatMessages{}
+	if s.HistoryFrom != "" {
+		earlier, ok := r.chats[s.HistoryFrom]
+		if !ok {
+			return nil, fmt.Errorf("no chat step %q", s.HistoryFrom)
+		}
+		conv = proto.Clone(earlier.sent).(*jambapb.ChatMessages)
+		conv.Messages = append(conv.Messages, earlier.reply.AssistantMessage())
+	}
+	for _, m := range s.Messages {
+		role, ok := jambapb.ChatMessage_Role_value[m.Role]
+		if !ok {
+			return nil, fmt.Errorf("unknown role %q", m.Role)
+		}
+		conv.Messages = append(conv.Messages,
+			&jambapb.ChatMessage{Role: jambapb.ChatMessage_Role(role), Content: m.Content})
+	}
+	if s.Tools != nil {
+		conv.Tools = nil
+		for _, t := range s.Tools {
+			var parameters interface{}
+			if t.Parameters != "" {
+				parameters = t.Parameters
+			}
+			built, err := jamba.NewTool(t.Name, t.Description, parameters)
+			if err != nil {
+				return nil, err
+			}
+			conv.Tools = append(conv.Tools, built)
+		}
+	}
+	if s.Documents != nil {
+		conv.Documents = nil
+		for _, d := range s.Documents {
+			conv.Documents = append(conv.Documents, jamba.NewDocument(d.Text, d.Title, d.Metadata))
+		}
+	}
+	if s.TemplateVariables != nil {
+		conv.TemplateVariables = *s.TemplateVariables
+	}
+	if s.ToolResults != nil {
+		earlier, ok := r.chats[s.ToolResults.For]
+		if !ok {
+			return nil, fmt.Errorf("no chat step %q", s.ToolResults.For)
+		}
+		calls := earlier.reply.ToolCalls
+		if len(calls) != len(s.ToolResults.Contents) {
+			return nil, fmt.Errorf("%s made %d tool calls, the step has %d results",
+				s.ToolResults.For, len(calls), len(s.ToolResults.Contents))
+		}
+		for i, call := range calls {
+			conv.Messages = append(conv.Messages, jamba.ToolResultMessage(call, s.ToolResults.Contents[i]))
+		}
+	}
+	return conv, nil
+}
+
 func (r *runner) run(s step, values map[string]interface{}) error {
+	if s.Call == "RestartServer" {
+		return r.restart(s.Server)
+	}
 	c, err := r.client(s)
 	if err != nil {
 		return err
@@ -165,15 +317,34 @@ func (r *runner) run(s step, values map[string]interface{}) error {
 		}
 		recordSession(updated)
 	case "Generate":
-		req := &jambapb.GenerateRequest{MaxTokens: s.MaxTokens}
-		if s.SessionID != "" {
+		conv, err := r.conversation(s)
+		if err != nil {
+			return err
+		}
+		req := &jambapb.GenerateRequest{}
+		switch {
+		case s.SessionID != "" && conv != nil:
+			req = jamba.SessionChatRequest(session, conv, s.Commit)
+		case s.SessionID != "":
 			in := &jambapb.SessionInput{Session: jamba.SessionName(session), Commit: s.Commit}
 			if s.Text != nil {
 				in.Content = &jambapb.SessionInput_Text{Text: *s.Text}
 			}
 			req.Input = &jambapb.GenerateRequest_Session{Session: in}
-		} else if s.Prompt != nil {
+		case conv != nil:
+			req = jamba.ChatRequest(conv)
+		case s.Prompt != nil:
 			req.Input = &jambapb.GenerateRequest_Prompt{Prompt: *s.Prompt}
+		}
+		req.MaxTokens = s.MaxTokens
+		if s.ToolChoice != nil {
+			if s.ToolChoice.Mode == "FUNCTION" {
+				req.ToolChoice = jamba.ForceTool(s.ToolChoice.Function)
+			} else if mode, ok := jambapb.ToolChoice_Mode_value[s.ToolChoice.Mode]; ok {
+				req.ToolChoice = &jambapb.ToolChoice{Mode: jambapb.ToolChoice_Mode(mode)}
+			} else {
+				return fmt.Errorf("unknown tool choice mode %q", s.ToolChoice.Mode)
+			}
 		}
 		if s.Temperature != nil || s.TopP != nil || s.Seed != nil {
 			req.Sampling = &jambapb.SamplingParams{Temperature: s.Temperature, TopP: s.TopP, Seed: s.Seed}
@@ -186,8 +357,23 @@ func (r *runner) run(s step, values map[string]interface{}) error {
 		if err != nil {
 			return err
 		}
+		if conv != nil {
+			r.chats[s.Name] = chat{sent: conv, reply: completion}
+		}
 		record("token_ids", completion.TokenIDs)
 		record("finish_reason", completion.FinishReason.String())
+		record("text", completion.Text)
+		record("reasoning", completion.Reasoning)
+		calls := []map[string]string{}
+		for _, call := range completion.ToolCalls {
+			calls = append(calls, map[string]string{
+				"id": call.GetId(), "name": call.GetName(), "arguments": call.GetArguments()})
+		}
+		record("tool_calls", calls)
+		record("malformed_tool_call", completion.MalformedToolCall)
+		if completion.Session != nil {
+			record("session_token_count", completion.Session.GetTokenCount())
+		}
 		u := completion.Usage
 		record("usage", map[string]int32{
 			"prompt_tokens":     u.GetPromptTokens(),

@@ -4,16 +4,21 @@
 package ai.jamba.conformance;
 
 import ai.jamba.client.AppendOptions;
+import ai.jamba.client.Chat;
 import ai.jamba.client.Completion;
 import ai.jamba.client.JambaClient;
 import ai.jamba.client.JambaException;
 import ai.jamba.client.SessionPages;
+import ai.jamba.v1.ChatMessage;
+import ai.jamba.v1.ChatMessages;
 import ai.jamba.v1.Checkpoint;
 import ai.jamba.v1.GenerateRequest;
 import ai.jamba.v1.ListCheckpointsResponse;
 import ai.jamba.v1.SamplingParams;
 import ai.jamba.v1.Session;
 import ai.jamba.v1.SessionInput;
+import ai.jamba.v1.ToolCall;
+import ai.jamba.v1.ToolChoice;
 import ai.jamba.v1.Usage;
 import com.google.gson.Gson;
 import com.google.gson.JsonArray;
@@ -21,7 +26,10 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,16 +40,24 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
 
-/** Usage: {@code java -jar jamba-conformance.jar --server HOST:PORT --scenario F --prefix NAME}. */
+/**
+ * Usage: {@code java -jar jamba-conformance.jar --server HOST:PORT [--servers NAME=HOST:PORT,...]
+ * --scenario F --prefix NAME}.
+ */
 public final class Conformance {
-  private final String server;
+  private final Map<String, String> servers; // "" is the default server
   private final Path dir;
   private final String prefix;
   private final JsonObject apiKeys;
-  private final Map<String, JambaClient> clients = new HashMap<>();
+  private final Map<List<String>, JambaClient> clients = new HashMap<>(); // [server, key]
+  // What each chat Generate step sent and got back, for the steps that continue it.
+  private final Map<String, ChatMessages> sentChats = new HashMap<>();
+  private final Map<String, Completion> replies = new HashMap<>();
+  private final BufferedReader stdin =
+      new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
 
-  private Conformance(String server, Path dir, String prefix, JsonObject apiKeys) {
-    this.server = server;
+  private Conformance(Map<String, String> servers, Path dir, String prefix, JsonObject apiKeys) {
+    this.servers = servers;
     this.dir = dir;
     this.prefix = prefix;
     this.apiKeys = apiKeys;
@@ -57,15 +73,29 @@ public final class Conformance {
     String prefix = flags.get("--prefix");
     if (server == null || scenarioPath == null || prefix == null) {
       System.err.println(
-          "usage: jamba-conformance --server HOST:PORT --scenario scenario.json --prefix NAME");
+          "usage: jamba-conformance --server HOST:PORT [--servers NAME=HOST:PORT,...]"
+              + " --scenario scenario.json --prefix NAME");
       System.exit(2);
+    }
+    Map<String, String> servers = new HashMap<>();
+    servers.put("", server);
+    for (String entry : flags.getOrDefault("--servers", "").split(",")) {
+      if (entry.isEmpty()) {
+        continue;
+      }
+      String[] parts = entry.split("=", 2);
+      if (parts.length != 2 || parts[0].isEmpty() || parts[1].isEmpty()) {
+        System.err.println("--servers: " + entry + " is not NAME=HOST:PORT");
+        System.exit(2);
+      }
+      servers.put(parts[0], parts[1]);
     }
     Path path = Path.of(scenarioPath);
     JsonObject scenario =
         JsonParser.parseString(Files.readString(path, StandardCharsets.UTF_8)).getAsJsonObject();
     Conformance run =
         new Conformance(
-            server,
+            servers,
             path.toAbsolutePath().getParent(),
             prefix,
             scenario.getAsJsonObject("api_keys"));
@@ -116,14 +146,120 @@ public final class Conformance {
     } else if (step.has("key")) {
       key = apiKeys.get(step.get("key").getAsString()).getAsString();
     }
+    String server = string(step, "server");
+    String address = servers.get(server);
+    if (address == null) {
+      throw new IllegalStateException("no --servers address for " + server);
+    }
     return clients.computeIfAbsent(
-        key,
+        List.of(server, key),
         k ->
-            JambaClient.newBuilder(server)
+            JambaClient.newBuilder(address)
                 .plaintext()
-                .apiKey(k)
+                .apiKey(k.get(1))
                 .callTimeout(Duration.ofMinutes(5))
                 .build());
+  }
+
+  /**
+   * Asks the runner to restart a server (a control line on stdout) and waits for its new address
+   * on stdin.
+   */
+  private void restart(String server) {
+    clients.entrySet().removeIf(
+        entry -> {
+          if (entry.getKey().get(0).equals(server)) {
+            entry.getValue().close();
+            return true;
+          }
+          return false;
+        });
+    JsonObject control = new JsonObject();
+    control.addProperty("control", "restart");
+    control.addProperty("server", server);
+    System.out.println(new Gson().toJson(control));
+    System.out.flush();
+    String reply;
+    try {
+      reply = stdin.readLine();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    String[] parts = reply == null ? new String[0] : reply.split("=", 2);
+    if (parts.length != 2 || !parts[0].equals(server) || parts[1].isEmpty()) {
+      throw new IllegalStateException("the runner did not restart " + server + ": " + reply);
+    }
+    servers.put(server, parts[1]);
+  }
+
+  /**
+   * The step's chat, or null: the history of an earlier step with its reply ("history_from"), the
+   * step's own messages, tools, documents and template variables, then a result for each tool
+   * call of an earlier step's reply ("tool_results").
+   */
+  private ChatMessages conversation(JsonObject step) {
+    boolean chat = step.has("tool_results");
+    for (String key :
+        List.of("history_from", "messages", "tools", "documents", "template_variables")) {
+      chat |= step.has(key);
+    }
+    if (!chat) {
+      return null;
+    }
+    ChatMessages.Builder conversation = ChatMessages.newBuilder();
+    if (step.has("history_from")) {
+      String earlier = step.get("history_from").getAsString();
+      conversation.mergeFrom(sentChats.get(earlier));
+      conversation.addMessages(replies.get(earlier).assistantMessage());
+    }
+    if (step.has("messages")) {
+      for (JsonElement m : step.getAsJsonArray("messages")) {
+        conversation.addMessages(
+            ChatMessage.newBuilder()
+                .setRole(ChatMessage.Role.valueOf(string(m.getAsJsonObject(), "role")))
+                .setContent(string(m.getAsJsonObject(), "content")));
+      }
+    }
+    if (step.has("tools")) {
+      conversation.clearTools();
+      for (JsonElement t : step.getAsJsonArray("tools")) {
+        JsonObject tool = t.getAsJsonObject();
+        conversation.addTools(
+            Chat.tool(
+                string(tool, "name"), string(tool, "description"), string(tool, "parameters")));
+      }
+    }
+    if (step.has("documents")) {
+      conversation.clearDocuments();
+      for (JsonElement d : step.getAsJsonArray("documents")) {
+        JsonObject document = d.getAsJsonObject();
+        Map<String, String> metadata = new HashMap<>();
+        if (document.has("metadata")) {
+          document
+              .getAsJsonObject("metadata")
+              .entrySet()
+              .forEach(e -> metadata.put(e.getKey(), e.getValue().getAsString()));
+        }
+        conversation.addDocuments(
+            Chat.document(string(document, "text"), string(document, "title"), metadata));
+      }
+    }
+    if (step.has("template_variables")) {
+      conversation.setTemplateVariables(step.get("template_variables").getAsString());
+    }
+    if (step.has("tool_results")) {
+      JsonObject results = step.getAsJsonObject("tool_results");
+      List<ToolCall> calls = replies.get(string(results, "for")).getToolCalls();
+      JsonArray contents = results.getAsJsonArray("contents");
+      if (calls.size() != contents.size()) {
+        throw new IllegalStateException(
+            "the step has " + contents.size() + " tool results for " + calls.size() + " calls");
+      }
+      for (int i = 0; i < calls.size(); i++) {
+        conversation.addMessages(Chat.toolResult(calls.get(i), contents.get(i).getAsString()));
+      }
+    }
+    return conversation.build();
   }
 
   private static String string(JsonObject step, String field) {
@@ -137,6 +273,10 @@ public final class Conformance {
   }
 
   private void step(JsonObject step, JsonObject values) {
+    if (step.get("call").getAsString().equals("RestartServer")) {
+      restart(string(step, "server"));
+      return;
+    }
     JambaClient client = client(step);
     String session = expand(string(step, "session_id"));
     JsonArray wanted = step.has("record") ? step.getAsJsonArray("record") : new JsonArray();
@@ -170,18 +310,32 @@ public final class Conformance {
         }
       case "Generate":
         {
+          ChatMessages conversation = conversation(step);
+          boolean commit = step.has("commit") && step.get("commit").getAsBoolean();
           GenerateRequest.Builder request = GenerateRequest.newBuilder();
-          if (step.has("session_id")) {
+          if (step.has("session_id") && conversation != null) {
+            request = Chat.sessionRequest(session, conversation, commit);
+          } else if (step.has("session_id")) {
             SessionInput.Builder input =
                 SessionInput.newBuilder()
                     .setSession(JambaClient.sessionName(session))
-                    .setCommit(step.has("commit") && step.get("commit").getAsBoolean());
+                    .setCommit(commit);
             if (step.has("text")) {
               input.setText(step.get("text").getAsString());
             }
             request.setSession(input);
+          } else if (conversation != null) {
+            request = Chat.request(conversation);
           } else if (step.has("prompt")) {
             request.setPrompt(step.get("prompt").getAsString());
+          }
+          if (step.has("tool_choice")) {
+            JsonObject choice = step.getAsJsonObject("tool_choice");
+            ToolChoice.Mode mode = ToolChoice.Mode.valueOf(string(choice, "mode"));
+            request.setToolChoice(
+                mode == ToolChoice.Mode.FUNCTION
+                    ? Chat.forceTool(string(choice, "function"))
+                    : ToolChoice.newBuilder().setMode(mode).build());
           }
           if (step.has("max_tokens")) {
             request.setMaxTokens(step.get("max_tokens").getAsInt());
@@ -198,6 +352,26 @@ public final class Conformance {
           }
           request.setSampling(sampling);
           Completion completion = client.generate(request.build()).collect();
+          if (conversation != null) {
+            sentChats.put(step.get("name").getAsString(), conversation);
+            replies.put(step.get("name").getAsString(), completion);
+          }
+          record.put("text", new JsonPrimitive(completion.getText()));
+          record.put("reasoning", new JsonPrimitive(completion.getReasoning()));
+          JsonArray calls = new JsonArray();
+          for (ToolCall call : completion.getToolCalls()) {
+            JsonObject c = new JsonObject();
+            c.addProperty("id", call.getId());
+            c.addProperty("name", call.getName());
+            c.addProperty("arguments", call.getArguments());
+            calls.add(c);
+          }
+          record.put("tool_calls", calls);
+          record.put("malformed_tool_call", new JsonPrimitive(completion.isMalformedToolCall()));
+          completion
+              .getSession()
+              .ifPresent(
+                  s -> record.put("session_token_count", new JsonPrimitive(s.getTokenCount())));
           record.put("token_ids", ints(completion.getTokenIds()));
           record.put(
               "finish_reason", new JsonPrimitive(completion.getFinishReason().name()));

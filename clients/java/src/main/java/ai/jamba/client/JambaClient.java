@@ -25,9 +25,11 @@ import ai.jamba.v1.RewindSessionRequest;
 import ai.jamba.v1.Session;
 import ai.jamba.v1.SessionInput;
 import ai.jamba.v1.SessionServiceGrpc;
+import ai.jamba.v1.TokenizeRequest;
 import io.grpc.CallCredentials;
 import io.grpc.ChannelCredentials;
 import io.grpc.CompositeChannelCredentials;
+import io.grpc.Deadline;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
@@ -38,6 +40,7 @@ import io.grpc.netty.NettySslContextChannelCredentials;
 import io.grpc.stub.AbstractStub;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
+import io.grpc.stub.MetadataUtils;
 import io.netty.handler.ssl.JambaJdkAlpn;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
@@ -54,28 +57,45 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 import javax.net.ssl.SSLException;
 
 /**
  * A client of one jambad. Thread-safe; close it when done. Every method throws {@link
  * JambaException} (unchecked, with the gRPC status code) when the call fails. Methods taking a
- * {@code session} accept its id ({@code "notes"}) or its name ({@code "sessions/notes"}). No call
- * is retried.
+ * {@code session} accept its id ({@code "notes"}) or its name ({@code "sessions/notes"}).
+ *
+ * <p>Routing and retries: every call that acts on a session sends its name as {@code
+ * x-jamba-session} metadata, for consistent-hash load balancers. A call jambad refused before
+ * doing anything (UNAVAILABLE with a RetryInfo: starting, draining, not the session's owner) is
+ * sent again after RetryInfo.retry_delay, at most {@link Builder#maxRetries} times (default 3)
+ * and within the call timeout; a generation only before its first response, an append only if
+ * its text can be read again. No other failure is retried.
  */
 public final class JambaClient implements AutoCloseable {
+  /** How often a refused call is sent again, unless {@link Builder#maxRetries} says. */
+  public static final int DEFAULT_MAX_RETRIES = 3;
+
+  /** The metadata key naming the session a call acts on ({@code sessions/{id}}). */
+  public static final String SESSION_METADATA_KEY = "x-jamba-session";
+
   private static final Metadata.Key<String> AUTHORIZATION =
       Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+  private static final Metadata.Key<String> SESSION =
+      Metadata.Key.of(SESSION_METADATA_KEY, Metadata.ASCII_STRING_MARSHALLER);
 
   private final ManagedChannel channel;
   private final Duration callTimeout;
+  private final int maxRetries;
   private final SessionServiceGrpc.SessionServiceBlockingStub sessions;
   private final SessionServiceGrpc.SessionServiceStub sessionsAsync;
   private final GenerationServiceGrpc.GenerationServiceBlockingStub generation;
   private final ModelServiceGrpc.ModelServiceBlockingStub model;
 
-  private JambaClient(ManagedChannel channel, Duration callTimeout) {
+  private JambaClient(ManagedChannel channel, Duration callTimeout, int maxRetries) {
     this.channel = channel;
     this.callTimeout = callTimeout;
+    this.maxRetries = maxRetries;
     this.sessions = SessionServiceGrpc.newBlockingStub(channel);
     this.sessionsAsync = SessionServiceGrpc.newStub(channel);
     this.generation = GenerationServiceGrpc.newBlockingStub(channel);
@@ -96,6 +116,7 @@ public final class JambaClient implements AutoCloseable {
     private Path certFile;
     private Path keyFile;
     private Duration callTimeout;
+    private int maxRetries = DEFAULT_MAX_RETRIES;
 
     private Builder(String target) {
       this.target = target;
@@ -127,9 +148,24 @@ public final class JambaClient implements AutoCloseable {
       return this;
     }
 
-    /** A deadline for every call (for a Generate or append: the whole stream). Default: none. */
+    /**
+     * A deadline for every call, retries included (for a Generate or append: the whole stream).
+     * Default: none.
+     */
     public Builder callTimeout(Duration timeout) {
       this.callTimeout = timeout;
+      return this;
+    }
+
+    /**
+     * How often a call jambad refused before doing anything (UNAVAILABLE with RetryInfo) is sent
+     * again, retry_delay apart (default 3; 0: never).
+     */
+    public Builder maxRetries(int maxRetries) {
+      if (maxRetries < 0) {
+        throw new IllegalArgumentException("maxRetries must not be negative");
+      }
+      this.maxRetries = maxRetries;
       return this;
     }
 
@@ -168,7 +204,8 @@ public final class JambaClient implements AutoCloseable {
       if (!apiKey.isEmpty()) {
         credentials = CompositeChannelCredentials.create(credentials, new ApiKey(apiKey));
       }
-      return new JambaClient(Grpc.newChannelBuilder(target, credentials).build(), callTimeout);
+      return new JambaClient(
+          Grpc.newChannelBuilder(target, credentials).build(), callTimeout, maxRetries);
     }
   }
 
@@ -191,10 +228,35 @@ public final class JambaClient implements AutoCloseable {
     public void thisUsesUnstableApi() {}
   }
 
-  private <S extends AbstractStub<S>> S withDeadline(S stub) {
-    return callTimeout == null
-        ? stub
-        : stub.withDeadlineAfter(callTimeout.toNanos(), TimeUnit.NANOSECONDS);
+  private Retry newRetry() {
+    return new Retry(
+        maxRetries,
+        callTimeout == null ? null : Deadline.after(callTimeout.toNanos(), TimeUnit.NANOSECONDS));
+  }
+
+  /** The stub for one attempt: the call's deadline, and {@code session} as x-jamba-session. */
+  private static <S extends AbstractStub<S>> S prepare(S stub, String session, Retry retry) {
+    S prepared = retry.deadline() == null ? stub : stub.withDeadline(retry.deadline());
+    if (!session.isEmpty()) {
+      Metadata headers = new Metadata();
+      headers.put(SESSION, sessionName(session));
+      prepared = prepared.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers));
+    }
+    return prepared;
+  }
+
+  /** A unary call with its routing metadata and retries ("" for no session). */
+  private <S extends AbstractStub<S>, T> T call(S stub, String session, Function<S, T> method) {
+    Retry retry = newRetry();
+    while (true) {
+      try {
+        return method.apply(prepare(stub, session, retry));
+      } catch (RuntimeException e) {
+        if (!retry.await(e)) {
+          throw JambaException.from(e);
+        }
+      }
+    }
   }
 
   /** A session id ("notes") as its resource name ("sessions/notes"); names are kept as they are. */
@@ -209,21 +271,14 @@ public final class JambaClient implements AutoCloseable {
 
   /** Creates an empty session with the given id ("" lets the server choose one). */
   public Session createSession(String id) {
-    try {
-      return withDeadline(sessions)
-          .createSession(CreateSessionRequest.newBuilder().setSessionId(id).build());
-    } catch (RuntimeException e) {
-      throw JambaException.from(e);
-    }
+    CreateSessionRequest request = CreateSessionRequest.newBuilder().setSessionId(id).build();
+    return call(sessions, id, stub -> stub.createSession(request));
   }
 
   public Session getSession(String session) {
-    try {
-      return withDeadline(sessions)
-          .getSession(GetSessionRequest.newBuilder().setName(sessionName(session)).build());
-    } catch (RuntimeException e) {
-      throw JambaException.from(e);
-    }
+    GetSessionRequest request =
+        GetSessionRequest.newBuilder().setName(sessionName(session)).build();
+    return call(sessions, session, stub -> stub.getSession(request));
   }
 
   public void deleteSession(String session) {
@@ -232,16 +287,9 @@ public final class JambaClient implements AutoCloseable {
 
   /** Deletes a session; a non-empty {@code etag} must match the session's. */
   public void deleteSession(String session, String etag) {
-    try {
-      withDeadline(sessions)
-          .deleteSession(
-              DeleteSessionRequest.newBuilder()
-                  .setName(sessionName(session))
-                  .setEtag(etag)
-                  .build());
-    } catch (RuntimeException e) {
-      throw JambaException.from(e);
-    }
+    DeleteSessionRequest request =
+        DeleteSessionRequest.newBuilder().setName(sessionName(session)).setEtag(etag).build();
+    call(sessions, session, stub -> stub.deleteSession(request));
   }
 
   /** Forks a session at its current end into a new session {@code newId}. */
@@ -251,17 +299,13 @@ public final class JambaClient implements AutoCloseable {
 
   /** Forks a session at {@code checkpoint} (a checkpoint name; "" = the current end). */
   public Session forkSession(String session, String checkpoint, String newId) {
-    try {
-      return withDeadline(sessions)
-          .forkSession(
-              ForkSessionRequest.newBuilder()
-                  .setName(sessionName(session))
-                  .setCheckpoint(checkpoint)
-                  .setSessionId(newId)
-                  .build());
-    } catch (RuntimeException e) {
-      throw JambaException.from(e);
-    }
+    ForkSessionRequest request =
+        ForkSessionRequest.newBuilder()
+            .setName(sessionName(session))
+            .setCheckpoint(checkpoint)
+            .setSessionId(newId)
+            .build();
+    return call(sessions, session, stub -> stub.forkSession(request)); // routed by the parent
   }
 
   public Session rewindSession(String session, String checkpoint) {
@@ -270,17 +314,13 @@ public final class JambaClient implements AutoCloseable {
 
   /** Truncates a session to one of its checkpoints, deleting the later ones. */
   public Session rewindSession(String session, String checkpoint, String etag) {
-    try {
-      return withDeadline(sessions)
-          .rewindSession(
-              RewindSessionRequest.newBuilder()
-                  .setName(sessionName(session))
-                  .setCheckpoint(checkpoint)
-                  .setEtag(etag)
-                  .build());
-    } catch (RuntimeException e) {
-      throw JambaException.from(e);
-    }
+    RewindSessionRequest request =
+        RewindSessionRequest.newBuilder()
+            .setName(sessionName(session))
+            .setCheckpoint(checkpoint)
+            .setEtag(etag)
+            .build();
+    return call(sessions, session, stub -> stub.rewindSession(request));
   }
 
   /** All of a session's checkpoints, by token position (every page). */
@@ -298,31 +338,20 @@ public final class JambaClient implements AutoCloseable {
   /** One page of a session's checkpoints ({@code pageSize} 0: the server's default). */
   public ListCheckpointsResponse listCheckpointsPage(
       String session, int pageSize, String pageToken) {
-    try {
-      return withDeadline(sessions)
-          .listCheckpoints(
-              ListCheckpointsRequest.newBuilder()
-                  .setParent(sessionName(session))
-                  .setPageSize(pageSize)
-                  .setPageToken(pageToken)
-                  .build());
-    } catch (RuntimeException e) {
-      throw JambaException.from(e);
-    }
+    ListCheckpointsRequest request =
+        ListCheckpointsRequest.newBuilder()
+            .setParent(sessionName(session))
+            .setPageSize(pageSize)
+            .setPageToken(pageToken)
+            .build();
+    return call(sessions, session, stub -> stub.listCheckpoints(request));
   }
 
   /** One page of the tenant's sessions, newest first ({@code pageToken} "" for the first). */
   public ListSessionsResponse listSessionsPage(int pageSize, String pageToken) {
-    try {
-      return withDeadline(sessions)
-          .listSessions(
-              ListSessionsRequest.newBuilder()
-                  .setPageSize(pageSize)
-                  .setPageToken(pageToken)
-                  .build());
-    } catch (RuntimeException e) {
-      throw JambaException.from(e);
-    }
+    ListSessionsRequest request =
+        ListSessionsRequest.newBuilder().setPageSize(pageSize).setPageToken(pageToken).build();
+    return call(sessions, "", stub -> stub.listSessions(request));
   }
 
   /** The tenant's sessions, newest first, fetched {@code pageSize} at a time as iterated. */
@@ -330,22 +359,49 @@ public final class JambaClient implements AutoCloseable {
     return new SessionPages(this, pageSize);
   }
 
-  /** Streams a UTF-8 text file into a session; returns the committed session. */
+  /**
+   * Streams a UTF-8 text file into a session; returns the committed session. A refused append
+   * reads the file again from the start.
+   */
   public Session appendFile(String session, Path file, AppendOptions options) {
-    try (InputStream in = Files.newInputStream(file)) {
-      return appendText(session, in, options);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
+    Retry retry = newRetry();
+    while (true) {
+      AppendCall call;
+      try (InputStream in = Files.newInputStream(file)) {
+        call = startAppend(session, new Utf8Chunker(in, options.chunkBytes), options, retry);
+        Session committed = call.await();
+        if (committed != null) {
+          return committed;
+        }
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+      call.throwUnlessRetried(retry, /*replayable=*/ true);
     }
   }
 
   /**
    * Streams UTF-8 text into a session in chunks, with flow control, and returns the committed
-   * session. All or nothing: on any failure the session is unchanged. Throws {@link
-   * JambaException} when the call fails and {@link UncheckedIOException} when reading fails.
+   * session. All or nothing: on any failure the session is unchanged. A refused append is sent
+   * again only if none of the stream had been read (use {@link #appendFile}, which reads again).
+   * Throws {@link JambaException} when the call fails and {@link UncheckedIOException} when
+   * reading fails.
    */
   public Session appendText(String session, InputStream text, AppendOptions options) {
     Utf8Chunker chunker = new Utf8Chunker(text, options.chunkBytes);
+    Retry retry = newRetry();
+    while (true) {
+      AppendCall call = startAppend(session, chunker, options, retry);
+      Session committed = call.await();
+      if (committed != null) {
+        return committed;
+      }
+      call.throwUnlessRetried(retry, /*replayable=*/ false);
+    }
+  }
+
+  private AppendCall startAppend(
+      String session, Utf8Chunker chunker, AppendOptions options, Retry retry) {
     AppendToSessionConfig config =
         AppendToSessionConfig.newBuilder()
             .setSession(sessionName(session))
@@ -354,21 +410,8 @@ public final class JambaClient implements AutoCloseable {
             .setProgressIntervalTokens(options.progressIntervalTokens)
             .build();
     AppendCall call = new AppendCall(config, chunker, options);
-    withDeadline(sessionsAsync).appendToSession(call);
-    try {
-      return call.result.get();
-    } catch (ExecutionException e) {
-      Throwable cause = e.getCause();
-      if (cause instanceof IOException) {
-        throw new UncheckedIOException((IOException) cause);
-      }
-      throw JambaException.from(cause);
-    } catch (InterruptedException e) {
-      call.cancel("interrupted");
-      Thread.currentThread().interrupt();
-      throw JambaException.from(
-          Status.CANCELLED.withDescription("interrupted").withCause(e).asRuntimeException());
-    }
+    prepare(sessionsAsync, session, retry).appendToSession(call);
+    return call;
   }
 
   /** One AppendToSession call: sends chunks whenever the transport is ready for more. */
@@ -381,6 +424,8 @@ public final class JambaClient implements AutoCloseable {
     private ClientCallStreamObserver<AppendToSessionRequest> requests;
     private boolean configSent;
     private boolean finishedSending;
+    private volatile boolean taken; // a chunk was taken from the text
+    private Throwable failure;
     private Session committed;
 
     AppendCall(AppendToSessionConfig config, Utf8Chunker chunker, AppendOptions options) {
@@ -405,6 +450,7 @@ public final class JambaClient implements AutoCloseable {
             continue;
           }
           String chunk = chunker.next();
+          taken |= chunk != null;
           if (chunk == null) {
             finishedSending = true;
             requests.onCompleted();
@@ -423,6 +469,32 @@ public final class JambaClient implements AutoCloseable {
       if (requests != null) {
         requests.cancel(why, null);
       }
+    }
+
+    /** The committed session, or null after a failure (see throwUnlessRetried). */
+    Session await() {
+      try {
+        return result.get();
+      } catch (ExecutionException e) {
+        failure = e.getCause();
+        if (failure instanceof IOException) {
+          throw new UncheckedIOException((IOException) failure);
+        }
+        return null;
+      } catch (InterruptedException e) {
+        cancel("interrupted");
+        Thread.currentThread().interrupt();
+        throw JambaException.from(
+            Status.CANCELLED.withDescription("interrupted").withCause(e).asRuntimeException());
+      }
+    }
+
+    /** Throws the failure unless it may be retried (then returns after retry_delay). */
+    void throwUnlessRetried(Retry retry, boolean replayable) {
+      if ((replayable || !taken) && retry.await(failure)) {
+        return;
+      }
+      throw JambaException.from(failure);
     }
 
     @Override
@@ -453,11 +525,14 @@ public final class JambaClient implements AutoCloseable {
   }
 
   /**
-   * Starts a generation; iterate the returned stream (in try-with-resources). Not retried: with
-   * {@code SessionInput.commit} it changes the session.
+   * Starts a generation; iterate the returned stream (in try-with-resources). A generation from a
+   * session names it in x-jamba-session. Retried only if jambad refused it before its first
+   * response: with {@code SessionInput.commit} it changes the session.
    */
   public GenerateStream generate(GenerateRequest request) {
-    return new GenerateStream(withDeadline(generation), request);
+    Retry retry = newRetry();
+    String session = request.hasSession() ? request.getSession().getSession() : "";
+    return new GenerateStream(() -> prepare(generation, session, retry).generate(request), retry);
   }
 
   /**
@@ -480,11 +555,13 @@ public final class JambaClient implements AutoCloseable {
 
   /** The served model, its tokenizer, the backend and the server's limits. */
   public ModelInfo getModelInfo() {
-    try {
-      return withDeadline(model).getModelInfo(GetModelInfoRequest.getDefaultInstance());
-    } catch (RuntimeException e) {
-      throw JambaException.from(e);
-    }
+    return call(model, "", stub -> stub.getModelInfo(GetModelInfoRequest.getDefaultInstance()));
+  }
+
+  /** The tokens of a chat (with its tools and documents) as a generation renders it. */
+  public List<Integer> tokenize(ChatMessages chat) {
+    TokenizeRequest request = TokenizeRequest.newBuilder().setMessages(chat).build();
+    return call(model, "", stub -> stub.tokenize(request)).getTokenIdsList();
   }
 
   /** The generated blocking session stub, for anything not wrapped here (plain gRPC errors). */
