@@ -58,6 +58,15 @@ constexpr EngineOptionKey kEngineOptionKeys[] = {
        o.session_ttl = absl::Seconds(seconds);
        return nullptr;
      }},
+    {"session_owner_id",
+     [](EngineOptions& o, absl::string_view v) { return Assign(o.session_owner_id, v); }},
+    {"session_lease_ttl_seconds",
+     [](EngineOptions& o, absl::string_view v) -> const char* {
+       double seconds = 0;
+       if (!Parse(v, &seconds) || seconds <= 0) return "a positive number";
+       o.session_lease_ttl = absl::Seconds(seconds);
+       return nullptr;
+     }},
     {"checkpoint_interval",
      [](EngineOptions& o, absl::string_view v) { return Assign(o.checkpoint_interval, v); }},
     {"min_prefix_reuse_tokens",

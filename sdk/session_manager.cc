@@ -122,6 +122,8 @@ absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Create(
   store_options.kv_dtype = engine.model().kv_dtype();
   store_options.activations = engine.model_info().activations;
   store_options.precision = engine.model_info().precision;
+  store_options.owner_id = options.session_owner_id;
+  store_options.lease_ttl = options.session_lease_ttl;
   SessionManager* self = manager.get();
   store_options.is_pinned = [self](const std::string& tenant, const std::string& id) {
     return self->IsPinned(tenant, id);
@@ -149,22 +151,34 @@ void SessionManager::Forget(const std::string& tenant, const std::string& id) {
 }
 
 void SessionManager::EnforceMemoryBudget() {
-  absl::MutexLock lock(&mu_);
+  std::vector<std::pair<std::string, std::string>> dropped;
+  {
+    absl::MutexLock lock(&mu_);
+    DropOverBudget(dropped);
+  }
+  // A state dropped from memory gives its lease up, so another replica can take the session at
+  // once.
+  for (const auto& [tenant, id] : dropped) store_->ReleaseLease(tenant, id);
+}
+
+void SessionManager::DropOverBudget(std::vector<std::pair<std::string, std::string>>& dropped) {
   int64_t total = 0;
   for (const auto& [key, live] : live_) total += live->bytes;
   while (total > options_.session_memory_bytes) {
     std::shared_ptr<Live> victim;
+    const std::pair<std::string, std::string>* victim_key = nullptr;
     for (const auto& [key, live] : live_) {
       if (live->pins == 0 && live->bytes > 0 &&
           (victim == nullptr || live->last_use_us < victim->last_use_us)) {
         victim = live;
+        victim_key = &key;
       }
     }
     if (victim == nullptr) break;  // everything left is in use
+    dropped.push_back(*victim_key);
     // pins == 0 under mu_: no operation holds or waits for op_mu, so this cannot block.
     absl::MutexLock op_lock(&victim->op_mu);
-    victim->state.reset();
-    victim->state_update_us = -1;
+    DropState(*victim);
     total -= victim->bytes;
     victim->bytes = 0;
   }
@@ -187,8 +201,7 @@ void SessionManager::EvictAllFromMemory() {
   }
   for (const auto& live : all) {
     absl::MutexLock op_lock(&live->op_mu);
-    live->state.reset();
-    live->state_update_us = -1;
+    DropState(*live);
   }
   absl::MutexLock lock(&mu_);
   for (const auto& [key, live] : live_) live->bytes = 0;
@@ -213,16 +226,30 @@ SessionInfo SessionManager::ToInfo(const SessionManifest& m, bool in_memory) con
   return info;
 }
 
+void SessionManager::DropState(Live& live) {
+  live.state.reset();
+  live.state_generation.reset();
+}
+
+absl::StatusOr<SessionStore::LeaseHold> SessionManager::Lease(Live& live, const std::string& tenant,
+                                                              const std::string& id) {
+  absl::StatusOr<SessionStore::LeaseHold> hold = store_->AcquireLease(tenant, id);
+  if (!hold.ok()) DropState(live);
+  return hold;
+}
+
 absl::Status SessionManager::EnsureLoaded(Live& live, const SessionManifest& manifest) {
-  if (live.state.has_value() && live.state_update_us == manifest.update_time_us &&
+  // Every change of the session, here or by another replica (and every takeover of its lease),
+  // is a new manifest generation: a state of the same generation is the committed state.
+  if (live.state.has_value() && live.state_generation == manifest.generation &&
       live.state->position() == manifest.length) {
     return absl::OkStatus();
   }
-  live.state.reset();
+  DropState(live);
   JAMBA_ASSIGN_OR_RETURN(engine::SequenceState state, engine_.model().NewSequence());
   if (manifest.length > 0) JAMBA_RETURN_IF_ERROR(store_->Load(manifest, manifest.length, state));
   live.state.emplace(std::move(state));
-  live.state_update_us = manifest.update_time_us;
+  live.state_generation = manifest.generation;
   return absl::OkStatus();
 }
 
@@ -344,9 +371,8 @@ absl::Status SessionManager::Delete(const std::string& tenant, const std::string
   {
     Pin pin(*this, tenant, id, options_.wait_for_busy_sessions);
     JAMBA_RETURN_IF_ERROR(pin.status());
+    DropState(pin.live());
     JAMBA_RETURN_IF_ERROR(store_->Delete(tenant, id));
-    pin.live().state.reset();
-    pin.live().state_update_us = -1;
   }
   Forget(tenant, id);
   return absl::OkStatus();
@@ -361,6 +387,7 @@ absl::StatusOr<AppendResult> SessionManager::Append(const std::string& tenant,
   Pin pin(*this, tenant, id, options_.wait_for_busy_sessions);
   JAMBA_RETURN_IF_ERROR(pin.status());
   Live& live = pin.live();
+  JAMBA_ASSIGN_OR_RETURN(const SessionStore::LeaseHold lease, Lease(live, tenant, id));
   JAMBA_ASSIGN_OR_RETURN(SessionManifest manifest, store_->Get(tenant, id));
   JAMBA_RETURN_IF_ERROR(EnsureLoaded(live, manifest));
   engine::SequenceState& state = *live.state;
@@ -388,11 +415,10 @@ absl::StatusOr<AppendResult> SessionManager::Append(const std::string& tenant,
   if (!status.ok()) {
     // All or nothing: forget the partial state (reloaded from the last commit on next use).
     store_->Abandon(manifest, draft);
-    live.state.reset();
-    live.state_update_us = -1;
+    DropState(live);
     return status;
   }
-  live.state_update_us = draft.update_time_us;
+  live.state_generation = draft.generation;
   result.usage.recomputed_tokens = result.usage.prompt_tokens - result.usage.restored_tokens;
   result.session = ToInfo(draft, true);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -411,6 +437,7 @@ absl::StatusOr<GenerateResult> SessionManager::Generate(const std::string& tenan
   Pin pin(*this, tenant, id, options_.wait_for_busy_sessions);
   JAMBA_RETURN_IF_ERROR(pin.status());
   Live& live = pin.live();
+  JAMBA_ASSIGN_OR_RETURN(const SessionStore::LeaseHold lease, Lease(live, tenant, id));
   JAMBA_ASSIGN_OR_RETURN(SessionManifest manifest, store_->Get(tenant, id));
   JAMBA_RETURN_IF_ERROR(EnsureLoaded(live, manifest));
   engine::SequenceState& state = *live.state;
@@ -452,7 +479,7 @@ absl::StatusOr<GenerateResult> SessionManager::Generate(const std::string& tenan
     if (status.ok())
       status = store_->Commit(draft, [&options] { return CommitStillWanted(options); });
     if (status.ok()) {
-      live.state_update_us = draft.update_time_us;
+      live.state_generation = draft.generation;
       result->session = ToInfo(draft, true);
     } else {
       store_->Abandon(manifest, draft);
@@ -462,8 +489,7 @@ absl::StatusOr<GenerateResult> SessionManager::Generate(const std::string& tenan
   if (!result.ok() || !commit) state.RestoreSnapshot(snapshot);
   if (absl::IsDataLoss(result.status())) {
     // A damaged segment found before its first use: nothing of this state may be used again.
-    live.state.reset();
-    live.state_update_us = -1;
+    DropState(live);
   }
   if (!result.ok()) return result.status();
   result->usage.prompt_tokens = static_cast<int64_t>(tokens.size());
@@ -492,18 +518,21 @@ absl::StatusOr<SessionInfo> SessionManager::Fork(const std::string& tenant, cons
   JAMBA_RETURN_IF_ERROR(second->status());
   Pin& source_pin = id < fork_id ? *first : *second;
   Pin& fork_pin = id < fork_id ? *second : *first;
+  Live& live = source_pin.live();
+  JAMBA_ASSIGN_OR_RETURN(const SessionStore::LeaseHold lease, Lease(live, tenant, id));
   JAMBA_ASSIGN_OR_RETURN(SessionManifest source, store_->Get(tenant, id));
   const int64_t at = position.value_or(source.length);
+  // Takes the new session's lease too (ALREADY_EXISTS, or UNAVAILABLE while another replica
+  // creates it).
   JAMBA_ASSIGN_OR_RETURN(SessionManifest fork, store_->Fork(tenant, id, fork_id, at));
   // A live source at the fork point is cloned in memory, so the fork's first use needs no disk.
-  Live& live = source_pin.live();
   bool cloned = false;
-  if (live.state.has_value() && live.state_update_us == source.update_time_us &&
-      at == source.length) {
+  DropState(fork_pin.live());
+  if (live.state.has_value() && live.state_generation == source.generation && at == source.length) {
     auto copy = live.state->Clone();
     if (copy.ok()) {
       fork_pin.live().state.emplace(*std::move(copy));
-      fork_pin.live().state_update_us = fork.update_time_us;
+      fork_pin.live().state_generation = fork.generation;
       cloned = true;
     }
   }
@@ -527,10 +556,9 @@ absl::StatusOr<SessionInfo> SessionManager::Rewind(const std::string& tenant, co
   JAMBA_RETURN_IF_ERROR(SessionStore::ValidateSessionId(id));
   Pin pin(*this, tenant, id, options_.wait_for_busy_sessions);
   JAMBA_RETURN_IF_ERROR(pin.status());
-  JAMBA_ASSIGN_OR_RETURN(SessionManifest m, store_->Rewind(tenant, id, position));
   // The state at `position` comes from its checkpoint on the next use.
-  pin.live().state.reset();
-  pin.live().state_update_us = -1;
+  DropState(pin.live());
+  JAMBA_ASSIGN_OR_RETURN(SessionManifest m, store_->Rewind(tenant, id, position));
   return ToInfo(m, false);
 }
 

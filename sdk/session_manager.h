@@ -3,6 +3,12 @@
 // serialized while calls on different sessions run (and batch) concurrently. Least recently used
 // states are dropped from memory when over budget; they are always already persisted, so dropping
 // costs nothing and the next use loads them back.
+//
+// Other processes may share the session directory: an operation that loads a session's state or
+// changes it first takes (or confirms) the session's lease in the store, and fails with
+// UNAVAILABLE naming the owner when another live replica holds it. A state kept in memory is used
+// only while the lease is held and the session's manifest generation is the one it was loaded at,
+// so a state another replica changed (or took over) is never used again.
 #ifndef JAMBA_SDK_SESSION_MANAGER_H_
 #define JAMBA_SDK_SESSION_MANAGER_H_
 
@@ -68,8 +74,8 @@ class SessionManager {
     int pins = 0;             // operations holding or waiting for op_mu (guarded by manager mu_)
     int64_t last_use_us = 0;  // guarded by manager mu_
     int64_t bytes = 0;        // state bytes (guarded by manager mu_)
-    // The manifest update time the in-memory state corresponds to.
-    int64_t state_update_us ABSL_GUARDED_BY(op_mu) = -1;
+    // The manifest generation the in-memory state corresponds to.
+    std::optional<uint64_t> state_generation ABSL_GUARDED_BY(op_mu);
   };
   // Pins a session for one operation and locks it; released (and unpinned) on destruction.
   class Pin;
@@ -79,9 +85,18 @@ class SessionManager {
   bool IsPinned(const std::string& tenant, const std::string& id) const;
   void Forget(const std::string& tenant, const std::string& id);
   void EnforceMemoryBudget();
+  // Drops least recently used states until within budget; says which.
+  void DropOverBudget(std::vector<std::pair<std::string, std::string>>& dropped)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Loads the committed state of `manifest` into `live` if it is not in memory.
   absl::Status EnsureLoaded(Live& live, const SessionManifest& manifest)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(live.op_mu);
+  // The session's lease for one operation; on failure the in-memory state (if any) is dropped:
+  // another replica may change the session from now on.
+  absl::StatusOr<SessionStore::LeaseHold> Lease(Live& live, const std::string& tenant,
+                                                const std::string& id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(live.op_mu);
+  static void DropState(Live& live) ABSL_EXCLUSIVE_LOCKS_REQUIRED(live.op_mu);
   // Feeds tokens to a state through the scheduler, staging a checkpoint at every interval.
   absl::Status Ingest(engine::SequenceState& state, std::span<const int32_t> tokens,
                       SessionManifest* draft, const AppendOptions& options, int64_t* processed);

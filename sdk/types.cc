@@ -2,6 +2,7 @@
 #include "jamba/types.h"
 
 #include "engine/exhausted_resource.h"
+#include "sdk/store/session_lease.h"
 
 namespace jamba {
 
@@ -62,6 +63,12 @@ ExhaustedResource ExhaustedResourceOf(const absl::Status& status) {
       break;
   }
   return ExhaustedResource::kUnknown;
+}
+
+std::optional<SessionOwner> SessionOwnerOf(const absl::Status& status) {
+  std::optional<sdk::LeaseOwner> owner = sdk::OwnedElsewhereOf(status);
+  if (!owner.has_value()) return std::nullopt;
+  return SessionOwner{std::move(owner->owner), owner->retry_after};
 }
 
 }  // namespace jamba

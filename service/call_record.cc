@@ -254,6 +254,13 @@ absl::Status AnnotateEngineError(absl::Status status, const EngineErrorContext& 
       if (!session) return WithReason(std::move(status), kReasonSessionBusy);
       return WithReason(WithResource(std::move(status), kSessionType, context.session_name),
                         kReasonSessionBusy);
+    case absl::StatusCode::kUnavailable:
+      // Another replica sharing the session directory holds the session: nothing was done.
+      if (std::optional<SessionOwner> owner = SessionOwnerOf(status); owner.has_value()) {
+        return OwnedElsewhere(std::move(status), context.session_name, owner->owner,
+                              owner->retry_after);
+      }
+      return WithReason(WithRetryDelay(std::move(status), context.retry_delay), kReasonUnavailable);
     case absl::StatusCode::kCancelled:
     case absl::StatusCode::kDeadlineExceeded:
       return status;

@@ -206,6 +206,14 @@ std::vector<Option> Options() {
        Bytes(&JambadConfig::session_disk_quota_bytes, 0)},
       {"session_ttl", "delete sessions idle this long; 0: never",
        Duration(&JambadConfig::session_ttl)},
+      {"session_lease_ttl",
+       "how long a replica's claim on a session lasts unless renewed (sessions shared by several "
+       "jambad processes)",
+       Duration(&JambadConfig::session_lease_ttl)},
+      {"replica_id",
+       "this process's name in session leases, unique among the jambad processes sharing "
+       "session_dir; empty: hostname:pid:random",
+       String(&JambadConfig::replica_id)},
       {"checkpoint_interval", "tokens between periodic session checkpoints",
        Integer(&JambadConfig::checkpoint_interval_tokens, 16, kMaxInt)},
       {"min_prefix_reuse", "shortest checkpoint prefix worth restoring, in tokens",
@@ -310,6 +318,10 @@ absl::Status ValidateConfig(const JambadConfig& c) {
   if (c.prefill_chunk > c.max_batch_tokens) {
     return bad("prefill_chunk must not exceed max_batch_tokens");
   }
+  if (c.session_lease_ttl < absl::Seconds(1)) {
+    return bad("session_lease_ttl must be at least 1s (renewals happen every third of it)");
+  }
+  if (c.replica_id.size() > 256) return bad("replica_id must be at most 256 characters");
   return absl::OkStatus();
 }
 

@@ -73,6 +73,9 @@ struct JambadConfig {
   int64_t session_memory_bytes = int64_t{8} << 30;
   int64_t session_disk_quota_bytes = 0;
   absl::Duration session_ttl = absl::ZeroDuration();
+  // Sharing session_dir with other jambad processes (docs/session-format.md).
+  absl::Duration session_lease_ttl = absl::Seconds(10);
+  std::string replica_id;  // "": hostname:pid:random
   int64_t checkpoint_interval_tokens = 4096;
   int64_t min_prefix_reuse_tokens = 32;
 

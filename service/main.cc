@@ -107,6 +107,8 @@ EngineOptions ToEngineOptions(const JambadConfig& c) {
   o.session_memory_bytes = c.session_memory_bytes;
   o.session_disk_quota_bytes = c.session_disk_quota_bytes;
   o.session_ttl = c.session_ttl;
+  o.session_lease_ttl = c.session_lease_ttl;
+  o.session_owner_id = c.replica_id;
   o.checkpoint_interval = c.checkpoint_interval_tokens;
   o.min_prefix_reuse_tokens = c.min_prefix_reuse_tokens;
   // A call on a busy session answers ABORTED (SESSION_BUSY) instead of parking a shared worker

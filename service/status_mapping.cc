@@ -179,10 +179,15 @@ absl::Status UnsupportedField(std::string field, std::string message) {
       kReasonUnsupportedParameter);
 }
 
-absl::Status WithReason(absl::Status status, absl::string_view reason) {
+absl::Status WithReason(absl::Status status, absl::string_view reason,
+                        const std::vector<std::pair<std::string, std::string>>& metadata) {
   google::rpc::ErrorInfo info;
   info.set_reason(std::string(reason));
   info.set_domain(kErrorDomain);
+  for (const auto& [key, value] : metadata) {
+    (*info.mutable_metadata())[Truncate(key, kMaxQuotedValueBytes)] =
+        Truncate(value, kMaxQuotedValueBytes);
+  }
   return WithDetail(std::move(status), info);
 }
 
@@ -221,6 +226,14 @@ absl::Status Draining(absl::Duration retry_after) {
       WithRetryDelay(absl::UnavailableError("the server is draining; retry on another replica"),
                      retry_after),
       kReasonUnavailable);
+}
+
+absl::Status OwnedElsewhere(absl::Status status, absl::string_view session_name,
+                            absl::string_view owner, absl::Duration retry_after) {
+  const absl::Duration delay = std::clamp(retry_after, absl::Milliseconds(100), absl::Seconds(30));
+  status = WithResource(WithRetryDelay(std::move(status), delay), kSessionType, session_name);
+  return WithReason(std::move(status), kReasonSessionOwnedElsewhere,
+                    {{"owner", std::string(owner)}});
 }
 
 absl::Status WithoutPrivatePaths(const absl::Status& status,
@@ -283,10 +296,13 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   google::rpc::Status details;
   details.set_code(static_cast<int32_t>(code));
   details.set_message(message);
-  // ErrorInfo first: it is the detail clients match on.
+  // ErrorInfo first: it is the detail clients match on. The one attached (with its metadata), or
+  // the code's default reason.
   google::rpc::ErrorInfo info;
-  const std::string reason = ReasonOf(status);
-  info.set_reason(reason.empty() ? std::string(DefaultReason(status.code())) : reason);
+  if (auto attached = status.GetPayload(TypeUrl<google::rpc::ErrorInfo>()); attached.has_value()) {
+    info.ParseFromString(std::string(*attached));
+  }
+  if (info.reason().empty()) info.set_reason(std::string(DefaultReason(status.code())));
   info.set_domain(kErrorDomain);
   details.add_details()->PackFrom(info);
   const std::string error_info_url = TypeUrl<google::rpc::ErrorInfo>();

@@ -40,6 +40,7 @@ inline constexpr char kReasonQueueFull[] = "QUEUE_FULL";
 inline constexpr char kReasonQuotaExceeded[] = "QUOTA_EXCEEDED";
 inline constexpr char kReasonStorageFull[] = "STORAGE_FULL";
 inline constexpr char kReasonUnavailable[] = "SERVER_UNAVAILABLE";
+inline constexpr char kReasonSessionOwnedElsewhere[] = "SESSION_OWNED_ELSEWHERE";
 inline constexpr char kReasonSessionCorrupted[] = "SESSION_CORRUPTED";
 inline constexpr char kReasonInternal[] = "INTERNAL";
 // The HTTP API's own: a parameter it knows but does not serve yet, a body that is not a JSON
@@ -97,8 +98,10 @@ absl::Status InvalidField(std::string field, std::string description,
 // this server version knows but does not serve yet.
 absl::Status UnsupportedField(std::string field, std::string message);
 
-// Attach details to a status (returned with the payload added; OK stays OK).
-absl::Status WithReason(absl::Status status, absl::string_view reason);
+// Attach details to a status (returned with the payload added; OK stays OK). `metadata` goes into
+// the ErrorInfo (keys and values are cut to kMaxQuotedValueBytes).
+absl::Status WithReason(absl::Status status, absl::string_view reason,
+                        const std::vector<std::pair<std::string, std::string>>& metadata = {});
 absl::Status WithResource(absl::Status status, absl::string_view type, absl::string_view name);
 absl::Status WithRetryDelay(absl::Status status, absl::Duration delay);
 absl::Status WithQuotaViolation(absl::Status status, absl::string_view subject,
@@ -107,6 +110,11 @@ absl::Status WithQuotaViolation(absl::Status status, absl::string_view subject,
 // The service's own load errors.
 absl::Status QueueFull(absl::string_view message, absl::Duration retry_after);
 absl::Status Draining(absl::Duration retry_after);
+// UNAVAILABLE for a session another replica sharing the session directory holds: RetryInfo with
+// `retry_after` (bounded to [100 ms, 30 s]), ErrorInfo SESSION_OWNED_ELSEWHERE with the `owner`
+// in its metadata, and the session's ResourceInfo.
+absl::Status OwnedElsewhere(absl::Status status, absl::string_view session_name,
+                            absl::string_view owner, absl::Duration retry_after);
 
 // `status` with every occurrence of a private path (pairs of path, replacement name) replaced by
 // its name, in the message and in the texts of the details attached above; for errors clients see.

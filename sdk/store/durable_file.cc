@@ -43,7 +43,7 @@ absl::Status WriteAll(int fd, const char* data, size_t size, const std::string& 
 
 std::string TempName(const std::string& name) {
   thread_local std::mt19937_64 rng(std::random_device{}());
-  return absl::StrCat(".tmp-", name, "-", rng() % 1000000000);
+  return absl::StrCat(kTempPrefix, name, "-", rng() % 1000000000);
 }
 
 }  // namespace
@@ -77,6 +77,53 @@ absl::Status WriteFileDurably(const std::string& dir, const std::string& name,
     return status;
   }
   return SyncDirectory(dir);
+}
+
+absl::StatusOr<std::string> WriteTempFile(const std::string& dir, const std::string& name,
+                                          const std::string& contents) {
+  const std::string temp = absl::StrCat(dir, "/", TempName(name));
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoError("cannot create", temp, errno);
+  absl::Status status = WriteAll(fd, contents.data(), contents.size(), temp);
+  if (status.ok() && ::fsync(fd) != 0) status = ErrnoError("cannot fsync", temp, errno);
+  ::close(fd);
+  if (!status.ok()) {
+    ::unlink(temp.c_str());
+    return status;
+  }
+  return temp;
+}
+
+absl::Status LinkNew(const std::string& temp, const std::string& path) {
+  if (::link(temp.c_str(), path.c_str()) == 0) return absl::OkStatus();
+  if (errno == EEXIST) return absl::AlreadyExistsError(absl::StrCat(path, " already exists"));
+  return ErrnoError("cannot link", path, errno);
+}
+
+absl::Status CreateFileDurably(const std::string& dir, const std::string& name,
+                               const std::string& contents) {
+  absl::StatusOr<std::string> temp = WriteTempFile(dir, name, contents);
+  if (!temp.ok()) return temp.status();
+  const absl::Status linked = LinkNew(*temp, absl::StrCat(dir, "/", name));
+  ::unlink(temp->c_str());
+  if (!linked.ok()) return linked;
+  return SyncDirectory(dir);
+}
+
+absl::Status CheckHardLinks(const std::string& dir) {
+  absl::StatusOr<std::string> temp = WriteTempFile(dir, "link-probe", "");
+  if (!temp.ok()) return temp.status();
+  const std::string second = *temp + "-2";
+  const int rc = ::link(temp->c_str(), second.c_str());
+  const int err = errno;
+  ::unlink(temp->c_str());
+  if (rc == 0) {
+    ::unlink(second.c_str());
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("session store ", dir, ": its filesystem cannot make hard links (",
+                   std::strerror(err), "); a session store needs link(2)"));
 }
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {

@@ -19,6 +19,24 @@ namespace jamba::sdk {
 absl::Status WriteFileDurably(const std::string& dir, const std::string& name,
                               const std::string& contents,
                               const std::function<absl::Status()>& before_rename = nullptr);
+// Creates `dir`/`name` with `contents` only if no file has that name: ALREADY_EXISTS otherwise.
+// The file is complete and on disk before the name appears (temp file, fsync, link(2), fsync the
+// directory); link fails with EEXIST atomically on local filesystems, NFS and CephFS alike, so of
+// several processes (on several hosts) creating one name, exactly one succeeds.
+absl::Status CreateFileDurably(const std::string& dir, const std::string& name,
+                               const std::string& contents);
+// The two halves of CreateFileDurably, for a caller that decides between them: a temp file in
+// `dir` with `contents`, fsynced (its path is returned; the caller removes it when done), ...
+absl::StatusOr<std::string> WriteTempFile(const std::string& dir, const std::string& name,
+                                          const std::string& contents);
+// ... and a new name for it: link(2), ALREADY_EXISTS when `path` exists. Neither removes the temp
+// file nor syncs the directory.
+absl::Status LinkNew(const std::string& temp, const std::string& path);
+// Temp files (of every write above) are named with this prefix, then the final name.
+inline constexpr char kTempPrefix[] = ".tmp-";
+// Fails (FAILED_PRECONDITION, naming the directory) when `dir`'s filesystem cannot make hard
+// links, which stores shared between processes need.
+absl::Status CheckHardLinks(const std::string& dir);
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 // fsyncs a directory so renames and unlinks inside it survive a crash.
 absl::Status SyncDirectory(const std::string& dir);

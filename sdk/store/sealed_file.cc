@@ -230,6 +230,8 @@ const char* FileKindName(FileKind kind) {
       return "KV segment";
     case FileKind::kCheckpoint:
       return "checkpoint";
+    case FileKind::kLease:
+      return "lease";
   }
   return "unknown";
 }

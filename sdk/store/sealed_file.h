@@ -20,8 +20,10 @@ namespace jamba::sdk {
 
 inline constexpr char kSealedMagic[8] = {'J', 'M', 'B', 'S', 'E', 'S', 'S', '\n'};
 // Version 2 added the PAD section that puts aligned sections (KV rows) on page boundaries, and KV
-// in other dtypes than fp32 (see docs/session-format.md). Version 1 files are still read.
-inline constexpr uint32_t kSealedFormatVersion = 2;
+// in other dtypes than fp32. Version 3 added what lets several processes share a store: lease
+// files, generation-numbered manifests (segments and checkpoints are laid out as in version 2).
+// Versions 1 and 2 are still read. See docs/session-format.md.
+inline constexpr uint32_t kSealedFormatVersion = 3;
 inline constexpr uint32_t kOldestSealedFormatVersion = 1;
 // Where an aligned section's payload starts: a multiple of this many bytes from the start of the
 // file (of the plaintext file, for an encrypted one), so a mapping holds it on page boundaries.
@@ -32,6 +34,7 @@ enum class FileKind : uint32_t {
   kManifest = 2,
   kSegment = 3,
   kCheckpoint = 4,
+  kLease = 5,  // version 3
 };
 const char* FileKindName(FileKind kind);
 

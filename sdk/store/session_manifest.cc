@@ -83,7 +83,13 @@ std::string ManifestToJson(const SessionManifest& m) {
             {"create_time_us", m.create_time_us},
             {"update_time_us", m.update_time_us},
             {"access_time_us", m.access_time_us},
-            {"next_file_number", m.next_file_number}};
+            {"next_file_number", m.next_file_number},
+            {"generation", m.generation},
+            {"fencing", m.fencing},
+            {"owner", m.owner},
+            {"commit", m.commit_id},
+            {"ancestors", m.ancestors},
+            {"deleted", m.deleted}};
   return j.dump();
 }
 
@@ -125,10 +131,21 @@ absl::StatusOr<SessionManifest> ManifestFromJson(const std::string& json, const 
     m.update_time_us = j.at("update_time_us").get<int64_t>();
     m.access_time_us = j.at("access_time_us").get<int64_t>();
     m.next_file_number = j.at("next_file_number").get<uint64_t>();
+    if (m.version >= 3) {
+      m.generation = j.at("generation").get<uint64_t>();
+      m.fencing = j.at("fencing").get<uint64_t>();
+      m.owner = j.at("owner").get<std::string>();
+      m.commit_id = j.at("commit").get<std::string>();
+      m.ancestors = j.at("ancestors").get<std::vector<std::string>>();
+      m.deleted = j.at("deleted").get<bool>();
+    }
   } catch (const Json::exception& e) {
     return bad(absl::StrCat("manifest field missing or of the wrong type: ", e.what()));
   }
   if (m.length < 0) return bad("negative length");
+  if (m.deleted && (m.length != 0 || !m.segments.empty() || !m.checkpoints.empty()))
+    return bad("a deleted session's manifest names files");
+  if (m.ancestors.size() > SessionManifest::kAncestors) return bad("too many ancestors");
   if (m.kv_dtype != "fp32" && m.kv_dtype != "bf16" && m.kv_dtype != "int8")
     return bad(absl::StrCat("unknown kv_dtype \"", m.kv_dtype, "\""));
   int64_t covered = 0;

@@ -14,9 +14,11 @@
 namespace jamba::sdk {
 
 // Version 2 records the precision a session is computed with (kv_dtype, activations, precision).
+// Version 3 manifests are generation-numbered files (MANIFEST.<generation>) published by whoever
+// holds the session's lease, and record that lease, their lineage and deletions (tombstones).
 // Version 1 manifests are still read: their sessions hold fp32 KV, with no record of the
 // activations.
-inline constexpr int kManifestVersion = 2;
+inline constexpr int kManifestVersion = 3;
 inline constexpr int kOldestManifestVersion = 1;
 
 // KV rows and token ids for positions [begin, end). After a rewind the last segments may extend
@@ -58,6 +60,19 @@ struct SessionManifest {
   int64_t update_time_us = 0;
   int64_t access_time_us = 0;
   uint64_t next_file_number = 1;  // names new files uniquely within the session
+
+  // Version 3: publication. `generation` is the N of its file MANIFEST.<N> (0: the plain MANIFEST
+  // of versions 1 and 2); a commit publishes generation + 1 and fails if that exists.
+  uint64_t generation = 0;
+  uint64_t fencing = 0;   // the lease it was published under (0: before leases)
+  std::string owner;      // the replica that published it
+  std::string commit_id;  // random, unique per published manifest ("" before version 3)
+  // The commit ids of the manifests it descends from, parent first (at most kAncestors): a
+  // publisher that finds newer generations than its own checks here whether they build on it.
+  std::vector<std::string> ancestors;
+  static constexpr size_t kAncestors = 8;
+  // A tombstone: the session was deleted (no segments, no checkpoints, length 0).
+  bool deleted = false;
 
   const CheckpointRecord* CheckpointAt(int64_t position) const;
   // Segments with rows used for [0, length): each with the used row range.

@@ -223,13 +223,13 @@ TEST(SealedFileTest, BadMagicIsDataLoss) {
 
 TEST(SealedFileTest, UnknownFormatVersionIsFailedPrecondition) {
   std::string future = Encode(FileKind::kManifest, std::nullopt);
-  future[8] = 3;  // version 3, with a header checksum that matches it
+  future[8] = 4;  // version 4, with a header checksum that matches it
   const uint32_t crc = Crc32c(future.data(), 20);
   for (int i = 0; i < 4; ++i) future[20 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
   auto decoded = DecodeSealedFile(future, FileKind::kManifest, std::nullopt, "MANIFEST");
   EXPECT_EQ(decoded.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(decoded.status().message(), HasSubstr("format version 3 is not supported"));
-  EXPECT_THAT(decoded.status().message(), HasSubstr("versions 1 to 2"));
+  EXPECT_THAT(decoded.status().message(), HasSubstr("format version 4 is not supported"));
+  EXPECT_THAT(decoded.status().message(), HasSubstr("versions 1 to 3"));
 }
 
 TEST(SealedFileTest, WrongKeyIsDataLossAuthenticationFailure) {

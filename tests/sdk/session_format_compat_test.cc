@@ -1,7 +1,10 @@
 // Sessions written by format version 1 (tests/data/sessions/v1: fp32 KV, unaligned sections, a
 // manifest without precision) still resume under precision exact, generating what the build that
-// wrote them generated; appending to one writes version 2 files beside the old ones, and the
-// mixed session resumes like a run that never stopped. The same tokens always; the same bits
+// wrote them generated; appending to one writes current-version files beside the old ones, and the
+// mixed session resumes like a run that never stopped. The same for version 2
+// (tests/data/sessions/v2: bf16 KV, one plain MANIFEST, no leases): it resumes as its build did,
+// its next commit publishes manifest generation 1 beside the old MANIFEST, and the store's marker
+// is upgraded so that a version 2 build refuses it. The same tokens always; the same bits
 // from a build like the fixture's (RelWithDebInfo, no sanitizers: other optimization levels round
 // some sums differently, and there the logits are held to 1e-4). Each step runs
 // tests/sdk/session_tool_main.cc as its own process, as session_exactness_test does.
@@ -22,7 +25,9 @@
 namespace jamba {
 namespace {
 
-std::string Fixture() { return testing::TestDataDir() + "/sessions/v1"; }
+std::string Fixture(const std::string& version = "v1") {
+  return testing::TestDataDir() + "/sessions/" + version;
+}
 
 template <typename T>
 std::vector<T> ReadArray(const std::string& path) {
@@ -34,14 +39,17 @@ std::vector<T> ReadArray(const std::string& path) {
 
 class SessionFormatCompatTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    store_ = dir_.path() + "/store";
-    std::filesystem::copy(Fixture() + "/store", store_, std::filesystem::copy_options::recursive);
+  void SetUp() override { UseFixture("v1", "fp32"); }
+  void UseFixture(const std::string& version, const std::string& kv_dtype) {
+    store_ = dir_.path() + "/store-" + version;
+    kv_dtype_ = kv_dtype;
+    std::filesystem::copy(Fixture(version) + "/store", store_,
+                          std::filesystem::copy_options::recursive);
   }
   std::string Tool(std::vector<std::string> args) {
     args.insert(args.begin(), testing::BinaryDir() + "/tests/session_tool");
-    args.insert(args.begin() + 2,
-                {"--model", testing::GoldenDir("hybrid8_moe_f32_sharded"), "--kv-dtype", "fp32"});
+    args.insert(args.begin() + 2, {"--model", testing::GoldenDir("hybrid8_moe_f32_sharded"),
+                                   "--kv-dtype", kv_dtype_});
     const testing::ProcessResult result = testing::RunProcess(args);
     EXPECT_EQ(result.exit_code, 0) << args[1] << ": " << result.err;
     return result.out;
@@ -55,10 +63,13 @@ class SessionFormatCompatTest : public ::testing::Test {
     Tool(args);
     return out;
   }
-  std::string SessionDir() const { return store_ + "/tenants/default/sessions/doc-v1"; }
+  std::string SessionDir(const std::string& id = "doc-v1") const {
+    return store_ + "/tenants/default/sessions/" + id;
+  }
 
   testing::TempDir dir_;
   std::string store_;
+  std::string kv_dtype_;
   int runs_ = 0;
 };
 
@@ -91,7 +102,7 @@ TEST_F(SessionFormatCompatTest, AVersion1SessionResumesBitForBitAsItsBuildDid) {
   ExpectSameRun(out, Fixture() + "/resumed");
 }
 
-TEST_F(SessionFormatCompatTest, AppendingToAVersion1SessionWritesVersion2FilesAndStaysExact) {
+TEST_F(SessionFormatCompatTest, AppendingToAVersion1SessionWritesCurrentFilesAndStaysExact) {
   Tool({"append", "--store", store_, "--id", "doc-v1", "--doc", "ids:23:30", "--interval", "16"});
   int new_segments = 0;
   for (const auto& e : std::filesystem::directory_iterator(SessionDir())) {
@@ -114,6 +125,39 @@ TEST_F(SessionFormatCompatTest, AppendingToAVersion1SessionWritesVersion2FilesAn
                                       tokens.size() * sizeof(int32_t)));
   const std::string reference = Generate("reference", {"--doc", "idsfile:" + ids});
   ExpectSameRun(resumed, reference);
+}
+
+TEST_F(SessionFormatCompatTest, AVersion2SessionResumesAsItsBuildDidAndUpgradesOnItsNextCommit) {
+  UseFixture("v2", "bf16");
+  for (const char* file : {"seg-1.kv", "ckpt-6.state", "MANIFEST"}) {
+    EXPECT_EQ(testing::ReadLittleEndian(testing::ReadFile(SessionDir("doc-v2") + "/" + file), 8, 4),
+              2u)
+        << file << " is a version 2 file";
+  }
+  EXPECT_EQ(testing::ReadLittleEndian(testing::ReadFile(store_ + "/STORE"), 8, 4), 2u);
+  const std::string out = Generate("resume", {"--store", store_, "--id", "doc-v2"});
+  ExpectSameRun(out, Fixture("v2") + "/resumed");
+  // Opened by this version, the store says version 3 (a version 2 build now refuses it).
+  EXPECT_EQ(testing::ReadLittleEndian(testing::ReadFile(store_ + "/STORE"), 8, 4),
+            sdk::kSealedFormatVersion);
+  EXPECT_TRUE(std::filesystem::exists(SessionDir("doc-v2") + "/MANIFEST"));
+
+  Tool({"append", "--store", store_, "--id", "doc-v2", "--doc", "ids:33:20", "--interval", "16"});
+  // The commit published generation 1 beside the old manifest (kept as the previous generation).
+  EXPECT_TRUE(std::filesystem::exists(SessionDir("doc-v2") + "/MANIFEST.1"));
+  EXPECT_TRUE(std::filesystem::exists(SessionDir("doc-v2") + "/MANIFEST"));
+  const std::string resumed = Generate("resume", {"--store", store_, "--id", "doc-v2"});
+  const std::vector<int32_t> tokens = ReadArray<int32_t>(resumed + "/prompt_tokens.i32");
+  ASSERT_EQ(tokens.size(), 32u + 20u);
+  const std::string ids = dir_.File("all-v2.ids");
+  testing::WriteFile(ids, std::string(reinterpret_cast<const char*>(tokens.data()),
+                                      tokens.size() * sizeof(int32_t)));
+  const std::string reference = Generate("reference", {"--doc", "idsfile:" + ids});
+  ExpectSameRun(resumed, reference);
+  // One more commit: the plain manifest is two generations old and goes.
+  Tool({"append", "--store", store_, "--id", "doc-v2", "--doc", "ids:34:4", "--interval", "16"});
+  EXPECT_FALSE(std::filesystem::exists(SessionDir("doc-v2") + "/MANIFEST"));
+  EXPECT_TRUE(std::filesystem::exists(SessionDir("doc-v2") + "/MANIFEST.2"));
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // SessionManager through the Engine API on the golden MoE model: calls on different sessions run
 // at the same time, calls on one session are serialized (hammered from two threads, every result
-// matches a state the session really had), and with a tiny memory budget the least recently used
-// states leave memory and come back from disk with identical results.
+// matches a state the session really had), with a tiny memory budget the least recently used
+// states leave memory and come back from disk with identical results, and two engines sharing a
+// session directory take turns on a session (UNAVAILABLE naming the owner meanwhile) without ever
+// using a state in memory that the other one changed on disk.
 #include <atomic>
 #include <string>
 #include <thread>
@@ -62,8 +64,11 @@ class Rendezvous {
 class SessionManagerTest : public ::testing::Test {
  protected:
   std::string ModelDir() const { return testing::GoldenDir("hybrid8_moe_f32_sharded"); }
-  std::unique_ptr<Engine> Open(int64_t memory_bytes = 8LL << 30) {
+  std::unique_ptr<Engine> Open(int64_t memory_bytes = 8LL << 30, const std::string& owner = "",
+                               absl::Duration lease_ttl = absl::Seconds(10)) {
     EngineOptions options;
+    options.session_owner_id = owner;
+    options.session_lease_ttl = lease_ttl;
     options.threads = 2;
     options.precision = "exact";  // as the store StoredTokens opens, and Reference's engine
     options.session_dir = dir_.path();
@@ -294,6 +299,50 @@ TEST_F(SessionManagerTest, TinyMemoryBudgetDropsLeastRecentlyUsedStatesAndReload
 
   engine->EvictAllSessionsFromMemory();
   for (const char* id : ids) EXPECT_FALSE(in_memory(id)) << id;
+}
+
+TEST_F(SessionManagerTest, EnginesSharingADirectoryTakeTurnsAndNeverUseAStaleState) {
+  auto a = Open(8LL << 30, "engine-a", absl::Milliseconds(300));
+  auto b = Open(8LL << 30, "engine-b", absl::Milliseconds(300));
+  const std::vector<int32_t> doc = Doc(40, 31);
+  ASSERT_TRUE(a->CreateSession(kTenant, {.id = "shared"}).ok());
+  ASSERT_TRUE(a->AppendToSession(kTenant, "shared", Input::Tokens(doc)).ok());
+  ASSERT_TRUE(a->GetSession(kTenant, "shared")->in_memory);
+
+  // While a holds the session, b is told who does; it still reads the committed state.
+  const std::vector<int32_t> turn = Doc(4, 32);
+  auto refused = b->AppendToSession(kTenant, "shared", Input::Tokens(turn));
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  const std::optional<SessionOwner> owner = SessionOwnerOf(refused.status());
+  ASSERT_TRUE(owner.has_value());
+  EXPECT_EQ(owner->owner, "engine-a");
+  EXPECT_GT(owner->retry_after, absl::ZeroDuration());
+  EXPECT_EQ(
+      b->GenerateFromSession(kTenant, "shared", std::nullopt, Greedy(2), false).status().code(),
+      absl::StatusCode::kUnavailable);
+  auto seen = b->GetSession(kTenant, "shared");
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  EXPECT_EQ(seen->token_count, a->GetSession(kTenant, "shared")->token_count);
+  EXPECT_FALSE(seen->in_memory);
+
+  // Unused for a lease TTL, a lets go; b changes the session.
+  absl::StatusOr<AppendResult> appended = refused.status();
+  for (int i = 0; i < 60 && !appended.ok(); ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    appended = b->AppendToSession(kTenant, "shared", Input::Tokens(turn));
+  }
+  ASSERT_TRUE(appended.ok()) << appended.status();
+
+  // a still has its state of before b's turn in memory; it must start from b's state instead.
+  std::vector<int32_t> all = doc;
+  all.insert(all.end(), turn.begin(), turn.end());
+  absl::StatusOr<GenerateResult> generated = absl::UnavailableError("not yet");
+  for (int i = 0; i < 60 && !generated.ok(); ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    generated = a->GenerateFromSession(kTenant, "shared", std::nullopt, Greedy(6), false);
+  }
+  ASSERT_TRUE(generated.ok()) << generated.status();
+  EXPECT_EQ(generated->tokens, Reference(all, 6));
 }
 
 }  // namespace

@@ -32,6 +32,11 @@ SessionManifest Example() {
   m.update_time_us = 1700000000000001;
   m.access_time_us = 1700000000000002;
   m.next_file_number = 6;
+  m.generation = 7;
+  m.fencing = 3;
+  m.owner = "host-a:12:0badcafe";
+  m.commit_id = "00112233aabbccdd";
+  m.ancestors = {"0000000000000001", "0000000000000002"};
   return m;
 }
 
@@ -58,6 +63,12 @@ TEST(SessionManifestTest, JsonRoundTripKeepsEveryField) {
   EXPECT_EQ(parsed->checkpoints[0].file, "ckpt-2.state");
   EXPECT_EQ(parsed->checkpoints[0].reason, "interval");
   EXPECT_EQ(parsed->checkpoints[0].prefix_hash, 0xfedcba9876543210ULL);  // all 64 bits
+  EXPECT_EQ(parsed->generation, 7u);
+  EXPECT_EQ(parsed->fencing, 3u);
+  EXPECT_EQ(parsed->owner, m.owner);
+  EXPECT_EQ(parsed->commit_id, m.commit_id);
+  EXPECT_EQ(parsed->ancestors, m.ancestors);
+  EXPECT_FALSE(parsed->deleted);
   EXPECT_EQ(parsed->checkpoints[1].position, 6000);
   EXPECT_EQ(parsed->checkpoints[1].create_time_us, 12);
   EXPECT_EQ(parsed->create_time_us, m.create_time_us);
@@ -122,9 +133,26 @@ TEST(SessionManifestTest, MissingOrMistypedFieldIsDataLoss) {
   EXPECT_EQ(Parse(bad_checkpoint).code(), absl::StatusCode::kDataLoss);
 }
 
+TEST(SessionManifestTest, ATombstoneNamesNoFilesAndTheLineageIsBounded) {
+  SessionManifest tombstone = Example();
+  tombstone.deleted = true;
+  tombstone.length = 0;
+  tombstone.segments.clear();
+  tombstone.checkpoints.clear();
+  auto parsed = ManifestFromJson(ManifestToJson(tombstone), "m");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->deleted);
+  Json with_files = ExampleJson();
+  with_files["deleted"] = true;
+  EXPECT_EQ(Parse(with_files).code(), absl::StatusCode::kDataLoss);
+  Json long_lineage = ExampleJson();
+  long_lineage["ancestors"] = std::vector<std::string>(SessionManifest::kAncestors + 1, "x");
+  EXPECT_EQ(Parse(long_lineage).code(), absl::StatusCode::kDataLoss);
+}
+
 TEST(SessionManifestTest, UnknownManifestVersionIsFailedPrecondition) {
   Json j = ExampleJson();
-  j["version"] = 3;
+  j["version"] = 4;
   EXPECT_EQ(Parse(j).code(), absl::StatusCode::kFailedPrecondition);
 }
 

@@ -1,11 +1,16 @@
 // SessionStore on real sequence states of the golden MoE model: the session lifecycle, id and
 // tenant validation, atomic commits, crash leftovers cleaned on reopen, forks sharing files,
 // rewinds, model binding, damage reported per session without hiding the healthy ones, the disk
-// quota with LRU eviction, TTL expiry and the store lock.
+// quota with LRU eviction, TTL expiry, tombstones, and the lock that keeps older builds out.
+// Several stores sharing one root (leases, fencing): session_lease_test.cc.
 #include "sdk/store/session_store.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -22,6 +27,7 @@
 #include "gtest/gtest.h"
 #include "sdk/backend_factory.h"
 #include "sdk/store/durable_file.h"
+#include "sdk/store/session_files.h"
 #include "tests/sdk/sealed_layout.h"
 #include "tests/util/test_util.h"
 
@@ -67,6 +73,22 @@ std::set<std::string> FilesIn(const std::string& dir) {
   auto listed = ListDirectory(dir);
   if (listed.ok()) names.insert(listed->begin(), listed->end());
   return names;
+}
+
+// The segments and checkpoints in a session directory (without manifests, leases, temp files).
+std::set<std::string> DataFilesIn(const std::string& dir) {
+  std::set<std::string> names;
+  auto listing = ListSessionDir(dir);
+  if (listing.ok()) names.insert(listing->data_files.begin(), listing->data_files.end());
+  return names;
+}
+
+// The session's current manifest file: its highest generation.
+std::string CurrentManifest(const std::string& session_dir) {
+  auto listing = ListSessionDir(session_dir);
+  EXPECT_TRUE(listing.ok() && listing->current_manifest().has_value()) << session_dir;
+  const uint64_t generation = listing.ok() ? listing->current_manifest().value_or(0) : 0;
+  return session_dir + "/" + ManifestFileName(generation);
 }
 
 ino_t Inode(const std::string& path) {
@@ -224,7 +246,8 @@ TEST_F(SessionStoreTest, CreateGetListDelete) {
   EXPECT_EQ(store->Create(kTenant, "a", "", {}).status().code(), absl::StatusCode::kAlreadyExists);
   ASSERT_TRUE(store->Delete(kTenant, "a").ok());
   EXPECT_EQ(store->Get(kTenant, "a").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_FALSE(std::filesystem::exists(SessionDir("a")));
+  // A tombstone is left (a manifest generation saying "deleted"), with no data files.
+  EXPECT_TRUE(DataFilesIn(SessionDir("a")).empty());
   EXPECT_EQ(store->Delete(kTenant, "a").code(), absl::StatusCode::kNotFound);
   // Tenants are separate namespaces.
   EXPECT_EQ(store->Get(kTenant, "c").status().code(), absl::StatusCode::kNotFound);
@@ -347,13 +370,20 @@ TEST_F(SessionStoreTest, ReopenCleansOrphanFilesTempFilesAndHalfCreatedSessions)
   }
   // Leftovers of other interrupted work: a temp file of an unfinished write, and a session whose
   // directory was made but whose first manifest never landed.
-  testing::WriteFile(SessionDir("a") + "/.tmp-MANIFEST-123456", "partial");
+  testing::WriteFile(SessionDir("a") + "/.tmp-MANIFEST.3-123456", "partial");
   ASSERT_TRUE(MakeDirectories(SessionDir("half")).ok());
   testing::WriteFile(SessionDir("half") + "/seg-1.kv", "partial");
   ASSERT_GT(FilesIn(SessionDir("a")).size(), committed_files.size());
 
   auto store = Open();
-  EXPECT_EQ(FilesIn(SessionDir("a")), committed_files);
+  // The leftovers are gone; the manifests and the committed files stay (and a lease: the reopened
+  // store took the session's lease to tidy it, and released it).
+  const std::set<std::string> files = FilesIn(SessionDir("a"));
+  EXPECT_TRUE(
+      std::includes(files.begin(), files.end(), committed_files.begin(), committed_files.end()));
+  for (const std::string& name : files) {
+    EXPECT_TRUE(committed_files.count(name) || name.rfind("LEASE.", 0) == 0) << name;
+  }
   EXPECT_FALSE(std::filesystem::exists(SessionDir("half")));
   EXPECT_EQ(store->Get(kTenant, "half").status().code(), absl::StatusCode::kNotFound);
   ExpectSessionHolds(*store, "a", {doc.begin(), doc.begin() + 20});
@@ -371,17 +401,28 @@ TEST_F(SessionStoreTest, ForkSharesFilesByHardLinkAndIsIndependentAfterwards) {
   ASSERT_TRUE(fork.ok()) << fork.status();
   EXPECT_EQ(fork->length, 32);
   EXPECT_EQ(fork->checkpoints.size(), 2u);
-  // Files up to the fork point are the same inodes; the rest are not in the fork at all.
-  for (const SegmentRecord& s : fork->segments) {
-    EXPECT_EQ(Inode(SessionDir("b") + "/" + s.file), Inode(SessionDir("a") + "/" + s.file))
-        << s.file;
-    EXPECT_NE(Inode(SessionDir("b") + "/" + s.file), 0u);
+  // Files up to the fork point are the same inodes (under the fork's own names); the rest are not
+  // in the fork at all.
+  ASSERT_EQ(fork->segments.size(), 2u);
+  for (size_t i = 0; i < fork->segments.size(); ++i) {
+    const std::string& file = fork->segments[i].file;
+    EXPECT_EQ(Inode(SessionDir("b") + "/" + file),
+              Inode(SessionDir("a") + "/" + source->segments[i].file))
+        << file;
+    EXPECT_NE(Inode(SessionDir("b") + "/" + file), 0u);
   }
-  for (const CheckpointRecord& c : fork->checkpoints) {
-    EXPECT_EQ(Inode(SessionDir("b") + "/" + c.file), Inode(SessionDir("a") + "/" + c.file))
-        << c.file;
+  std::set<ino_t> fork_inodes;
+  for (size_t i = 0; i < fork->checkpoints.size(); ++i) {
+    const std::string& file = fork->checkpoints[i].file;
+    EXPECT_EQ(Inode(SessionDir("b") + "/" + file),
+              Inode(SessionDir("a") + "/" + source->checkpoints[i].file))
+        << file;
   }
-  EXPECT_FALSE(std::filesystem::exists(SessionDir("b") + "/" + source->checkpoints.back().file));
+  for (const std::string& file : DataFilesIn(SessionDir("b"))) {
+    fork_inodes.insert(Inode(SessionDir("b") + "/" + file));
+  }
+  EXPECT_EQ(fork_inodes.size(), 4u);
+  EXPECT_FALSE(fork_inodes.count(Inode(SessionDir("a") + "/" + source->checkpoints.back().file)));
   ExpectSessionHolds(*store, "b", {doc.begin(), doc.begin() + 32});
 
   // Diverge: the fork gets other tokens; the source is untouched.
@@ -452,14 +493,14 @@ TEST_F(SessionStoreTest, RewindThenAppend) {
   auto store = Open();
   const std::vector<int32_t> doc = Doc(40, 10);
   ASSERT_TRUE(CreateWith(*store, "a", doc, 16).ok());
-  const std::set<std::string> before = FilesIn(SessionDir("a"));
+  const std::set<std::string> before = DataFilesIn(SessionDir("a"));
   auto rewound = store->Rewind(kTenant, "a", 16);
   ASSERT_TRUE(rewound.ok()) << rewound.status();
   EXPECT_EQ(rewound->length, 16);
   ASSERT_EQ(rewound->checkpoints.size(), 1u);
   EXPECT_EQ(rewound->checkpoints[0].position, 16);
   // The dropped branch's files are gone.
-  EXPECT_LT(FilesIn(SessionDir("a")).size(), before.size());
+  EXPECT_LT(DataFilesIn(SessionDir("a")).size(), before.size());
   ExpectSessionHolds(*store, "a", {doc.begin(), doc.begin() + 16});
 
   const std::vector<int32_t> tail = Doc(10, 11);
@@ -474,7 +515,7 @@ TEST_F(SessionStoreTest, RewindThenAppend) {
   auto emptied = store->Rewind(kTenant, "a", 0);
   ASSERT_TRUE(emptied.ok());
   EXPECT_EQ(emptied->length, 0);
-  EXPECT_THAT(FilesIn(SessionDir("a")), ElementsAre("MANIFEST"));
+  EXPECT_TRUE(DataFilesIn(SessionDir("a")).empty());
 }
 
 TEST_F(SessionStoreTest, LongestPrefixIsFoundPerTenantAndFollowsRewinds) {
@@ -655,7 +696,7 @@ TEST_F(SessionStoreTest, DamagedManifestIsListedAsBrokenWhileOtherSessionsStillL
     ASSERT_TRUE(CreateWith(*store, "healthy", doc).ok());
     ASSERT_TRUE(CreateWith(*store, "victim", Doc(20, 19)).ok());
   }
-  const std::string manifest = SessionDir("victim") + "/MANIFEST";
+  const std::string manifest = CurrentManifest(SessionDir("victim"));
   FlipByte(manifest, testing::SealedLayout(testing::ReadFile(manifest)).front().InteriorByte());
   auto store = Open();
   auto got = store->Get(kTenant, "victim");
@@ -776,12 +817,22 @@ TEST_F(SessionStoreTest, QuotaNeverEvictsTheCommittingSessionItself) {
   auto got = store->Get(kTenant, "big");
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->length, 0);
-  EXPECT_THAT(FilesIn(SessionDir("big")), ElementsAre("MANIFEST"));
+  EXPECT_TRUE(DataFilesIn(SessionDir("big")).empty());
 }
 
-// Rewrites a session's manifest with an older last-use time, as if it had been idle.
+// Rewrites a session's manifest and lease with an older last-use time, as if it had been idle.
 void Backdate(const std::string& session_dir, int64_t access_time_us) {
-  const std::string path = session_dir + "/MANIFEST";
+  auto listing = ListSessionDir(session_dir);
+  ASSERT_TRUE(listing.ok() && listing->current_lease() > 0);
+  const std::string lease_name = LeaseFileName(listing->current_lease());
+  auto lease =
+      DecodeLease(testing::ReadFile(session_dir + "/" + lease_name), std::nullopt, "lease");
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  lease->last_use_ms = access_time_us / 1000;
+  auto lease_bytes = EncodeLease(*lease, std::nullopt);
+  ASSERT_TRUE(lease_bytes.ok());
+  ASSERT_TRUE(WriteFileDurably(session_dir, lease_name, *lease_bytes).ok());
+  const std::string path = CurrentManifest(session_dir);
   auto sections =
       DecodeSealedFile(testing::ReadFile(path), FileKind::kManifest, std::nullopt, path);
   ASSERT_TRUE(sections.ok()) << sections.status();
@@ -791,7 +842,8 @@ void Backdate(const std::string& session_dir, int64_t access_time_us) {
   auto bytes = EncodeSealedFile(FileKind::kManifest,
                                 {{SectionTag::kMeta, 0, ManifestToJson(*manifest)}}, std::nullopt);
   ASSERT_TRUE(bytes.ok());
-  ASSERT_TRUE(WriteFileDurably(session_dir, "MANIFEST", *bytes).ok());
+  ASSERT_TRUE(
+      WriteFileDurably(session_dir, std::filesystem::path(path).filename().string(), *bytes).ok());
 }
 
 TEST_F(SessionStoreTest, TtlDeletesIdleSessionsButNotPinnedOrRecentOnes) {
@@ -825,12 +877,54 @@ TEST_F(SessionStoreTest, TtlDeletesIdleSessionsButNotPinnedOrRecentOnes) {
   EXPECT_TRUE(store->Get(kTenant, "idle-pinned").ok());
 }
 
-TEST_F(SessionStoreTest, StoreLockPreventsASecondOpen) {
+TEST_F(SessionStoreTest, DeletedSessionLeavesATombstoneUntilItsAgeThenItsDirectoryGoes) {
+  {
+    auto store = Open();
+    ASSERT_TRUE(CreateWith(*store, "gone", Doc(16, 27)).ok());
+    ASSERT_TRUE(store->Delete(kTenant, "gone").ok());
+    // The tombstone is the highest generation: the id reads as missing, and is free again.
+    EXPECT_TRUE(std::filesystem::exists(SessionDir("gone")));
+    EXPECT_EQ(store->Get(kTenant, "gone").status().code(), absl::StatusCode::kNotFound);
+    EXPECT_TRUE(store->List(kTenant).empty());
+    auto again = store->Create(kTenant, "gone", "", {});
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_EQ(again->generation, 4u);  // create, append, tombstone, create again
+    ASSERT_TRUE(store->Delete(kTenant, "gone").ok());
+    // A young tombstone survives a reopen and a sweep.
+    EXPECT_EQ(store->ExpireIdle(), 0);
+    EXPECT_TRUE(std::filesystem::exists(SessionDir("gone")));
+  }
+  SessionStoreOptions options = Options();
+  options.tombstone_age = absl::ZeroDuration();
+  auto store = Open(options);
+  EXPECT_FALSE(std::filesystem::exists(SessionDir("gone")));
+  // With no age to keep, a deletion removes the directory at once.
+  ASSERT_TRUE(CreateWith(*store, "brief", Doc(16, 28)).ok());
+  ASSERT_TRUE(store->Delete(kTenant, "brief").ok());
+  EXPECT_FALSE(std::filesystem::exists(SessionDir("brief")));
+  EXPECT_EQ(FilesIn(root_ + "/tenants/acme/sessions"), std::set<std::string>());
+}
+
+TEST_F(SessionStoreTest, TwoStoresOpenOneRootButAnOlderBuildsExclusiveLockKeepsThemOut) {
   auto first = Open();
-  auto second = SessionStore::Open(Options());
-  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(second.status().message(), HasSubstr("in use"));
+  SessionStoreOptions second_options = Options();
+  second_options.owner_id = "second";
+  auto second = Open(second_options);
+  ASSERT_NE(second, nullptr);
+  ASSERT_TRUE(CreateWith(*first, "a", Doc(16, 29)).ok());
+  auto seen = second->Get(kTenant, "a");
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  EXPECT_EQ(seen->length, 16);
   first.reset();
+  second.reset();
+  // A build before format version 3 holds LOCK exclusively while it runs.
+  const int fd = ::open((root_ + "/LOCK").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  auto refused = SessionStore::Open(Options());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("older than session format 3"));
+  ::close(fd);
   EXPECT_TRUE(SessionStore::Open(Options()).ok());
 }
 

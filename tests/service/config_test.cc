@@ -21,6 +21,8 @@ TEST(ConfigTest, FileValuesOfEveryKind) {
       "session_memory = 512MiB\n"
       "session_disk_quota = 2G\n"
       "session_ttl = 7d\n"
+      "session_lease_ttl = 4s\n"
+      "replica_id = jambad-2\n"
       "drain_timeout = 1m30s\n"
       "metrics_listen = \"\"\n"
       "\n"
@@ -36,6 +38,8 @@ TEST(ConfigTest, FileValuesOfEveryKind) {
   EXPECT_EQ(config.session_memory_bytes, int64_t{512} << 20);
   EXPECT_EQ(config.session_disk_quota_bytes, int64_t{2} << 30);
   EXPECT_EQ(config.session_ttl, absl::Hours(24 * 7));
+  EXPECT_EQ(config.session_lease_ttl, absl::Seconds(4));
+  EXPECT_EQ(config.replica_id, "jambad-2");
   EXPECT_EQ(config.drain_timeout, absl::Seconds(90));
   EXPECT_EQ(config.metrics_listen, "");
   EXPECT_EQ(config.log_level, "debug");
@@ -121,6 +125,12 @@ TEST(ConfigTest, CrossKeyChecks) {
   EXPECT_TRUE(ValidateConfig(config).ok());
   config.default_max_tokens = config.max_completion_tokens + 1;
   EXPECT_FALSE(ValidateConfig(config).ok());
+  config.default_max_tokens = config.max_completion_tokens;
+  EXPECT_EQ(config.session_lease_ttl, absl::Seconds(10));  // the default
+  config.session_lease_ttl = absl::Milliseconds(500);
+  const absl::Status short_lease = ValidateConfig(config);
+  EXPECT_FALSE(short_lease.ok());
+  EXPECT_NE(short_lease.message().find("session_lease_ttl"), absl::string_view::npos);
 }
 
 TEST(ConfigTest, TheShippedDefaultConfigParses) {

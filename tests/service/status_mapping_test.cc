@@ -64,6 +64,40 @@ TEST(StatusMappingTest, QueueFullHasRetryInfo) {
   EXPECT_EQ(Unpack<google::rpc::ErrorInfo>(details)[0].reason(), "QUEUE_FULL");
 }
 
+TEST(StatusMappingTest, ASessionOwnedElsewhereHasRetryInfoAndNamesTheOwner) {
+  const grpc::Status status = ToGrpcStatus(
+      OwnedElsewhere(absl::UnavailableError("session \"a\" is in use by replica jambad-1"),
+                     "sessions/a", "jambad-1", absl::Milliseconds(6500)));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  const google::rpc::Status details = Details(status);
+  const auto infos = Unpack<google::rpc::ErrorInfo>(details);
+  ASSERT_EQ(infos.size(), 1u);  // the attached one, metadata and all: not a second default
+  EXPECT_EQ(infos[0].reason(), "SESSION_OWNED_ELSEWHERE");
+  EXPECT_EQ(infos[0].domain(), "jamba.ai");
+  ASSERT_EQ(infos[0].metadata().count("owner"), 1u);
+  EXPECT_EQ(infos[0].metadata().at("owner"), "jambad-1");
+  const auto retries = Unpack<google::rpc::RetryInfo>(details);
+  ASSERT_EQ(retries.size(), 1u);
+  EXPECT_EQ(retries[0].retry_delay().seconds(), 6);
+  EXPECT_EQ(retries[0].retry_delay().nanos(), 500000000);
+  EXPECT_EQ(Unpack<google::rpc::ResourceInfo>(details)[0].resource_name(), "sessions/a");
+  // The delay is bounded both ways.
+  const auto bounded = [](absl::Duration d) {
+    return Unpack<google::rpc::RetryInfo>(Details(
+        ToGrpcStatus(OwnedElsewhere(absl::UnavailableError("x"), "sessions/a", "r", d))))[0];
+  };
+  EXPECT_EQ(bounded(absl::ZeroDuration()).retry_delay().nanos(), 100000000);
+  EXPECT_EQ(bounded(absl::Hours(1)).retry_delay().seconds(), 30);
+  // Through the HTTP API: 503 with Retry-After.
+  const HttpError http = ToHttpError(OwnedElsewhere(absl::UnavailableError("in use"), "sessions/a",
+                                                    "jambad-1", absl::Milliseconds(6500)),
+                                     [](absl::string_view path) { return std::string(path); });
+  EXPECT_EQ(http.status, 503);
+  EXPECT_EQ(http.code, "session_owned_elsewhere");
+  ASSERT_TRUE(http.retry_after.has_value());
+  EXPECT_EQ(*http.retry_after, absl::Milliseconds(6500));
+}
+
 TEST(StatusMappingTest, NotFoundNamesTheResource) {
   const grpc::Status status = ToGrpcStatus(
       WithResource(absl::NotFoundError("session \"a\" not found"), kSessionType, "sessions/a"));

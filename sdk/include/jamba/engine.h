@@ -85,6 +85,15 @@ struct EngineOptions {
   // A session operation on a session another operation is using: true, it waits its turn; false,
   // it fails at once with ABORTED (a server must not park its threads on another caller's work).
   bool wait_for_busy_sessions = true;
+  // Several processes (on several hosts) may share one session directory (docs/session-format.md,
+  // "Sharing a store"): an operation that loads or changes a session takes the session's lease,
+  // and one whose lease another live process holds fails with UNAVAILABLE (SessionOwnerOf says
+  // who, and when to retry). This process's replica id, unique among those sharing the directory
+  // ("": hostname:pid:random), and how long a lease lasts unless renewed: renewed while the
+  // session is in use, released when unused for as long, taken over that long after its owner
+  // stopped (at once if the owner was a process of this machine that exited).
+  std::string session_owner_id;
+  absl::Duration session_lease_ttl = absl::Seconds(10);
 };
 
 // Called with each streamed chunk, on the thread that called Generate. Return false to cancel.

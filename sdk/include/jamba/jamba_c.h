@@ -149,7 +149,8 @@ typedef struct JambaApi {
    * "fp32", "bf16", "int8"), kv_memory_bytes, weight_memory ("packed", "mapped"), max_batch_tokens,
    * prefill_chunk, max_running_requests, max_queued_requests, max_prompt_tokens, max_new_tokens,
    * max_context_tokens, session_dir, session_key_file, session_memory_bytes,
-   * session_disk_quota_bytes, session_ttl_seconds, checkpoint_interval, min_prefix_reuse_tokens.
+   * session_disk_quota_bytes, session_ttl_seconds, session_owner_id, session_lease_ttl_seconds,
+   * checkpoint_interval, min_prefix_reuse_tokens.
    * Integers are decimal. An unknown key or a value that does not parse is INVALID_ARGUMENT naming
    * the key (and the options are unchanged); ranges are checked by OpenEngine. Without session_dir,
    * session calls fail with FAILED_PRECONDITION. */

@@ -145,6 +145,15 @@ struct GenerateOptions {
 enum class ExhaustedResource { kUnknown, kRequestQueue, kSessionQuota, kStorage, kMemory };
 ExhaustedResource ExhaustedResourceOf(const absl::Status& status);
 
+// An UNAVAILABLE session call because another process sharing the session directory holds the
+// session's lease: that replica's id, and how long until it may have let go. Nothing was done, so
+// the call can be retried as it is (after `retry_after`, or on the owner).
+struct SessionOwner {
+  std::string owner;
+  absl::Duration retry_after;
+};
+std::optional<SessionOwner> SessionOwnerOf(const absl::Status& status);
+
 // kToolCalls: the model ended its turn after calling tools (the result's tool_calls).
 enum class FinishReason {
   kEos,
