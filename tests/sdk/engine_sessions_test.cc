@@ -140,10 +140,12 @@ TEST_F(EngineSessionsTest, ACommittingGenerationsOutcomeAlwaysMatchesTheSession)
   int committed = 0, expired = 0;
   for (int i = 0; i < 40; ++i) {
     GenerateOptions options = Greedy(16);
-    // From half the duration to well past it (the last ones have time to spare even on a busy
-    // machine, the first ones cannot make it).
-    options.deadline = absl::Now() + duration * (0.5 + 2.0 * i / 40) +
-                       (i >= 35 ? absl::Seconds(1) : absl::ZeroDuration());
+    // From a tenth of the duration to well past it: the first ones cannot make it even when a
+    // later turn runs faster than the measured ones, the last ones have time to spare even on a
+    // busy machine, and the ones between land on either side of the commit point.
+    const double fraction = i < 5 ? 0.1 : 0.5 + 2.0 * i / 40;
+    options.deadline =
+        absl::Now() + duration * fraction + (i >= 35 ? absl::Seconds(5) : absl::ZeroDuration());
     const int64_t before = count();
     auto result = engine->GenerateFromSession("default", "turns", Input::Tokens({5}), options,
                                               /*commit=*/true);

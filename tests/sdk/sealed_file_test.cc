@@ -52,12 +52,14 @@ std::vector<Section> SectionsOf(FileKind kind) {
           {SectionTag::kMeta, 0, R"({"position":3})"}, {SectionTag::kConv, 0, Floats(6, 0.5f)},
           {SectionTag::kSsm, 0, Floats(8, 1.5f)},      {SectionTag::kConv, 1, Floats(6, 3.5f)},
           {SectionTag::kSsm, 1, Floats(8, 4.5f)},      {SectionTag::kLogits, 0, Floats(16, -3.0f)}};
+    case FileKind::kLease:
+      return {{SectionTag::kMeta, 0, R"({"owner":"host:1:ab","fencing":2,"expiry_ms":1})"}};
   }
   return {};
 }
 
 const FileKind kAllKinds[] = {FileKind::kStoreMarker, FileKind::kManifest, FileKind::kSegment,
-                              FileKind::kCheckpoint};
+                              FileKind::kCheckpoint, FileKind::kLease};
 
 std::string Encode(FileKind kind, const EncryptionKey& key) {
   auto bytes = EncodeSealedFile(kind, SectionsOf(kind), key);

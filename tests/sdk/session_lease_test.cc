@@ -398,7 +398,9 @@ TEST_F(SessionLeaseTest, ManyStoresRacingForOneLeaseHaveExactlyOneWinnerEachRoun
     EXPECT_EQ(fencings[winner], fencing + 1);
     fencing = fencings[winner];
     for (int i = 0; i < kStores; ++i) {
-      if (i != winner) EXPECT_EQ(OwnedElsewhereOf(results[i])->owner, stores[winner]->owner_id());
+      if (i != winner) {
+        EXPECT_EQ(OwnedElsewhereOf(results[i])->owner, stores[winner]->owner_id());
+      }
     }
     stores[winner]->ReleaseLease(kTenant, "race");
   }

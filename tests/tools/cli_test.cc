@@ -149,8 +149,8 @@ INSTANTIATE_TEST_SUITE_P(
                                   "<|bom|><|user|> ", "<tool_calls>"},
                       PresetFacts{"demo-model-reasoning-3b", "tokenizer.json", "chatml", "hermes",
                                   true, "<|im_start|>user\n", "<tool_call>"}),
-    [](const ::testing::TestParamInfo<PresetFacts>& info) {
-      return info.param.family == "jamba" ? std::string("demo") : std::string("reasoning_3b");
+    [](const ::testing::TestParamInfo<PresetFacts>& preset) {
+      return preset.param.family == "jamba" ? std::string("demo") : std::string("reasoning_3b");
     });
 
 TEST(CliDemoModelTest, InfoGenerateAndLogitsWork) {
