@@ -110,7 +110,7 @@ class SessionStore {
 
    private:
     friend class SessionStore;
-    struct Entry;
+    struct Entry;  // the in-process state of one session's lease (defined below)
     LeaseHold(SessionStore* store, std::pair<std::string, std::string> key,
               std::shared_ptr<Entry> entry);
     void Reset();
@@ -119,13 +119,12 @@ class SessionStore {
     std::shared_ptr<Entry> entry_;
     uint64_t fencing_ = 0;
   };
-  // The in-process state of one session's lease (session_store_leases.cc).
   // Takes (or confirms, when this store holds it) the lease of an existing session: NOT_FOUND
   // when there is no such session; UNAVAILABLE (OwnedElsewhereOf names the owner and when to
   // retry) when another live store holds it. Taking over a lease that expired without being
   // released publishes a new generation of the manifest first, so that nothing the previous
-  // owner still tries to publish can land; the returned hold's fencing number is above every
-  // earlier owner's.
+  // owner still tries to publish can land (so take the lease before reading the manifest a change
+  // starts from); the returned hold's fencing number is above every earlier owner's.
   absl::StatusOr<LeaseHold> AcquireLease(const std::string& tenant, const std::string& id);
   // Gives the session's lease up at once (written as released, so another store takes it without
   // waiting) unless a hold on it lives; then it goes when the session has been unused for
