@@ -497,10 +497,7 @@ absl::StatusOr<Json> RunContextSweep(const ContextSweepOptions& options) {
 }
 
 absl::StatusOr<Json> RunMaxContext(const MaxContextOptions& options) {
-  JAMBA_ASSIGN_OR_RETURN(auto backend,
-                         MakeBackend(options.threads, "", options.bf16_activations, true));
-  Json report = {{"backend", backend->Name()},
-                 {"model_dir", options.model_dir},
+  Json report = {{"model_dir", options.model_dir},
                  {"activations", options.bf16_activations ? "bf16" : "fp32"},
                  {"headroom_bytes", options.headroom_bytes},
                  {"points", Json::array()}};
@@ -508,6 +505,11 @@ absl::StatusOr<Json> RunMaxContext(const MaxContextOptions& options) {
               "max context", "KV GiB", "fill s", "tokens/s");
   std::mt19937 rng(7);
   for (const kernels::KvDType dtype : options.kv_dtypes) {
+    // A backend per dtype: the backend owns the weights it packs until it goes, so a shared one
+    // would hold every earlier dtype's copy and shrink the memory the later dtypes measure.
+    JAMBA_ASSIGN_OR_RETURN(auto backend,
+                           MakeBackend(options.threads, "", options.bf16_activations, true));
+    report["backend"] = backend->Name();
     engine::ModelOptions model_options;
     model_options.kv_dtype = dtype;
     JAMBA_ASSIGN_OR_RETURN(auto model,
