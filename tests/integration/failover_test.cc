@@ -3,7 +3,10 @@
 // leases). Twenty clients, one per session, append to their session and take committed turns
 // through nginx, each call carrying x-jamba-session, while one replica is SIGKILLed ten times at
 // a random moment in the middle of an append (the owner of a session whose append is running) and
-// started again on its ports under a new replica id. The clients follow the API contract
+// started again on its ports under a new replica id: as with jambad's default id
+// (hostname:pid:random) and a restarted pod, the new process does not recognise the dead one's
+// leases as its own, so its sessions move through the lease protocol (taken over at once here,
+// the dead owner being a process of this machine). The clients follow the API contract
 // (SessionClient): UNAVAILABLE with RetryInfo is sent again after its delay, any other failure of
 // an append or turn re-reads the session and sends the call again only if it did not commit.
 //
