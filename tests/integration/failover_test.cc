@@ -323,12 +323,15 @@ TEST(FailoverTest, ReplicasKilledMidAppendLoseNothingAndSessionsContinueAsWithou
 
   // Every session as nginx serves it now: the acknowledged tokens, and a continuation.
   std::map<int, std::vector<int32_t>> continued;
+  int64_t tokens_lost = 0;  // acknowledged but not in the session
   for (int s = 0; s < kSessions; ++s) {
     SessionClient client(OwnChannel(set.address()), SessionId(s));
     const absl::Time give_up = absl::Now() + absl::Seconds(30);
     auto session = client.Get(give_up);
     ASSERT_TRUE(session.ok()) << session.status();
     EXPECT_EQ(session->token_count(), logs[static_cast<size_t>(s)].token_count) << SessionId(s);
+    tokens_lost +=
+        std::max<int64_t>(0, logs[static_cast<size_t>(s)].token_count - session->token_count());
     auto tokens = client.Continuation(kContinuationTokens, kContinuationSeed, give_up);
     ASSERT_TRUE(tokens.ok()) << tokens.status();
     continued[s] = *tokens;
@@ -402,7 +405,8 @@ TEST(FailoverTest, ReplicasKilledMidAppendLoseNothingAndSessionsContinueAsWithou
   ASSERT_TRUE(fresh.ok()) << fresh.status();
   std::cout << absl::StrFormat("failover: fresh replica up at %.1f s\n",
                                Ms(Clock::now() - test_start) / 1e3);
-  int loaded = 0;
+  int loaded = 0;   // loaded and continued as the reference
+  int corrupt = 0;  // failed to load
   for (int s = 0; s < kSessions; ++s) {
     SessionClient client((*fresh)->Channel(), SessionId(s));
     const absl::Time give_up = absl::Now() + absl::Seconds(30);
@@ -411,6 +415,7 @@ TEST(FailoverTest, ReplicasKilledMidAppendLoseNothingAndSessionsContinueAsWithou
     EXPECT_EQ(session->token_count(), logs[static_cast<size_t>(s)].token_count);
     auto tokens = client.Continuation(kContinuationTokens, kContinuationSeed, give_up);
     EXPECT_TRUE(tokens.ok()) << SessionId(s) << ": " << tokens.status();
+    if (!tokens.ok()) ++corrupt;
     if (tokens.ok() && *tokens == expected[static_cast<size_t>(s)]) ++loaded;
   }
   EXPECT_EQ(loaded, kSessions);
@@ -446,14 +451,14 @@ TEST(FailoverTest, ReplicasKilledMidAppendLoseNothingAndSessionsContinueAsWithou
       "session served again over %d sessions: min %.0f ms, median "
       "%.0f ms, max %.0f ms; to every session of a kill served: median %.0f ms, max %.0f ms\n"
       "failover: %d steps, %d tokens committed; calls OK %d, sent again after RetryInfo %d, "
-      "unclear %d (committed %d, resent %d); 0 tokens lost, %d/%d sessions load and continue as "
-      "the reference\n",
+      "unclear %d (committed %d, resent %d); %d tokens lost, %d/%d sessions load and continue "
+      "as the reference\n",
       kKills, moved.size(), kSessions, served.size(),
       *std::min_element(served.begin(), served.end()), Percentile(served, 50),
       *std::max_element(served.begin(), served.end()), Percentile(all_served, 50),
       all_served.empty() ? 0 : *std::max_element(all_served.begin(), all_served.end()), steps,
       tokens_committed, total.ok, total.retried_after, total.unclear, total.found_committed,
-      total.resent, loaded, kSessions);
+      total.resent, tokens_lost, loaded, kSessions);
   std::cout << absl::StrFormat(
       "failover: appends and turns, first sent to committed: median %.0f ms, p99 %.0f ms, max "
       "%.0f ms\n",
@@ -515,7 +520,8 @@ TEST(FailoverTest, ReplicasKilledMidAppendLoseNothingAndSessionsContinueAsWithou
           {"unclear_failures", total.unclear},
           {"unclear_found_committed", total.found_committed},
           {"unclear_resent", total.resent}}},
-        {"tokens_lost", 0},
+        {"tokens_lost", tokens_lost},
+        {"corrupt_sessions", corrupt},
         {"sessions_held_by_a_killed_replica", moved.size()},
         {"sessions_continuing_as_reference", equal_continuations},
         {"sessions_loaded_by_a_fresh_replica", loaded},
