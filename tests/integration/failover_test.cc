@@ -89,9 +89,13 @@ struct SessionLog {
   int steps = 0;  // completed steps (an append, then a committed turn)
   // Each turn's tokens, when the client saw its answer (none when it committed unanswered).
   std::vector<std::optional<std::vector<int32_t>>> turns;
-  // Each append and turn that committed: when its client first sent it, and when it knew it had
-  // committed (retries in between).
-  std::vector<std::pair<Clock::time_point, Clock::time_point>> committed;
+  // Each append and turn that committed: when its client first sent it, when it knew it had
+  // committed (retries in between), and how many RetryInfo delays it waited out meanwhile.
+  struct Call {
+    Clock::time_point sent, done;
+    int64_t retry_waits = 0;
+  };
+  std::vector<Call> committed;
   int64_t token_count = 0;  // acknowledged
   ContractCounts counts;
   std::string failure;
@@ -184,16 +188,20 @@ TEST(FailoverTest, ReplicasKilledMidAppendLoseNothingAndSessionsContinueAsWithou
       ++created;
       while (!stop.load() && log.steps < kMaxSteps) {
         const absl::Time give_up = absl::Now() + absl::Seconds(30);
-        Clock::time_point sent = Clock::now();
+        SessionLog::Call call{.sent = Clock::now(), .retry_waits = client.counts().retried_after};
+        auto committed = [&] {
+          call.done = Clock::now();
+          call.retry_waits = client.counts().retried_after - call.retry_waits;
+          log.committed.push_back(call);
+          last_commit[static_cast<size_t>(s)] = call.done.time_since_epoch().count();
+          call = {.sent = Clock::now(), .retry_waits = client.counts().retried_after};
+        };
         const absl::Status appended = client.Append(Chunk(s, log.steps), give_up);
         if (!appended.ok()) return record_failure(appended);
-        log.committed.emplace_back(sent, Clock::now());
-        last_commit[static_cast<size_t>(s)] = Clock::now().time_since_epoch().count();
-        sent = Clock::now();
+        committed();
         auto turn = client.Turn(kTurnTokens, TurnSeed(s, log.steps), give_up);
         if (!turn.ok()) return record_failure(turn.status());
-        log.committed.emplace_back(sent, Clock::now());
-        last_commit[static_cast<size_t>(s)] = Clock::now().time_since_epoch().count();
+        committed();
         log.turns.push_back(*std::move(turn));
         ++log.steps;
         // A client thinks between turns. (Every commit stores a checkpoint of the model's state,
@@ -293,16 +301,22 @@ TEST(FailoverTest, ReplicasKilledMidAppendLoseNothingAndSessionsContinueAsWithou
   // thinking between turns is not waiting), to that call's success.
   std::vector<double> served;
   std::vector<double> all_served;
+  int slow = 0;                   // waits over 500 ms
+  int slow_after_retry_info = 0;  // ... by a call that waited out a RetryInfo
   for (KillEvent& kill : kills) {
     double longest = 0;
     for (int s : kill.held) {
       const auto& committed = logs[static_cast<size_t>(s)].committed;
       auto next = std::find_if(committed.begin(), committed.end(),
-                               [&](const auto& call) { return call.second > kill.at; });
+                               [&](const SessionLog::Call& call) { return call.done > kill.at; });
       if (next == committed.end()) continue;  // its client had finished its steps
-      kill.served_ms.push_back(Ms(next->second - std::max(next->first, kill.at)));
+      kill.served_ms.push_back(Ms(next->done - std::max(next->sent, kill.at)));
       served.push_back(kill.served_ms.back());
       longest = std::max(longest, kill.served_ms.back());
+      if (kill.served_ms.back() > 500) {
+        ++slow;
+        if (next->retry_waits > 0) ++slow_after_retry_info;
+      }
     }
     if (!kill.served_ms.empty()) all_served.push_back(longest);
     // Every session it held was served again (each client committed after the last kill), and
@@ -318,7 +332,7 @@ TEST(FailoverTest, ReplicasKilledMidAppendLoseNothingAndSessionsContinueAsWithou
   // to a restarted replica waits for the lease of the replica that held it meanwhile).
   std::vector<double> call_ms;
   for (const SessionLog& log : logs) {
-    for (const auto& [sent, done] : log.committed) call_ms.push_back(Ms(done - sent));
+    for (const SessionLog::Call& call : log.committed) call_ms.push_back(Ms(call.done - call.sent));
   }
 
   // Every session as nginx serves it now: the acknowledged tokens, and a continuation.
@@ -460,6 +474,10 @@ TEST(FailoverTest, ReplicasKilledMidAppendLoseNothingAndSessionsContinueAsWithou
       tokens_committed, total.ok, total.retried_after, total.unclear, total.found_committed,
       total.resent, tokens_lost, loaded, kSessions);
   std::cout << absl::StrFormat(
+      "failover: %d waits to be served again over 500 ms, %d of them by a call that waited out a "
+      "RetryInfo\n",
+      slow, slow_after_retry_info);
+  std::cout << absl::StrFormat(
       "failover: appends and turns, first sent to committed: median %.0f ms, p99 %.0f ms, max "
       "%.0f ms\n",
       Percentile(call_ms, 50), Percentile(call_ms, 99), Percentile(call_ms, 100));
@@ -505,6 +523,8 @@ TEST(FailoverTest, ReplicasKilledMidAppendLoseNothingAndSessionsContinueAsWithou
         {"served_again_is",
          "for each kill and each session whose lease the killed replica held: from the kill (or "
          "from the client's next call, if it was not calling then) to that call's success"},
+        {"served_again_over_500_ms", slow},
+        {"served_again_over_500_ms_by_a_call_that_waited_out_a_retry_info", slow_after_retry_info},
         {"every_session_of_a_kill_served_ms", Summary(all_served)},
         {"call_ms",
          {{"what", "each append and turn, first sent to known committed, retries included"},
