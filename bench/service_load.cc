@@ -8,8 +8,15 @@
 // tokens/s at the most clients over that at one client. Prints a table; --json writes the
 // figures. It never passes or fails on time.
 //
+// --modes picks the loads (default grpc,http,engine). `sessions` adds session-bound gRPC clients:
+// each has a session of its own (created first) and every request is a committed turn on it
+// (the prompt appended, the completion committed), carrying the session name in x-jamba-session
+// as the clients do for a router such as deploy/nginx/jambad.conf. Point --server at that router
+// to measure replicas sharing a session directory (bench/replicas_load does).
+//
 //   service_load [--model DIR] [--server ADDR [--http-server ADDR] [--api-key KEY]]
-//                [--clients 1,4,16] [--tokens 64] [--threads N] [--rounds N] [--json OUT]
+//                [--clients 1,4,16] [--tokens 64] [--threads N] [--rounds N]
+//                [--modes grpc,http,sessions,engine] [--json OUT]
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -48,6 +55,7 @@
 #include "jamba/engine.h"
 #include "jamba/v1/generation_service.grpc.pb.h"
 #include "jamba/v1/model_service.grpc.pb.h"
+#include "jamba/v1/session_service.grpc.pb.h"
 #include "nlohmann/json.hpp"
 
 extern char** environ;
@@ -73,7 +81,12 @@ struct Options {
   int tokens = 64;
   int threads = 0;
   int rounds = 3;  // each load is run this many times; the figures pool every round
+  std::vector<std::string> modes = {"grpc", "http", "engine"};
   std::string json;
+
+  bool Has(const std::string& mode) const {
+    return std::find(modes.begin(), modes.end(), mode) != modes.end();
+  }
 };
 
 absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
@@ -83,7 +96,8 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
     if (flag == "--help") {
       return absl::InvalidArgumentError(
           "usage: service_load [--model DIR] [--server ADDR [--http-server ADDR] [--api-key KEY]] "
-          "[--clients 1,4,16] [--tokens 64] [--threads N] [--rounds N] [--json OUT]");
+          "[--clients 1,4,16] [--tokens 64] [--threads N] [--rounds N] "
+          "[--modes grpc,http,sessions,engine] [--json OUT]");
     }
     if (i + 1 >= argc) return absl::InvalidArgumentError(flag + " needs a value");
     const std::string value = argv[++i];
@@ -117,6 +131,15 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
       if (!absl::SimpleAtoi(value, &o.rounds) || o.rounds < 1) {
         return absl::InvalidArgumentError("--rounds must be at least 1");
       }
+    } else if (flag == "--modes") {
+      o.modes.clear();
+      for (absl::string_view mode : absl::StrSplit(value, ',', absl::SkipEmpty())) {
+        if (mode != "grpc" && mode != "http" && mode != "sessions" && mode != "engine") {
+          return absl::InvalidArgumentError("--modes: grpc, http, sessions, engine");
+        }
+        o.modes.emplace_back(mode);
+      }
+      if (o.modes.empty()) return absl::InvalidArgumentError("--modes is empty");
     } else if (flag == "--json") {
       o.json = value;
     } else {
@@ -261,7 +284,9 @@ class Jambad {
     std::filesystem::create_directories(server->dir_);
     const std::string config = server->dir_ + "/jambad.conf";
     std::ofstream(config) << "# service_load: everything comes from flags\n";
-    // No session directory: nothing is persisted, and no prefix reuse between the clients.
+    // No session directory unless session-bound clients need one: nothing else is persisted, and
+    // no prefix reuse between the stateless clients.
+    const std::string session_dir = o.Has("sessions") ? server->dir_ + "/sessions" : "";
     std::vector<std::string> args = {JAMBA_JAMBAD_BINARY,
                                      "--config",
                                      config,
@@ -274,7 +299,7 @@ class Jambad {
                                      "--http-listen",
                                      "127.0.0.1:0",
                                      "--session-dir",
-                                     "",
+                                     session_dir,
                                      "--threads",
                                      std::to_string(o.threads),
                                      "--log-level",
@@ -383,6 +408,79 @@ class GrpcLoad {
   std::vector<std::unique_ptr<v1::GenerationService::Stub>> stubs_;
 };
 
+// Session-bound gRPC clients of one load: each with a session of its own, every request a
+// committed turn on it (the prompt appended, the completion committed), routed by x-jamba-session.
+// The sessions are created first and deleted at the end.
+class SessionLoad {
+ public:
+  static absl::StatusOr<std::unique_ptr<SessionLoad>> Create(const Options& o,
+                                                             const std::string& address,
+                                                             int clients) {
+    auto load = std::unique_ptr<SessionLoad>(new SessionLoad(o));
+    for (int i = 0; i < clients; ++i) {
+      auto channel = GrpcLoad::Channel(address);
+      load->generation_.push_back(v1::GenerationService::NewStub(channel));
+      load->sessions_.push_back(v1::SessionService::NewStub(channel));
+      load->ids_.push_back(absl::StrCat("load-", ::getpid(), "-", clients, "-", i));
+      grpc::ClientContext context;
+      load->Prepare(context, i);
+      v1::CreateSessionRequest request;
+      request.set_session_id(load->ids_.back());
+      v1::Session session;
+      const grpc::Status status =
+          load->sessions_.back()->CreateSession(&context, request, &session);
+      if (!status.ok()) {
+        return absl::UnavailableError(
+            absl::StrCat("CreateSession ", load->ids_.back(), ": ", status.error_message()));
+      }
+    }
+    return load;
+  }
+
+  ~SessionLoad() {
+    for (size_t i = 0; i < ids_.size(); ++i) {
+      grpc::ClientContext context;
+      Prepare(context, static_cast<int>(i));
+      v1::DeleteSessionRequest request;
+      request.set_name("sessions/" + ids_[i]);
+      google::protobuf::Empty ignored;
+      (void)sessions_[i]->DeleteSession(&context, request, &ignored);
+    }
+  }
+
+  void Run(int index, int round, Trace& trace) const {
+    grpc::ClientContext context;
+    Prepare(context, index);
+    v1::GenerateRequest request = MakeRequest(o_, Seed(index, round));
+    request.clear_prompt();
+    request.mutable_session()->set_session("sessions/" + ids_[static_cast<size_t>(index)]);
+    request.mutable_session()->set_text(kPrompt);
+    request.mutable_session()->set_commit(true);
+    auto reader = generation_[static_cast<size_t>(index)]->Generate(&context, request);
+    v1::GenerateResponse response;
+    while (reader->Read(&response)) trace.Deliver(response.token_ids_size());
+    const grpc::Status status = reader->Finish();
+    if (!status.ok()) {
+      trace.status =
+          absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+    }
+  }
+
+ private:
+  explicit SessionLoad(const Options& o) : o_(o) {}
+
+  void Prepare(grpc::ClientContext& context, int index) const {
+    if (!o_.api_key.empty()) context.AddMetadata("authorization", "Bearer " + o_.api_key);
+    context.AddMetadata("x-jamba-session", ids_[static_cast<size_t>(index)]);
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
+  }
+
+  const Options& o_;
+  std::vector<std::unique_ptr<v1::GenerationService::Stub>> generation_;
+  std::vector<std::unique_ptr<v1::SessionService::Stub>> sessions_;
+  std::vector<std::string> ids_;
+};
+
 // The completion tokens counted so far in one server-sent event (stream_options
 // .continuous_usage_stats); -1 when it has none. A scan, not a parse: the client's share of the
 // two cores stays small, as a gRPC client's does.
@@ -452,24 +550,26 @@ class HttpLoad {
   std::vector<std::unique_ptr<httplib::Client>> connections_;
 };
 
-// The service, over gRPC and (when `http_address` is set) over its HTTP API: for each client
-// count, the two in turn round by round, after one unmeasured warm-up round each (every
-// connection established and one request through).
+// The service's loads of each mode asked for: stateless gRPC, HTTP (when `http_address` is set),
+// session-bound gRPC.
+struct ServiceResults {
+  std::vector<LoadResult> grpc, http, sessions;
+};
+
+// The service: for each client count, the modes in turn round by round, after one unmeasured
+// warm-up round each (every connection established and one request through).
 absl::Status MeasureService(const Options& o, const std::string& address,
-                            const std::string& http_address, std::string* model_id,
-                            std::vector<LoadResult>* grpc_results,
-                            std::vector<LoadResult>* http_results) {
+                            const std::string& http_address, v1::ModelInfo* model,
+                            ServiceResults* results) {
   {
     auto models = v1::ModelService::NewStub(GrpcLoad::Channel(address));
     grpc::ClientContext context;
     if (!o.api_key.empty()) context.AddMetadata("authorization", "Bearer " + o.api_key);
-    v1::ModelInfo info;
-    const grpc::Status status = models->GetModelInfo(&context, v1::GetModelInfoRequest(), &info);
+    const grpc::Status status = models->GetModelInfo(&context, v1::GetModelInfoRequest(), model);
     if (!status.ok()) {
       return absl::UnavailableError(
           absl::StrCat("GetModelInfo on ", address, ": ", status.error_message()));
     }
-    *model_id = info.model_id();
   }
   std::string http_host;
   int http_port = 0;
@@ -484,19 +584,31 @@ absl::Status MeasureService(const Options& o, const std::string& address,
   for (int clients : o.clients) {
     const GrpcLoad grpc_load(o, address, clients);
     std::optional<HttpLoad> http_load;
-    std::vector<Client> modes = {
-        [&](int index, int round, Trace& trace) { grpc_load.Run(index, round, trace); }};
-    if (http_port > 0) {
+    std::unique_ptr<SessionLoad> session_load;
+    std::vector<Client> modes;
+    std::vector<std::vector<LoadResult>*> outputs;
+    if (o.Has("grpc")) {
+      modes.push_back(
+          [&](int index, int round, Trace& trace) { grpc_load.Run(index, round, trace); });
+      outputs.push_back(&results->grpc);
+    }
+    if (http_port > 0 && o.Has("http")) {
       http_load.emplace(o, http_host, http_port, clients);
       modes.push_back(
           [&](int index, int round, Trace& trace) { http_load->Run(index, round, trace); });
+      outputs.push_back(&results->http);
+    }
+    if (o.Has("sessions")) {
+      JAMBA_ASSIGN_OR_RETURN(session_load, SessionLoad::Create(o, address, clients));
+      modes.push_back(
+          [&](int index, int round, Trace& trace) { session_load->Run(index, round, trace); });
+      outputs.push_back(&results->sessions);
     }
     for (const Client& mode : modes) {
       RunLoad(clients, 1, [&](int index, int, Trace& trace) { mode(index, 1 << 20, trace); });
     }
-    std::vector<LoadResult> results = RunLoads(clients, o.rounds, modes);
-    grpc_results->push_back(results[0]);
-    if (http_port > 0) http_results->push_back(results[1]);
+    std::vector<LoadResult> measured = RunLoads(clients, o.rounds, modes);
+    for (size_t m = 0; m < measured.size(); ++m) outputs[m]->push_back(measured[m]);
   }
   return absl::OkStatus();
 }
@@ -580,9 +692,8 @@ absl::Status Run(Options o) {
   std::sort(o.clients.begin(), o.clients.end());
   const double load_before = LoadAverage();
   // The service first, then the Engine in this process: never both loaded and competing.
-  std::string model_id;
-  std::vector<LoadResult> service;
-  std::vector<LoadResult> http;
+  v1::ModelInfo served_model;
+  ServiceResults results;
   std::string address = o.server;
   std::string http_address = o.http_server;
   {
@@ -592,10 +703,22 @@ absl::Status Run(Options o) {
       address = jambad->address();
       http_address = jambad->http_address();
     }
-    JAMBA_RETURN_IF_ERROR(MeasureService(o, address, http_address, &model_id, &service, &http));
+    JAMBA_RETURN_IF_ERROR(MeasureService(o, address, http_address, &served_model, &results));
   }
+  const std::vector<LoadResult>& service = results.grpc;
+  const std::vector<LoadResult>& http = results.http;
   ModelInfo info;
-  JAMBA_ASSIGN_OR_RETURN(std::vector<LoadResult> engine, MeasureEngine(o, &info));
+  std::vector<LoadResult> engine;
+  if (o.Has("engine")) {
+    JAMBA_ASSIGN_OR_RETURN(engine, MeasureEngine(o, &info));
+  } else {
+    // As the service describes it (the model may not even be on this machine).
+    info.total_parameters = served_model.architecture().parameters_total();
+    info.num_layers = served_model.architecture().num_layers();
+    info.backend = served_model.backend().device();
+    info.fingerprint = served_model.fingerprint();
+  }
+  const std::string& model_id = served_model.model_id();
 
   const double load_after = LoadAverage();
   const int threads =
@@ -604,21 +727,24 @@ absl::Status Run(Options o) {
       "model %s: %.1fM parameters, %d layers, backend %s, %d threads; %d tokens per client from "
       "\"%s\"; service at %s (HTTP %s)%s; %d round(s); load average %.2f before, %.2f after\n",
       o.model, info.total_parameters / 1e6, info.num_layers, info.backend, threads, o.tokens,
-      kPrompt, address, http_address.empty() ? "not measured" : http_address,
+      kPrompt, address, http_address.empty() || !o.Has("http") ? "not measured" : http_address,
       o.server.empty() ? " (started here)" : "", o.rounds, load_before, load_after);
   std::cout << absl::StrFormat("%-8s %7s %8s %10s %10s %10s %9s %9s\n", "mode", "clients", "tokens",
                                "tok/s", "ttft p50", "ttft p99", "itl p50", "itl p99");
   PrintRows("service", service);
   PrintRows("http", http);
+  PrintRows("sessions", results.sessions);
   PrintRows("engine", engine);
   std::cout << absl::StrFormat(
-      "batching gain (tok/s at %d clients over %d): service %.2fx, http %.2fx, engine %.2fx\n"
+      "batching gain (tok/s at %d clients over %d): service %.2fx, http %.2fx, sessions %.2fx, "
+      "engine %.2fx\n"
       "times in ms; ttft: request start to the first token; itl: between token deliveries, per "
       "token. service: loopback gRPC, one connection per client; http: the same jambad's "
       "OpenAI-compatible API, streaming /v1/completions (SSE) on one keep-alive connection per "
-      "client; engine: threads calling Engine::Generate in-process.\n",
+      "client; sessions: gRPC, each client a committed turn on a session of its own "
+      "(x-jamba-session); engine: threads calling Engine::Generate in-process.\n",
       o.clients.back(), o.clients.front(), BatchingGain(service), BatchingGain(http),
-      BatchingGain(engine));
+      BatchingGain(results.sessions), BatchingGain(engine));
 
   if (!o.json.empty()) {
     struct utsname un = {};
@@ -645,8 +771,10 @@ absl::Status Run(Options o) {
         {"rounds", o.rounds},
         {"server", o.server.empty() ? "started by service_load" : o.server},
         {"http_server", o.server.empty() ? "the same jambad" : o.http_server},
+        {"modes", o.modes},
         {"service", ToJson(service)},
         {"http", ToJson(http)},
+        {"sessions", ToJson(results.sessions)},
         {"engine", ToJson(engine)}};
     const std::filesystem::path path(o.json);
     if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
