@@ -132,6 +132,7 @@ absl::Status Chat(const Flags& flags, const Connection& connection) {
   v1::ChatMessages beside;
   JAMBA_RETURN_IF_ERROR(ReadToolsAndDocuments(flags, beside));
   JAMBA_RETURN_IF_ERROR(ApplyToolChoice(flags, beside, turn));
+  const v1::ChatMessages offered = beside;  // sent again after /reset rewinds them away
 
   v1::Session session;
   if (auto id = flags.Get("session")) {
@@ -179,6 +180,7 @@ absl::Status Chat(const Flags& flags, const Connection& connection) {
       const auto context = connection.NewContext(name);
       JAMBA_RETURN_IF_ERROR(
           FromGrpc(connection.sessions().RewindSession(context.get(), request, &session)));
+      beside = offered;
       if (!quiet) std::cerr << "(the conversation starts over)\n";
       continue;
     }
