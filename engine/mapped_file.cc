@@ -84,6 +84,12 @@ void MappedFile::ReleasePages(const void* data, size_t size) const {
   if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
+void MappedFile::Advise(Access access) const {
+  if (data_ == nullptr) return;
+  ::madvise(const_cast<uint8_t*>(data_), size_,
+            access == Access::kRandom ? MADV_RANDOM : MADV_NORMAL);
+}
+
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
 }

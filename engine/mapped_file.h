@@ -33,6 +33,12 @@ class MappedFile {
   // The same for the whole pages inside bytes [data, data + size) of the map (pages shared with
   // neighbouring bytes stay).
   void ReleasePages(const void* data, size_t size) const;
+  // How a page fault on the map reads the file: kNormal, the kernel's default, also reads the
+  // pages around the faulting one (up to the device's read_ahead_kb, which can be megabytes);
+  // kRandom (MADV_RANDOM) reads that page only. For reading a few headers spread over a file that
+  // is otherwise read later, if at all. Best effort, like Prefault.
+  enum class Access { kNormal, kRandom };
+  void Advise(Access access) const;
   // True when [data, data + size) lies inside the map.
   bool Contains(const void* data, size_t size) const;
 

@@ -741,6 +741,12 @@ absl::Status SessionStore::Load(const SessionManifest& manifest, int64_t positio
                            MapReferencedFile(dir, used.segment->file, name));
     // KV rows used in place keep their checksums for later; copied ones are checked now.
     const bool in_place = kv.can_adopt();
+    // Rows used in place are read by the first forward pass, not now: what is read now is the
+    // headers, META and the token ids. Without read-around, so that a segment whose pages are not
+    // in the page cache is not read whole for them (read_ahead_kb can be 8 MiB); an encrypted
+    // file is read whole anyway, to decrypt it.
+    const bool headers_only = in_place && !options_.key.has_value();
+    if (headers_only) file->Advise(engine::MappedFile::Access::kRandom);
     auto kv_section = [](SectionTag tag) {
       return tag == SectionTag::kKeys || tag == SectionTag::kValues;
     };
@@ -786,6 +792,9 @@ absl::Status SessionStore::Load(const SessionManifest& manifest, int64_t positio
       checks.push_back(*k);
       checks.push_back(*v);
     }
+    // The rows are read from here on (the first forward pass, or the copy below): read-around
+    // again, which reads them in large requests.
+    if (headers_only) file->Advise(engine::MappedFile::Access::kNormal);
     // Version 1 rows sit at any offset in their file: copied. So are rows a device backend needs.
     if (!in_place || reader->version() < 2) {
       if (in_place) {

@@ -2,7 +2,12 @@
 // files hold the dtype's rows on page boundaries (so a resume maps them in place), a resume
 // generates exactly what never stopping generates, the bytes on disk follow the dtype, a session
 // resumes only under the settings it was written with, a damaged KV segment is found before its
-// rows are used (and never silently), and encrypted stores (decrypting reads) round-trip too.
+// rows are used (and never silently), a resume from a cold page cache reads the segments'
+// headers and not their rows, and encrypted stores (decrypting reads) round-trip too.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -58,15 +63,47 @@ absl::StatusOr<Trace> Record(
   return run;
 }
 
+// How many pages of `path` in [begin, end) are in the page cache (mincore on a fresh map, which
+// reports the file's cached pages whoever read them); -1 when it cannot tell.
+int64_t CachedPages(const std::string& path, size_t begin, size_t end) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  const size_t size = static_cast<size_t>(::lseek(fd, 0, SEEK_END));
+  void* map = size > 0 ? ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+  ::close(fd);
+  if (map == MAP_FAILED) return -1;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> resident((size + page - 1) / page);
+  int64_t count = -1;
+  if (::mincore(map, size, resident.data()) == 0) {
+    count = 0;
+    for (size_t p = begin / page; p < (std::min(end, size) + page - 1) / page; ++p)
+      count += resident[p] & 1;
+  }
+  ::munmap(map, size);
+  return count;
+}
+
+// Drops `path`'s pages from the page cache (they are clean: the store fsyncs what it writes);
+// false where the filesystem keeps them (tmpfs).
+bool DropFromPageCache(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool advised = ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0;
+  ::close(fd);
+  return advised && CachedPages(path, 0, std::filesystem::file_size(path)) == 0;
+}
+
 class SessionKvDTypeTest : public ::testing::TestWithParam<std::string> {
  protected:
-  std::unique_ptr<Engine> Open(const std::string& kv_dtype, bool encrypted = false) {
+  std::unique_ptr<Engine> Open(const std::string& kv_dtype, bool encrypted = false,
+                               int64_t checkpoint_interval = 32) {
     EngineOptions options;
     options.threads = 2;
     options.precision = "exact";
     options.kv_dtype = kv_dtype;
     options.session_dir = dir_.path() + "/store";
-    options.checkpoint_interval = 32;
+    options.checkpoint_interval = checkpoint_interval;
     if (encrypted) {
       testing::WriteFile(dir_.File("key"), std::string(64, 'a'));
       options.session_key_file = dir_.File("key");
@@ -199,6 +236,50 @@ TEST_P(SessionKvDTypeTest, AFlippedBitInAMappedSegmentIsFoundBeforeItsRowsAreUse
   // Another session in the same engine is unaffected.
   EXPECT_TRUE(
       engine->GenerateFromSession("default", "healthy", std::nullopt, Greedy(3), false).ok());
+}
+
+// A resume reads what it needs before the first token (headers, META, token ids, the Mamba
+// checkpoint) and leaves the KV rows on the disk until a forward pass first reads them: a page
+// fault on a mapped file would otherwise read the pages around it too (read_ahead_kb, 8 MiB on
+// this project's VM), and with a section header before every layer's rows that is the whole file.
+TEST_P(SessionKvDTypeTest, AResumeFromAColdPageCacheReadsTheSegmentsHeadersNotTheirRows) {
+  {
+    auto engine = Open(GetParam(), false, /*checkpoint_interval=*/2048);
+    ASSERT_TRUE(engine->CreateSession("default", {.id = "doc"}).ok());
+    ASSERT_TRUE(engine->AppendToSession("default", "doc", Input::Tokens(Document(4000, 9))).ok());
+  }
+  struct Rows {
+    std::string path;
+    size_t begin, end;
+  };
+  std::vector<Rows> rows;
+  int64_t row_pages = 0;
+  const int64_t page = ::sysconf(_SC_PAGESIZE);
+  for (const std::string& path : Segments("doc")) {
+    for (const testing::SectionSpan& s : testing::SealedLayout(testing::ReadFile(path))) {
+      if (s.tag != "KEYS" && s.tag != "VALS") continue;
+      rows.push_back({path, s.payload, s.payload + s.length});
+      row_pages += (static_cast<int64_t>(s.length) + page - 1) / page;
+    }
+  }
+  ASSERT_EQ(rows.size(), 8u);  // 2 segments x 2 attention layers x K and V
+  for (const std::string& path : Segments("doc")) {
+    if (!DropFromPageCache(path)) GTEST_SKIP() << "this filesystem keeps " << path << " cached";
+  }
+  auto cached_row_pages = [&] {
+    int64_t cached = 0;
+    for (const Rows& r : rows) cached += CachedPages(r.path, r.begin, r.end);
+    return cached;
+  };
+  auto engine = Open(GetParam(), false, 2048);
+  auto first = engine->GenerateFromSession("default", "doc", std::nullopt, Greedy(1), false);
+  ASSERT_TRUE(first.ok()) << first.status();
+  // At most the page a section's rows end in, which also holds the next section's header.
+  EXPECT_LE(cached_row_pages(), static_cast<int64_t>(rows.size())) << "of " << row_pages;
+  // The first forward pass checks and reads every row.
+  auto used = engine->GenerateFromSession("default", "doc", std::nullopt, Greedy(2), false);
+  ASSERT_TRUE(used.ok()) << used.status();
+  EXPECT_EQ(cached_row_pages(), row_pages);
 }
 
 TEST_P(SessionKvDTypeTest, AnEncryptedStoreResumesExactlyFromDecryptedSegments) {
