@@ -1,9 +1,11 @@
 // Generates from a prompt with the installed libjamba (C++ API), and reads the library version
-// through the C ABI, so both exported interfaces are linked from libjamba.so.1.
+// through the C ABI, and reads a conversation in the OpenAI JSON shape (jamba/chat_json.h), so
+// every installed header is compiled and linked from libjamba.so.1.
 //   generate_example MODEL_DIR PROMPT
 #include <cstdio>
 #include <iostream>
 
+#include "jamba/chat_json.h"
 #include "jamba/engine.h"
 #include "jamba/jamba_c.h"
 
@@ -16,6 +18,11 @@ int main(int argc, char** argv) {
   auto engine = jamba::Engine::Open(argv[1], {.threads = 2});
   if (!engine.ok()) {
     std::cerr << engine.status() << "\n";
+    return 1;
+  }
+  auto messages = jamba::ChatMessagesFromJson(R"([{"role": "user", "content": "hi"}])");
+  if (!messages.ok() || messages->size() != 1 || messages->front().content != "hi") {
+    std::cerr << "chat_json: " << messages.status() << "\n";
     return 1;
   }
   jamba::GenerateOptions options;
