@@ -1,11 +1,12 @@
-// session_resume: what a persisted session buys. For documents of 1K to 64K tokens it measures
-// the ingest (prefill + persist), the bytes on disk per token (KV alone, and what a pure
-// transformer of the same width would need), the time from "resume" - a fresh Engine on the
-// persisted store, the session not in memory - to the first generated token (it comes from the
-// stored logits) and to the second (the first forward pass: it reads, and first checks, the
-// whole KV), with the page cache warm and, with --cold, dropped first; and the time to re-prefill
-// the same document from scratch to its first token. Prints a table; --json writes the figures.
-// It never passes or fails on time.
+// session_resume: what a persisted session buys. One document grows through the sizes (1K to
+// 64K tokens by default), appended to a session in stages; at each size it measures the stage's
+// ingest (prefill + persist), the bytes on disk per token (KV alone, and what a pure transformer
+// of the same width would need), the time from "resume" - a fresh Engine on the persisted store,
+// the session not in memory - to the first generated token (it comes from the stored logits) and
+// to the second (the first forward pass: it reads, and first checks, the whole KV), with the page
+// cache warm and, with --cold, dropped first; and the time to re-prefill the same document from
+// scratch to its first token. Prints a table; --json writes the figures. It never passes or fails
+// on time.
 //
 //   session_resume [--model DIR] [--sizes 1024,8192,32768,65536] [--threads N]
 //                  [--precision auto|exact|fast] [--kv-dtype fp32|bf16|int8] [--cold]
@@ -89,8 +90,10 @@ absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
       o.sizes.clear();
       for (absl::string_view s : absl::StrSplit(value, ',', absl::SkipEmpty())) {
         int64_t n = 0;
-        if (!absl::SimpleAtoi(s, &n) || n < 2) {
-          return absl::InvalidArgumentError("--sizes: token counts >= 2, comma-separated");
+        if (!absl::SimpleAtoi(s, &n) || n < 2 || (!o.sizes.empty() && n <= o.sizes.back())) {
+          return absl::InvalidArgumentError(
+              "--sizes: increasing token counts >= 2, comma-separated (one session grows through "
+              "them)");
         }
         o.sizes.push_back(n);
       }
@@ -154,7 +157,8 @@ struct Resume {
 
 struct SizeResult {
   int64_t tokens = 0;
-  double ingest_seconds = 0;
+  int64_t ingested_tokens = 0;  // appended in this stage: the tokens after the previous size
+  double ingest_seconds = 0;    // of this stage
   int64_t disk_bytes = 0;
   int64_t kv_disk_bytes = 0;  // the KV segment files alone
   int64_t checkpoints = 0;
@@ -231,37 +235,33 @@ absl::StatusOr<double> ColdReadSpeed(const std::string& dir) {
   return static_cast<double>(total) / Seconds(start, Clock::now());
 }
 
-absl::StatusOr<SizeResult> RunSize(const Options& o, Engine& scratch, int64_t n,
-                                   const std::string& store, const std::string& key_file) {
+// Grows the session to doc[0, n) (it holds doc[0, from)) and measures it there.
+absl::StatusOr<SizeResult> RunSize(const Options& o, Engine& scratch, std::span<const int32_t> doc,
+                                   int64_t from, int64_t n, const EngineOptions& engine_options) {
   SizeResult r;
   r.tokens = n;
-  JAMBA_ASSIGN_OR_RETURN(const std::vector<int32_t> doc, Document(scratch, n));
-  EngineOptions engine_options;
-  engine_options.threads = o.threads;
-  engine_options.precision = o.precision;
-  engine_options.kv_dtype = o.kv_dtype;
-  engine_options.session_dir = store;
-  engine_options.session_key_file = key_file;
-  engine_options.checkpoint_interval = o.checkpoint_interval;
-  engine_options.max_prompt_tokens = std::max<int64_t>(n, engine_options.max_prompt_tokens);
-  const std::string id = absl::StrCat("doc-", n);
-  const std::string session_dir = absl::StrCat(store, "/tenants/", kTenant, "/sessions/", id);
+  r.ingested_tokens = n - from;
+  const std::string id = "doc";
+  const std::string session_dir =
+      absl::StrCat(engine_options.session_dir, "/tenants/", kTenant, "/sessions/", id);
   {
     JAMBA_ASSIGN_OR_RETURN(auto writer, Engine::Open(o.model, engine_options));
-    JAMBA_RETURN_IF_ERROR(writer->CreateSession(kTenant, {.id = id}).status());
+    if (from == 0) JAMBA_RETURN_IF_ERROR(writer->CreateSession(kTenant, {.id = id}).status());
     AppendOptions append;
     int64_t last_percent = -1;
     append.on_progress = [&](int64_t done, int64_t total) {
       const int64_t percent = total > 0 ? 100 * done / total : 100;
       if (percent / 10 != last_percent / 10 && ::isatty(STDERR_FILENO)) {
-        std::cerr << absl::StrFormat("\r  ingesting %d tokens: %d%%  ", n, percent) << std::flush;
+        std::cerr << absl::StrFormat("\r  ingesting tokens %d-%d: %d%%  ", from, n, percent)
+                  << std::flush;
       }
       last_percent = percent;
       return true;
     };
+    const std::vector<int32_t> stage(doc.begin() + from, doc.begin() + n);
     const auto start = Clock::now();
     JAMBA_ASSIGN_OR_RETURN(AppendResult appended,
-                           writer->AppendToSession(kTenant, id, Input::Tokens(doc), append));
+                           writer->AppendToSession(kTenant, id, Input::Tokens(stage), append));
     r.ingest_seconds = Seconds(start, Clock::now());
     if (::isatty(STDERR_FILENO)) std::cerr << "\r" << std::string(40, ' ') << "\r";
     r.disk_bytes = appended.session.disk_bytes;
@@ -288,8 +288,10 @@ absl::StatusOr<SizeResult> RunSize(const Options& o, Engine& scratch, int64_t n,
     JAMBA_ASSIGN_OR_RETURN(r.cold_read_bytes_per_second, ColdReadSpeed(session_dir));
   }
   if (n <= o.reprefill_max) {
+    const std::vector<int32_t> prefix(doc.begin(), doc.begin() + n);
     JAMBA_ASSIGN_OR_RETURN(Resume timed, TimeTokens([&](const StreamCallback& on_chunk) {
-                             return scratch.Generate(Input::Tokens(doc), GreedyTokens(1), on_chunk);
+                             return scratch.Generate(Input::Tokens(prefix), GreedyTokens(1),
+                                                     on_chunk);
                            }));
     r.reprefill_first_token_seconds = timed.first_token_seconds;
     r.same_first_token = timed.first_token == r.warm.first_token;
@@ -359,16 +361,31 @@ absl::Status Run(const Options& o) {
                                "open s", "resume->1st", "1st->2nd", "cold->1st", "cold 1st->2nd",
                                "prefill->1st", "speedup");
 
+  EngineOptions engine_options;
+  engine_options.threads = o.threads;
+  engine_options.precision = o.precision;
+  engine_options.kv_dtype = o.kv_dtype;
+  engine_options.session_dir = store + "/sessions";
+  engine_options.session_key_file = key_file;
+  engine_options.checkpoint_interval = o.checkpoint_interval;
+  engine_options.max_prompt_tokens = scratch_options.max_prompt_tokens;
+  std::filesystem::remove_all(engine_options.session_dir);
+  int64_t largest = 0;
+  for (int64_t n : o.sizes) {
+    if (n <= info.max_context_tokens) largest = std::max(largest, n);
+  }
+  JAMBA_ASSIGN_OR_RETURN(const std::vector<int32_t> doc, Document(*scratch, largest));
+
   Json results = Json::array();
+  int64_t held = 0;  // the session's tokens so far
   for (int64_t n : o.sizes) {
     if (n > info.max_context_tokens) {
       std::cout << absl::StrFormat("%8d  skipped: above the model's context (%d)\n", n,
                                    info.max_context_tokens);
       continue;
     }
-    std::filesystem::remove_all(absl::StrCat(store, "/", n));
-    JAMBA_ASSIGN_OR_RETURN(SizeResult r,
-                           RunSize(o, *scratch, n, absl::StrCat(store, "/", n), key_file));
+    JAMBA_ASSIGN_OR_RETURN(SizeResult r, RunSize(o, *scratch, doc, held, n, engine_options));
+    held = n;
     const double per_token = static_cast<double>(r.disk_bytes) / static_cast<double>(n);
     const double kv_per_token = static_cast<double>(r.kv_disk_bytes) / static_cast<double>(n);
     const double speedup = r.reprefill_first_token_seconds > 0
@@ -377,9 +394,9 @@ absl::Status Run(const Options& o) {
     auto ms = [](double seconds) { return absl::StrFormat("%.2f ms", 1e3 * seconds); };
     std::cout << absl::StrFormat(
         "%8d %9.2f %10.0f %10s %11s %8.3f %12s %12s %12s %12s %13s %9s%s\n", n, r.ingest_seconds,
-        n / r.ingest_seconds, HumanBytes(kv_per_token), HumanBytes(per_token),
-        r.engine_open_seconds, ms(r.warm.first_token_seconds), ms(r.warm.second_token_seconds),
-        r.cold ? ms(r.cold->first_token_seconds) : "-",
+        static_cast<double>(r.ingested_tokens) / r.ingest_seconds, HumanBytes(kv_per_token),
+        HumanBytes(per_token), r.engine_open_seconds, ms(r.warm.first_token_seconds),
+        ms(r.warm.second_token_seconds), r.cold ? ms(r.cold->first_token_seconds) : "-",
         r.cold ? ms(r.cold->second_token_seconds) : "-",
         r.reprefill_first_token_seconds > 0
             ? absl::StrFormat("%.3f s", r.reprefill_first_token_seconds)
@@ -387,19 +404,21 @@ absl::Status Run(const Options& o) {
         speedup > 0 ? absl::StrFormat("%.0fx", speedup) : std::string("-"),
         r.reprefill_first_token_seconds > 0 && !r.same_first_token ? "  (first tokens differ!)"
                                                                    : "");
-    Json row = {{"tokens", n},
-                {"ingest_seconds", r.ingest_seconds},
-                {"ingest_tokens_per_second", n / r.ingest_seconds},
-                {"disk_bytes", r.disk_bytes},
-                {"kv_disk_bytes", r.kv_disk_bytes},
-                {"checkpoints", r.checkpoints},
-                {"disk_bytes_per_token", per_token},
-                {"kv_disk_bytes_per_token", kv_per_token},
-                {"kv_memory_bytes_per_token", info.kv_bytes_per_token},
-                {"transformer_kv_bytes_per_token", transformer_kv_per_token},
-                {"engine_open_seconds", r.engine_open_seconds},
-                {"resume_first_token_seconds", r.warm.first_token_seconds},
-                {"resume_second_token_seconds", r.warm.second_token_seconds}};
+    Json row = {
+        {"tokens", n},
+        {"ingested_tokens", r.ingested_tokens},
+        {"ingest_seconds", r.ingest_seconds},
+        {"ingest_tokens_per_second", static_cast<double>(r.ingested_tokens) / r.ingest_seconds},
+        {"disk_bytes", r.disk_bytes},
+        {"kv_disk_bytes", r.kv_disk_bytes},
+        {"checkpoints", r.checkpoints},
+        {"disk_bytes_per_token", per_token},
+        {"kv_disk_bytes_per_token", kv_per_token},
+        {"kv_memory_bytes_per_token", info.kv_bytes_per_token},
+        {"transformer_kv_bytes_per_token", transformer_kv_per_token},
+        {"engine_open_seconds", r.engine_open_seconds},
+        {"resume_first_token_seconds", r.warm.first_token_seconds},
+        {"resume_second_token_seconds", r.warm.second_token_seconds}};
     if (r.cold) {
       row["cold_resume_first_token_seconds"] = r.cold->first_token_seconds;
       row["cold_resume_second_token_seconds"] = r.cold->second_token_seconds;
@@ -414,7 +433,9 @@ absl::Status Run(const Options& o) {
   }
   if (temporary) std::filesystem::remove_all(store);
   std::cout
-      << "kv disk/t: the KV segment files over the tokens; disk/token: the whole session "
+      << "ingest: appending the tokens after the previous size to the session (one document, "
+         "appended to in stages);\nkv disk/t: the KV segment files over the tokens; disk/token: "
+         "the whole session "
          "directory (KV, token ids, Mamba checkpoints every "
       << o.checkpoint_interval
       << " tokens).\nopen s: opening the fresh Engine of the resume (model and store); "
