@@ -35,8 +35,15 @@ endif()
 # How much debug information RelWithDebInfo and Debug builds carry: `full` (-g), or `lines` (-g1:
 # line tables and function names, what stack traces, sanitizer reports and profiles use). The code
 # generated is the same; `lines` compiles this tree's test files about a quarter faster, so CI uses
-# it (.ci/run sets JAMBA_DEBUG_INFO, which scripts/build and scripts/check-packages pass on).
-set(JAMBA_DEBUG_INFO "full" CACHE STRING "Debug information in RelWithDebInfo/Debug builds: full or lines")
+# it. A new build directory takes its default from the environment variable of the same name, as
+# CMake takes CC and CXXFLAGS: .ci/run sets it once for its four build directories (build,
+# build-asan, build-fuzz, build-pkg), which then also share their objects through ccache.
+set(jamba_debug_info_default "full")
+if(NOT "$ENV{JAMBA_DEBUG_INFO}" STREQUAL "")
+  set(jamba_debug_info_default "$ENV{JAMBA_DEBUG_INFO}")
+endif()
+set(JAMBA_DEBUG_INFO "${jamba_debug_info_default}" CACHE STRING
+    "Debug information in RelWithDebInfo/Debug builds: full or lines")
 set_property(CACHE JAMBA_DEBUG_INFO PROPERTY STRINGS full lines)
 if(JAMBA_DEBUG_INFO STREQUAL "lines")
   foreach(flags CMAKE_C_FLAGS_RELWITHDEBINFO CMAKE_CXX_FLAGS_RELWITHDEBINFO CMAKE_C_FLAGS_DEBUG
